@@ -1,0 +1,45 @@
+# Two commands do everything on a fresh machine with Python 3.11+ and make:
+#   make demo   run every runbook against the local twin of the hosting
+#   make test   lint and run the test suite (what CI runs)
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test lint lab lock bench clean-sandbox
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	@touch $(STAMP)
+
+demo: setup
+	$(BIN)/runbooks demo
+
+test: setup
+	$(BIN)/ruff check lib tests bench
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: setup
+	$(BIN)/ruff check lib tests bench
+	$(BIN)/ruff format --check lib tests bench
+
+lab: setup
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+bench: setup
+	@for b in bench/*.py; do echo "== $$b"; $(BIN)/python $$b || exit 1; done
+
+# Re-pin requirements.txt from the current environment (after changing pyproject dependencies).
+lock: setup
+	$(BIN)/python -m pip freeze --exclude-editable --disable-pip-version-check | grep -v '^-e ' > requirements.txt
+
+clean-sandbox:
+	-$(BIN)/runbooks sandbox down
+	rm -rf .sandbox

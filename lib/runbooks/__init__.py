@@ -1,0 +1,40 @@
+"""Spectral hosting runbooks: the notebook-facing API.
+
+Notebooks do ``import runbooks`` and use:
+
+- ``runbooks.secret(ref)``: resolve a secret reference, registering the value for redaction;
+- ``runbooks.record(name, value)``: record a structured result into the run record;
+- ``runbooks.guard_apply(apply, confirm, environment)``: the single gate of destructive steps;
+- ``runbooks.inventory(environment)``: the validated inventory of an environment;
+- ``runbooks.show(results)``: display check results (or any table) as a table.
+
+Attributes are imported lazily so that ``import runbooks`` stays cheap for the CLI.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+_LAZY = {
+    "secret": ("runbooks.secrets", "secret"),
+    "record": ("runbooks.results", "record"),
+    "show": ("runbooks.results", "show"),
+    "guard_apply": ("runbooks.guard", "guard_apply"),
+    "ApplyRefused": ("runbooks.guard", "ApplyRefused"),
+    "inventory": ("runbooks.inventory.loader", "load"),
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    try:
+        module, attr = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'runbooks' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(module), attr)
+    globals()[name] = value
+    return value

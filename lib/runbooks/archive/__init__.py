@@ -1,0 +1,1 @@
+"""The audit archive: run directories, the hash-chained ledger, the query index and verification."""

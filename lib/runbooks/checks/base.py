@@ -1,0 +1,116 @@
+"""Checks: small functions that look at one fact and return PASS / WARN / FAIL with evidence.
+
+Every runbook that verifies a posture builds a list of zero-argument callables, runs them with
+:func:`run_checks` (concurrently: they are network-bound), shows :func:`to_frame` and ends with
+:func:`fail_on_fail`, so that a scheduled run fails, and alerts, on any FAIL.
+"""
+
+from __future__ import annotations
+
+import traceback
+from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+class Status(StrEnum):
+    PASS = "PASS"
+    WARN = "WARN"
+    FAIL = "FAIL"
+
+
+@dataclass(frozen=True)
+class CheckResult:
+    check: str  #: stable dotted id, e.g. "dns.proxied"
+    subject: str  #: what was checked, e.g. "api.runspectral.com"
+    status: Status
+    evidence: str  #: what was observed (never a secret value)
+    remediation: str = ""  #: what to do when not PASS
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["status"] = str(self.status)
+        return d
+
+    @classmethod
+    def ok(cls, check: str, subject: str, evidence: str) -> CheckResult:
+        return cls(check, subject, Status.PASS, evidence)
+
+    @classmethod
+    def fail(cls, check: str, subject: str, evidence: str, remediation: str) -> CheckResult:
+        return cls(check, subject, Status.FAIL, evidence, remediation)
+
+    @classmethod
+    def warn(cls, check: str, subject: str, evidence: str, remediation: str) -> CheckResult:
+        return cls(check, subject, Status.WARN, evidence, remediation)
+
+
+CheckFn = Callable[[], CheckResult | Sequence[CheckResult]]
+
+
+def _name_of(fn: CheckFn) -> str:
+    return getattr(fn, "check_name", None) or getattr(fn, "__name__", None) or repr(fn)
+
+
+def _safe(fn: CheckFn) -> list[CheckResult]:
+    try:
+        out = fn()
+    except Exception as e:  # a check that cannot run is a failed check, never a crashed runbook
+        last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
+        where = f" at {last.filename.rsplit('/', 1)[-1]}:{last.lineno}" if last else ""
+        return [
+            CheckResult(
+                _name_of(fn),
+                getattr(fn, "subject", "-"),
+                Status.FAIL,
+                f"check could not run: {type(e).__name__}: {e}{where}",
+                "fix what prevents the check from running (credentials, reachability), then re-run",
+            )
+        ]
+    return [out] if isinstance(out, CheckResult) else list(out)
+
+
+def run_checks(checks: Iterable[CheckFn], *, max_workers: int = 16) -> list[CheckResult]:
+    """Run independent checks concurrently; results keep the order of ``checks``."""
+    fns = list(checks)
+    if max_workers <= 1 or len(fns) <= 1:
+        return [r for fn in fns for r in _safe(fn)]
+    with ThreadPoolExecutor(max_workers=min(max_workers, len(fns))) as pool:
+        return [r for rs in pool.map(_safe, fns) for r in rs]
+
+
+def counts(results: Iterable[CheckResult]) -> dict[str, int]:
+    out = {s.value: 0 for s in Status}
+    for r in results:
+        out[r.status.value] += 1
+    return out
+
+
+def to_frame(results: Iterable[CheckResult]) -> pd.DataFrame:
+    import pandas as pd
+
+    return pd.DataFrame(
+        [r.as_dict() for r in results], columns=["check", "subject", "status", "evidence", "remediation"]
+    )
+
+
+class ChecksFailed(RuntimeError):
+    """Raised at the end of a verification runbook when any check FAILed."""
+
+    def __init__(self, failed: list[CheckResult]):
+        self.failed = failed
+        lines = [f"{len(failed)} check(s) failed:"] + [
+            f"  - {r.check} [{r.subject}]: {r.evidence} -> {r.remediation}" for r in failed
+        ]
+        super().__init__("\n".join(lines))
+
+
+def fail_on_fail(results: Iterable[CheckResult]) -> None:
+    failed = [r for r in results if r.status is Status.FAIL]
+    if failed:
+        raise ChecksFailed(failed)

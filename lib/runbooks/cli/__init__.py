@@ -1,0 +1,1 @@
+"""The ``runbooks`` command line; one module per command group."""

@@ -1,0 +1,1 @@
+"""Multi-step procedure logic that notebooks drive (backup, restore, flip, rotation); unit-tested here."""

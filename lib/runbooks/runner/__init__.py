@@ -1,0 +1,1 @@
+"""The papermill-based runner: parameter validation, execution, honest status, redaction, locks."""

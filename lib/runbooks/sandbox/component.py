@@ -1,0 +1,130 @@
+"""The contract every twin component implements, and the helpers components use to run processes.
+
+The lifecycle (``runbooks.sandbox.lifecycle``) starts components in dependency order, waits until
+each is healthy, then lets each provision itself (buckets, seed data, records...). Each component
+contributes to the endpoints file (``<root>/endpoints.json``) that the ``sandbox`` inventory reads:
+``ctx.overlay`` is deep-merged into the inventory, ``ctx.write_secret(name, value)`` makes a value
+available as the secret reference ``sandbox:<name>``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, ClassVar
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return int(s.getsockname()[1])
+
+
+@dataclass
+class ComponentState:
+    """What ``status`` reports for a component and what ``down`` needs to stop it."""
+
+    name: str
+    address: str  #: the main address, e.g. "http://127.0.0.1:41234" or "127.0.0.1:5353"
+    pids: list[int] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)  #: other addresses, paths...
+
+
+@dataclass
+class SandboxContext:
+    root: Path
+    faults: frozenset[str] = frozenset()
+    scale: int = 1
+    host: str = "127.0.0.1"
+    #: states of components already started (dependencies come first)
+    components: dict[str, ComponentState] = field(default_factory=dict)
+    #: deep-merged into the sandbox inventory (endpoints, ids, recipient...)
+    overlay: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def secrets_dir(self) -> Path:
+        d = self.root / "secrets"
+        d.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return d
+
+    @property
+    def logs_dir(self) -> Path:
+        d = self.root / "logs"
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def dir(self, name: str) -> Path:
+        d = self.root / name
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    def write_secret(self, name: str, value: str) -> str:
+        """Store a twin credential; returns its reference ``sandbox:<name>``."""
+        p = self.secrets_dir / name
+        fd = os.open(p, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(value)
+        return f"sandbox:{name}"
+
+    def read_secret(self, name: str) -> str:
+        return (self.secrets_dir / name).read_text()
+
+    def merge_overlay(self, data: dict[str, Any]) -> None:
+        def merge(a: dict[str, Any], b: dict[str, Any]) -> None:
+            for k, v in b.items():
+                if isinstance(v, dict) and isinstance(a.get(k), dict):
+                    merge(a[k], v)
+                else:
+                    a[k] = v
+
+        merge(self.overlay, data)
+
+    def spawn(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
+              user: str | None = None, cwd: Path | None = None) -> int:
+        """Start a detached process (own session, so ``down`` can stop its whole group); log to logs/."""
+        log = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+        full_env = {**os.environ, **(env or {})}
+        proc = subprocess.Popen(
+            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
+            start_new_session=True, cwd=cwd, user=user,
+        )
+        log.close()
+        return proc.pid
+
+    def spawn_python(self, name: str, module: str, *args: str, env: dict[str, str] | None = None) -> int:
+        return self.spawn(name, [sys.executable, "-m", module, *args], env=env)
+
+    def fault(self, name: str) -> bool:
+        return name in self.faults
+
+
+class Component(ABC):
+    """One part of the twin. Subclasses live in ``runbooks.sandbox.components``."""
+
+    name: ClassVar[str]
+    depends_on: ClassVar[tuple[str, ...]] = ()
+    #: fault name -> one-line description (shown by ``runbooks sandbox up --help``)
+    faults: ClassVar[dict[str, str]] = {}
+
+    @abstractmethod
+    def start(self, ctx: SandboxContext) -> ComponentState:
+        """Start the component's processes (detached) and return at once."""
+
+    @abstractmethod
+    def health(self, ctx: SandboxContext, state: ComponentState) -> tuple[bool, str]:
+        """(healthy, detail). Cheap: called in a polling loop by ``up`` and by ``status``."""
+
+    def provision(self, ctx: SandboxContext, state: ComponentState) -> None:  # noqa: B027 - optional hook
+        """After the component is healthy: create resources, seed data, apply faults."""
+
+
+def dump_json(path: Path, data: Any) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(json.dumps(data, indent=2, sort_keys=True, default=str))
+    tmp.replace(path)

@@ -1,0 +1,1 @@
+"""One module per twin component (postgres, s3, edge, supabase, render, services)."""
