@@ -274,9 +274,8 @@ class Environment(Strict):
         roles = [b.role for b in self.buckets]
         if roles.count(BucketRole.BACKUPS) != 1:
             raise ValueError("exactly one bucket must have role 'backups'")
-        names = [b.name for b in self.buckets]
-        if len(set(names)) != len(names):
-            raise ValueError("bucket names must be unique (the backup bucket must be distinct from app buckets)")
+        # The backup bucket being one of the app-data buckets is a posture violation that
+        # verify-backup-posture reports as a FAIL with remediation; it is not a malformed inventory.
         return self
 
     # -- lookups used by notebooks and checks -------------------------------------------------
