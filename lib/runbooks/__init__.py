@@ -5,7 +5,8 @@ Notebooks do ``import runbooks`` and use:
 - ``runbooks.secret(ref)``: resolve a secret reference, registering the value for redaction;
 - ``runbooks.record(name, value)``: record a structured result into the run record;
 - ``runbooks.guard_apply(apply, confirm, environment)``: the single gate of destructive steps;
-- ``runbooks.inventory(environment)``: the validated inventory of an environment;
+- ``runbooks.load_inventory(environment)``: the validated inventory of an environment
+  (``runbooks.inventory`` is the subpackage: models and loader);
 - ``runbooks.show(results)``: display check results (or any table) as a table.
 
 Attributes are imported lazily so that ``import runbooks`` stays cheap for the CLI.
@@ -24,7 +25,7 @@ _LAZY = {
     "show": ("runbooks.results", "show"),
     "guard_apply": ("runbooks.guard", "guard_apply"),
     "ApplyRefused": ("runbooks.guard", "ApplyRefused"),
-    "inventory": ("runbooks.inventory.loader", "load"),
+    "load_inventory": ("runbooks.inventory.loader", "load"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -214,8 +214,8 @@ class SplitTriggers(Strict):
     """HOSTING.md, 'When to split the shared compute substrate'."""
 
     worker_memory_fraction: float = Field(gt=0, lt=1)
-    #: 'consistently': the share of samples over the window that must exceed the fraction
-    worker_memory_sustained_share: float = Field(gt=0, le=1)
+    #: "consistently" / "sustained": the share of samples over the window that must exceed a threshold
+    sustained_share: float = Field(gt=0, le=1)
     window_hours: int = Field(gt=0)
     #: noisy neighbour: p95 API latency above this many times its baseline, sustained over the window
     api_latency_p95_ratio: float = Field(gt=1)
