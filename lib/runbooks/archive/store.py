@@ -1,0 +1,205 @@
+"""Run directories, committed atomically and chained into the ledger.
+
+``Archive.commit`` is the only writer. Under ``ledger.lock`` (an fcntl lock shared by every process) it:
+
+1. completes or rolls back a commit left behind by a crash (``commit.intent``, see below), and removes
+   any staging directory (only a lock holder writes one, so a leftover is a crash's);
+2. writes ``run.json`` and the files into ``.staging/<run_id>/`` and fsyncs them;
+3. writes ``commit.intent`` (the ledger entry to come) and fsyncs it;
+4. renames the staging directory to ``YYYY/MM/DD/<run_id>/`` (an atomic rename; never over an existing one);
+5. appends the ledger line, rewrites ``ledger.head``, upserts the index row;
+6. removes ``commit.intent``.
+
+A crash before 4 leaves no entry (the staging directory is cleaned up, the intent rolled back); a crash
+after 4 is rolled forward by the next commit (or ``runbooks runs verify --repair``): the ledger line is
+appended if missing (a torn half line is cut first), the head and the index are brought up to date.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from filelock import FileLock
+from pydantic import BaseModel, ConfigDict
+
+from runbooks import paths
+from runbooks.archive.canonical import model_canonical_json, sha256_hex
+from runbooks.archive.index import RunIndex, rebuild
+from runbooks.archive.layout import (
+    INDEX_NAME,
+    INTENT_NAME,
+    LOCK_NAME,
+    LOCKS_DIR,
+    MANIFEST_NAME,
+    STAGING_DIR,
+    check_file_name,
+    is_safe_run_id,
+    run_rel_path,
+)
+from runbooks.archive.ledger import Ledger, LedgerEntry, fsync_dir, write_atomic
+from runbooks.archive.manifest import RunManifest
+
+LOCK_TIMEOUT_SECONDS = 120.0
+
+
+class ArchiveError(RuntimeError):
+    """The archive refused an operation (unsafe name, existing run, unreadable record...)."""
+
+
+class CommitIntent(BaseModel):
+    """What a commit in flight is about to do: enough to roll it forward or back after a crash."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    entry: LedgerEntry
+    staging: str  #: relative to the archive root
+
+
+def _slug(procedure: str) -> str:
+    stem = Path(procedure).name.removesuffix(".ipynb")
+    slug = re.sub(r"[^a-z0-9]+", "-", stem.lower()).strip("-")
+    return (slug or "run")[:48].rstrip("-")
+
+
+def _write_synced(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "xb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _fsync_tree(top: Path) -> None:
+    for d, _dirs, _files in os.walk(top, topdown=False):
+        fsync_dir(Path(d))
+
+
+class Archive:
+    """The audit archive rooted at ``root`` (default: :func:`runbooks.paths.archive_root`)."""
+
+    def __init__(self, root: Path | str | None = None) -> None:
+        self.root = Path(root).resolve() if root is not None else paths.archive_root()
+        self.ledger = Ledger(self.root)
+        self.index = RunIndex(self.root / INDEX_NAME)
+
+    # -- layout --------------------------------------------------------------------------------
+    @property
+    def locks_dir(self) -> Path:
+        """``root/locks``: environment lock files of the runner (created on first use)."""
+        d = self.root / LOCKS_DIR
+        d.mkdir(parents=True, exist_ok=True)
+        return d
+
+    @property
+    def intent_path(self) -> Path:
+        return self.root / INTENT_NAME
+
+    def lock(self) -> FileLock:
+        """The writer lock (fcntl on POSIX): serializes commits across processes."""
+        self.root.mkdir(parents=True, exist_ok=True)
+        return FileLock(self.root / LOCK_NAME, timeout=LOCK_TIMEOUT_SECONDS)
+
+    @staticmethod
+    def new_run_id(procedure: str, now: datetime | None = None) -> str:
+        """``20261127T112233Z-check-dns-posture-3f9a1c``: sorts by start time, random suffix for uniqueness."""
+        ts = (now or datetime.now(UTC)).astimezone(UTC)
+        return f"{ts:%Y%m%dT%H%M%SZ}-{_slug(procedure)}-{secrets.token_hex(3)}"
+
+    def run_dir(self, run_id: str) -> Path | None:
+        """The directory of a committed run, found through the index (or the ledger if it is missing)."""
+        rel = self.index.path_of(run_id)
+        if rel is None:
+            rel = next((e.path for e in self.ledger.entries() if e.run_id == run_id), None)
+        return self.root / rel if rel is not None else None
+
+    def read_manifest(self, run_id: str) -> RunManifest:
+        d = self.run_dir(run_id)
+        if d is None:
+            raise ArchiveError(f"no run {run_id!r} in {self.root}")
+        return RunManifest.model_validate_json((d / MANIFEST_NAME).read_bytes())
+
+    # -- writing -------------------------------------------------------------------------------
+    def commit(self, manifest: RunManifest, files: dict[str, bytes]) -> Path:
+        """Archive one run atomically; returns its directory. See the module docstring for the protocol."""
+        run_id = manifest.run_id
+        if not is_safe_run_id(run_id):
+            raise ArchiveError(f"unsafe run id {run_id!r}")
+        names = {name: check_file_name(name) for name in files}
+        hashes = {name: sha256_hex(data) for name, data in sorted(files.items())}
+        final = manifest.model_copy(update={"files": hashes})
+        body = model_canonical_json(final) + b"\n"
+        rel = run_rel_path(run_id, manifest.started_at)
+        target = self.root / rel
+
+        with self.lock():
+            self._recover_locked()
+            if target.exists() or self.index.path_of(run_id) is not None:
+                raise ArchiveError(f"run {run_id} is already archived; refusing to overwrite it")
+            staging = self.root / STAGING_DIR / run_id
+            staging.mkdir(parents=True)
+            for name, data in files.items():
+                _write_synced(staging / names[name], data)
+            _write_synced(staging / MANIFEST_NAME, body)
+            _fsync_tree(staging)
+
+            entry = self.ledger.next_entry(run_id, rel, sha256_hex(body))
+            intent = CommitIntent(entry=entry, staging=staging.relative_to(self.root).as_posix())
+            write_atomic(self.intent_path, intent.model_dump_json().encode())
+
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.rename(staging, target)  # atomic; fails rather than replace a non-empty directory
+            for d in (target.parent, target.parent.parent, target.parent.parent.parent, self.root):
+                fsync_dir(d)
+            self._finish_locked(intent, final)
+        return target
+
+    def _finish_locked(self, intent: CommitIntent, manifest: RunManifest) -> None:
+        """Ledger line (if not there yet), head, index row, then drop the intent. Idempotent."""
+        entry = intent.entry
+        head = self.ledger.read_head()
+        if head is None or head.hash != entry.hash:
+            self.ledger.drop_partial_tail(only_prefix_of=entry.line())  # our own torn append, nothing else
+            last, _ = self.ledger.tail()
+            if last is None or last.hash != entry.hash:
+                self.ledger.append(entry)
+            self.ledger.write_head(entry)
+        self.index.upsert(manifest, entry.path, entry.manifest_sha256)
+        self.intent_path.unlink(missing_ok=True)
+        fsync_dir(self.root)
+
+    def _recover_locked(self) -> str | None:
+        """Finish or roll back a commit a crash interrupted; clean staging. Returns what was done."""
+        done: str | None = None
+        if self.intent_path.exists():
+            try:
+                intent = CommitIntent.model_validate_json(self.intent_path.read_bytes())
+            except ValueError:
+                intent = None  # torn intent: written before the rename, so nothing was committed
+            target = self.root / intent.entry.path if intent else None
+            if intent and target and (target / MANIFEST_NAME).is_file():
+                manifest = RunManifest.model_validate_json((target / MANIFEST_NAME).read_bytes())
+                self._finish_locked(intent, manifest)
+                done = f"completed the interrupted commit of {intent.entry.run_id}"
+            else:
+                self.intent_path.unlink()
+                done = f"rolled back the interrupted commit of {intent.entry.run_id if intent else 'an unknown run'}"
+        staging = self.root / STAGING_DIR
+        if staging.is_dir() and any(staging.iterdir()):
+            shutil.rmtree(staging)
+            staging.mkdir()
+        return done
+
+    def recover(self) -> str | None:
+        """Complete or roll back a crashed commit (also done at the start of every commit)."""
+        with self.lock():
+            return self._recover_locked()
+
+    def reindex(self) -> int:
+        """Rebuild ``index.sqlite`` from the manifests alone; returns the number of runs indexed."""
+        with self.lock():
+            return rebuild(self.root, self.index.path)
