@@ -1,7 +1,127 @@
-"""``runbooks sandbox up|down|status|reset`` (owned by the sandbox lifecycle)."""
+"""``runbooks sandbox up|down|status|reset``: drive the local twin of Spectral's hosting."""
 
 from __future__ import annotations
 
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
 import typer
+from rich.console import Console
+from rich.table import Table
+
+from runbooks.sandbox import faults as fault_catalogue
 
 app = typer.Typer(no_args_is_help=True, help="Drive the local twin of Spectral's hosting.")
+console = Console()
+err = Console(stderr=True)
+
+RootOpt = Annotated[
+    Path | None,
+    typer.Option("--root", help="State directory of the twin (default: .sandbox/ of the project, "
+                 "or $RUNBOOKS_SANDBOX)."),
+]
+
+_UP_HELP = f"""Bring the twin up (idempotent): start every component on loopback, wait until each is
+healthy, provision it, and write state.json and endpoints.json under the root.
+
+\b
+Faults (--fault NAME, repeatable) build the twin wrong on purpose:
+{fault_catalogue.help_text()}
+"""
+
+
+def _report(name: str, message: str) -> None:
+    err.print(f"[dim]{name:>10}[/dim]  {message}")
+
+
+def _print_components(report: dict) -> None:
+    table = Table(title=f"sandbox at {report['root']}: {report['status']}")
+    for col in ("component", "address", "health", "pids", "detail"):
+        table.add_column(col)
+    for name, c in report["components"].items():
+        healthy = "[green]healthy[/green]" if c.get("healthy") else "[red]unhealthy[/red]"
+        table.add_row(name, str(c.get("address", "")), healthy, ",".join(map(str, c.get("pids", []))),
+                      str(c.get("detail", "")))
+    console.print(table)
+    if report.get("faults"):
+        console.print(f"faults: {', '.join(report['faults'])}")
+
+
+@app.command(help=_UP_HELP)
+def up(
+    root: RootOpt = None,
+    scale: Annotated[int, typer.Option("--scale", min=1, help="Multiply the seeded data by N.")] = 1,
+    fault: Annotated[list[str] | None, typer.Option("--fault", help="Build the twin with this fault "
+                                                     "(repeatable; see the list above).")] = None,
+    component: Annotated[list[str] | None, typer.Option(
+        "--component", help="Only this component and its dependencies (repeatable; default: all).")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        "--timeout", help="Seconds each component may take to become healthy.")] = None,
+) -> None:
+    from runbooks.sandbox import lifecycle
+
+    t0 = time.monotonic()
+    try:
+        states = lifecycle.up(root, scale=scale, faults=fault or [], components=component, timeout=timeout,
+                              report=_report)
+    except (lifecycle.SandboxError, fault_catalogue.UnknownFault, lifecycle.RegistryError) as e:
+        err.print(f"[red]sandbox up failed:[/red] {e}", markup=True, highlight=False)
+        raise typer.Exit(1) from None
+    for name, s in states.items():
+        console.print(f"{name:>10}  {s.address}")
+    root_dir = lifecycle.resolve_root(root)
+    console.print(f"sandbox up in {time.monotonic() - t0:.1f}s; state in {root_dir}")
+
+
+@app.command(help="Stop every process of the twin (by pid: SIGTERM, then SIGKILL after a grace).")
+def down(root: RootOpt = None) -> None:
+    from runbooks.sandbox import lifecycle
+
+    try:
+        names = lifecycle.down(root)
+    except lifecycle.SandboxError as e:
+        err.print(f"[red]sandbox down:[/red] {e}")
+        raise typer.Exit(1) from None
+    console.print(f"stopped: {', '.join(names)}" if names else "the sandbox was not running")
+
+
+@app.command(help="Report each component, its address and health.")
+def status(
+    root: RootOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable output.")] = False,
+) -> None:
+    from runbooks.sandbox import lifecycle
+
+    report = lifecycle.status(root)
+    if as_json:
+        typer.echo(json.dumps(report, indent=2, sort_keys=True, default=str))
+    elif report["status"] in ("not running", "down"):
+        console.print(f"sandbox at {report['root']}: {report['status']}")
+    else:
+        _print_components(report)
+    if report["status"] not in ("up",):
+        raise typer.Exit(3 if report["status"] in ("not running", "down") else 1)
+
+
+@app.command(help="Stop the twin and wipe its state directory.")
+def reset(root: RootOpt = None) -> None:
+    from runbooks.sandbox import lifecycle
+
+    try:
+        lifecycle.reset(root)
+    except lifecycle.SandboxError as e:
+        err.print(f"[red]sandbox reset:[/red] {e}")
+        raise typer.Exit(1) from None
+    console.print(f"sandbox reset: {lifecycle.resolve_root(root)}")
+
+
+@app.command("faults", help="List the faults the twin can be built with.")
+def list_faults() -> None:
+    table = Table()
+    for col in ("fault", "component", "description"):
+        table.add_column(col)
+    for f in fault_catalogue.catalogue().values():
+        table.add_row(f.name, f.component, f.description)
+    console.print(table)

