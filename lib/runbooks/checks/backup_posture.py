@@ -1,0 +1,273 @@
+"""ADR-040 D7 as checks: the backup bucket's configuration, the latest backup, and who may do what.
+
+Bucket configuration and the latest backup are read with the drill-reader credential (read-only).
+Permissions are proved by attempting the operation with each credential: every write attempt goes to
+a canary object under ``canary/`` written for the purpose, never to a real backup. A canary stays in
+the bucket under its retention lock (a few bytes) — that is the point of the lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets as _secrets
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from runbooks.checks.base import CheckFn, CheckResult
+from runbooks.procedures.backup import latest_backup, manifest_key, utcnow
+from runbooks.providers.base import ProviderError
+from runbooks.providers.s3 import S3, Attempt, ObjectRef
+
+CANARY_PREFIX = "canary/"
+CANARY_BODY = b"verify-backup-posture canary: not a backup\n"
+PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "RestrictPublicBuckets")
+
+
+def _check(name: str, subject: str) -> Callable[[Callable[[], CheckResult]], Callable[[], CheckResult]]:
+    def deco(fn: Callable[[], CheckResult]) -> Callable[[], CheckResult]:
+        fn.check_name = name  # type: ignore[attr-defined]
+        fn.subject = subject  # type: ignore[attr-defined]
+        return fn
+
+    return deco
+
+
+def _denied(a: Attempt) -> bool:
+    return not a.allowed
+
+
+class _Shared:
+    """What several checks need once: the latest backup and its sidecar, the canary (thread-safe, lazy)."""
+
+    def __init__(self, writer: S3, drill: S3, bucket: str, prefix: str, clock: Callable[[], datetime]):
+        self.writer, self.drill, self.bucket, self.prefix, self.clock = writer, drill, bucket, prefix, clock
+        self._lock = threading.Lock()
+        self._latest: tuple[ObjectRef | None, dict[str, Any] | None, str] | None = None
+        self._canaries: dict[str, tuple[str, str | None]] = {}
+
+    def latest(self) -> tuple[ObjectRef | None, dict[str, Any] | None, str]:
+        """(object, sidecar or None, why the sidecar is missing)."""
+        with self._lock:
+            if self._latest is None:
+                obj = latest_backup(self.drill, self.bucket, self.prefix)
+                sidecar, why = None, ""
+                if obj is not None:
+                    try:
+                        sidecar = self.drill.get_json(self.bucket, manifest_key(obj.key))
+                    except ProviderError as e:
+                        why = str(e)
+                self._latest = (obj, sidecar, why)
+            return self._latest
+
+    def canary(self, purpose: str) -> tuple[str, str | None]:
+        """(key, version id) of a fresh canary object written with the backup-writer credential.
+
+        One canary per purpose, so that one check's delete attempt never changes what another observes.
+        """
+        with self._lock:
+            if purpose not in self._canaries:
+                key = f"{CANARY_PREFIX}{purpose}-{self.clock():%Y%m%dT%H%M%SZ}-{_secrets.token_hex(4)}.txt"
+                version = self.writer.put_bytes(self.bucket, key, CANARY_BODY, content_type="text/plain")
+                self._canaries[purpose] = (key, version)
+            return self._canaries[purpose]
+
+
+def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours: float | None = None,
+                 clock: Callable[[], datetime] = utcnow) -> list[CheckFn]:
+    """The checks of verify-backup-posture for ``env`` (an inventory Environment)."""
+    bucket = env.backup_bucket
+    policy = env.backup
+    name = bucket.name
+    max_age = float(max_age_hours if max_age_hours is not None else policy.max_age_hours)
+    shared = _Shared(writer, drill, name, policy.prefix, clock)
+    app_names = [b.name for b in env.app_buckets]
+
+    @_check("backup.isolated", name)
+    def isolated() -> CheckResult:
+        if name in app_names:
+            return CheckResult.fail("backup.isolated", name, f"the backup bucket is also an application-data "
+                                    f"bucket (app_data buckets: {', '.join(app_names)})",
+                                    "give backups their own bucket, written only by the backup-writer credential, "
+                                    "and move application data out of it")
+        return CheckResult.ok("backup.isolated", name, f"distinct from every application-data bucket "
+                              f"({', '.join(app_names) or 'none declared'})")
+
+    @_check("backup.versioning", name)
+    def versioning() -> CheckResult:
+        status = drill.versioning(name)
+        if status == "Enabled":
+            return CheckResult.ok("backup.versioning", name, "versioning Enabled")
+        return CheckResult.fail("backup.versioning", name, f"versioning is {status or 'never enabled'}",
+                                "enable versioning on the backup bucket (an overwrite must never destroy a backup)")
+
+    @_check("backup.object_lock", name)
+    def object_lock() -> CheckResult:
+        cfg = drill.object_lock(name)
+        fix = (f"enable object lock with a default retention of {policy.lock_mode} for at least "
+               f"{policy.retention_days} days")
+        if not cfg or cfg.get("ObjectLockEnabled") != "Enabled":
+            return CheckResult.fail("backup.object_lock", name, "object lock is not enabled", fix)
+        rule = (cfg.get("Rule") or {}).get("DefaultRetention") or {}
+        days = int(rule.get("Days") or 0) or 365 * int(rule.get("Years") or 0)
+        mode = rule.get("Mode")
+        evidence = f"object lock Enabled, default retention {mode or 'none'} {days} day(s)"
+        if not rule:
+            return CheckResult.fail("backup.object_lock", name, "object lock enabled without default retention", fix)
+        if days < policy.retention_days:
+            return CheckResult.fail("backup.object_lock", name, evidence + f" < policy {policy.retention_days}", fix)
+        if mode != policy.lock_mode:
+            weaker = mode == "GOVERNANCE" and policy.lock_mode == "COMPLIANCE"
+            make = CheckResult.fail if weaker else CheckResult.warn
+            return make("backup.object_lock", name, evidence + f"; policy mode is {policy.lock_mode}", fix)
+        return CheckResult.ok("backup.object_lock", name, evidence)
+
+    @_check("backup.encryption", name)
+    def encryption() -> CheckResult:
+        rules = drill.encryption(name)
+        algos = [r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules or []]
+        algos = [a for a in algos if a]
+        if not algos:
+            return CheckResult.fail("backup.encryption", name, "no default encryption",
+                                    f"set default encryption ({bucket.encryption or 'aws:kms'}) on the bucket")
+        if bucket.encryption and bucket.encryption not in algos:
+            return CheckResult.warn("backup.encryption", name, f"default encryption {', '.join(algos)}; "
+                                    f"inventory expects {bucket.encryption}",
+                                    f"switch default encryption to {bucket.encryption} or correct the inventory")
+        return CheckResult.ok("backup.encryption", name, f"default encryption {', '.join(algos)}")
+
+    @_check("backup.public_access", name)
+    def public_access() -> CheckResult:
+        pab = drill.public_access_block(name) or {}
+        off = [f for f in PAB_FLAGS if not pab.get(f)]
+        if off:
+            return CheckResult.fail("backup.public_access", name, f"public access not fully blocked: "
+                                    f"{', '.join(off)} off", "turn on all four Block Public Access settings")
+        return CheckResult.ok("backup.public_access", name, "all four Block Public Access settings on")
+
+    @_check("backup.freshness", name)
+    def freshness() -> CheckResult:
+        obj, sidecar, _ = shared.latest()
+        fix = "run nightly-backup now and find out why the schedule did not (cron job, credentials, logs)"
+        if obj is None:
+            return CheckResult.fail("backup.freshness", name, f"no backup under {policy.prefix}", fix)
+        when = datetime.fromisoformat(sidecar["finished_at"]) if sidecar else obj.last_modified
+        age_h = (clock() - when.astimezone(UTC)).total_seconds() / 3600
+        evidence = f"latest {obj.key} finished {when:%Y-%m-%d %H:%M}Z, {age_h:.1f} h ago (max {max_age:g} h)"
+        if age_h > max_age:
+            return CheckResult.fail("backup.freshness", obj.key, evidence, fix)
+        return CheckResult.ok("backup.freshness", obj.key, evidence)
+
+    @_check("backup.checksum", name)
+    def checksum() -> CheckResult:
+        obj, sidecar, why = shared.latest()
+        if obj is None:
+            return CheckResult.fail("backup.checksum", name, "no backup to verify", "run nightly-backup")
+        if sidecar is None:
+            return CheckResult.fail("backup.checksum", obj.key, f"no sidecar manifest ({why})",
+                                    "take a new backup with nightly-backup; a backup without sidecar cannot be "
+                                    "verified")
+        o = sidecar["object"]
+        h, size = hashlib.sha256(), 0
+        with drill.open(name, obj.key, o.get("version_id")) as body:
+            for chunk in body.iter_chunks(1 << 20):
+                h.update(chunk)
+                size += len(chunk)
+        if h.hexdigest() != o["sha256"] or size != o["size"]:
+            return CheckResult.fail("backup.checksum", obj.key,
+                                    f"stored sha256 {h.hexdigest()[:16]}… size {size} != sidecar "
+                                    f"{o['sha256'][:16]}… size {o['size']}",
+                                    "the backup is corrupt: take a new backup now, keep the corrupt version for "
+                                    "investigation, and run restore-drill on the new one")
+        return CheckResult.ok("backup.checksum", obj.key, f"sha256 {o['sha256'][:16]}… and size {size} match "
+                              "the sidecar")
+
+    @_check("writer.cannot_delete_locked", name)
+    def writer_cannot_delete() -> CheckResult:
+        key, version = shared.canary("writer")
+        tries = [
+            writer.attempt("DeleteObjectVersion", writer.client.delete_object, Bucket=name, Key=key,
+                           VersionId=version),
+            writer.attempt("DeleteObjectVersion+BypassGovernance", writer.client.delete_object, Bucket=name,
+                           Key=key, VersionId=version, BypassGovernanceRetention=True),
+        ]
+        still = drill.attempt("HeadObject(version)", drill.client.head_object, Bucket=name, Key=key,
+                              VersionId=version)
+        evidence = f"canary {key}: " + "; ".join(map(str, tries)) + f"; version still present: {still.allowed}"
+        if all(map(_denied, tries)) and still.allowed:
+            return CheckResult.ok("writer.cannot_delete_locked", key, evidence)
+        return CheckResult.fail("writer.cannot_delete_locked", key, evidence,
+                                "remove s3:DeleteObjectVersion and s3:BypassGovernanceRetention from the "
+                                "backup-writer's policy, and keep a default retention lock on the bucket")
+
+    @_check("writer.no_app_read", ", ".join(app_names) or "-")
+    def writer_no_app_read() -> CheckResult:
+        tries: list[Attempt] = []
+        for app in app_names:
+            tries.append(writer.attempt(f"ListBucket {app}", writer.client.list_objects_v2, Bucket=app, MaxKeys=1))
+            sample = _first_key(runtime, app)
+            if sample:
+                tries.append(writer.attempt(f"GetObject {app}/{sample}", writer.client.get_object, Bucket=app,
+                                            Key=sample))
+        evidence = "; ".join(map(str, tries)) or "no application-data bucket declared"
+        if all(map(_denied, tries)):
+            return CheckResult.ok("writer.no_app_read", ", ".join(app_names) or "-", evidence)
+        return CheckResult.fail("writer.no_app_read", ", ".join(app_names), evidence,
+                                "the backup-writer must only put objects into the backup bucket: remove its "
+                                "read access to application-data buckets")
+
+    @_check("runtime.no_backup_access", name)
+    def runtime_no_access() -> CheckResult:
+        obj, _, _ = shared.latest()
+        tries = [runtime.attempt("ListBucket", runtime.client.list_objects_v2, Bucket=name, Prefix=policy.prefix,
+                                 MaxKeys=1)]
+        if obj is not None:
+            tries.append(runtime.attempt(f"GetObject {obj.key}", runtime.client.get_object, Bucket=name,
+                                         Key=obj.key))
+        probe = f"{CANARY_PREFIX}runtime-{clock():%Y%m%dT%H%M%SZ}-{_secrets.token_hex(4)}.txt"
+        tries.append(runtime.attempt(f"PutObject {probe}", runtime.client.put_object, Bucket=name, Key=probe,
+                                     Body=CANARY_BODY, ChecksumAlgorithm="SHA256"))
+        evidence = "; ".join(map(str, tries))
+        if all(map(_denied, tries)):
+            return CheckResult.ok("runtime.no_backup_access", name, evidence)
+        return CheckResult.fail("runtime.no_backup_access", name, evidence,
+                                "remove every permission on the backup bucket from the runtime credential "
+                                "(a compromised runtime must neither exfiltrate nor destroy backups)")
+
+    @_check("drill.read_only", name)
+    def drill_read_only() -> CheckResult:
+        obj, _, _ = shared.latest()
+        reads = [drill.attempt("ListBucket", drill.client.list_objects_v2, Bucket=name, MaxKeys=1)]
+        if obj is not None:
+            reads.append(drill.attempt(f"GetObject {obj.key}", drill.client.get_object, Bucket=name, Key=obj.key,
+                                       Range="bytes=0-0"))
+        key, version = shared.canary("drill")
+        probe = f"{CANARY_PREFIX}drill-{clock():%Y%m%dT%H%M%SZ}-{_secrets.token_hex(4)}.txt"
+        writes = [
+            drill.attempt(f"PutObject {probe}", drill.client.put_object, Bucket=name, Key=probe, Body=CANARY_BODY,
+                          ChecksumAlgorithm="SHA256"),
+            drill.attempt(f"DeleteObjectVersion {key}", drill.client.delete_object, Bucket=name, Key=key,
+                          VersionId=version, BypassGovernanceRetention=True),
+            drill.attempt(f"DeleteObject {key}", drill.client.delete_object, Bucket=name, Key=key),
+        ]
+        evidence = "; ".join(map(str, reads + writes))
+        if not all(a.allowed for a in reads):
+            return CheckResult.fail("drill.read_only", name, evidence,
+                                    "grant the drill-reader s3:ListBucket and s3:GetObject(Version) on the backup "
+                                    "bucket, or drills cannot run")
+        if not all(map(_denied, writes)):
+            return CheckResult.fail("drill.read_only", name, evidence,
+                                    "the drill credential must be read-only: remove put and delete permissions")
+        return CheckResult.ok("drill.read_only", name, evidence)
+
+    return [isolated, versioning, object_lock, encryption, public_access, freshness, checksum,
+            writer_cannot_delete, writer_no_app_read, runtime_no_access, drill_read_only]
+
+
+def _first_key(s3: S3, bucket: str) -> str | None:
+    """A key of ``bucket`` visible to ``s3`` (used to probe reads by another credential)."""
+    try:
+        return next((o.key for o in s3.list(bucket)), None)
+    except ProviderError:
+        return None
