@@ -1,0 +1,152 @@
+"""The render component: the Render API twin and the four twin services it runs (app, api, ops, worker).
+
+Start-up seeds the workspace from the sandbox inventory: one env group holding the rotating keys (the
+Supabase keys come from the Supabase twin, which creates them), the services linked to it with their
+code-coupled values, and a first live deploy of each. Faults shape that seed.
+"""
+
+from __future__ import annotations
+
+import secrets
+from pathlib import Path
+from typing import Any, ClassVar
+
+import httpx
+import yaml
+
+from runbooks.paths import inventory_dir
+from runbooks.sandbox.component import Component, ComponentState, SandboxContext, dump_json, free_port
+from runbooks.sandbox.emulators.render.store import SEED_FILE
+
+#: secrets this component writes
+API_KEY = "render_api_key"
+OAUTH_NEXT = "oauth_next_client_secret"
+#: twin credentials the Supabase twin writes (see emulators/supabase/keys.py)
+SUPABASE_BOOTSTRAP = {"SUPABASE_SECRET_KEY": "supabase_secret_key",
+                      "SUPABASE_PUBLISHABLE_KEY": "supabase_publishable_key"}
+GENERATION = "SPECTRAL_GENERATION"
+#: the image generation the twin's services run
+CURRENT_GENERATION = "2026.11.3"
+PREVIOUS_GENERATION = "2026.11.2"
+#: which service each fault is applied to
+KEY_ON_SERVICE = ("api", "SUPABASE_SECRET_KEY")
+MISMATCH_SERVICE = "worker"
+STALE_SERVICE = "ops"
+
+
+def _token(prefix: str) -> str:
+    return prefix + secrets.token_urlsafe(24)
+
+
+def _inventory() -> dict[str, Any]:
+    """The sandbox inventory as raw data (the overlay is not needed: names, groups and services only)."""
+    data = yaml.safe_load((inventory_dir() / "sandbox.yaml").read_text())
+    return data if isinstance(data, dict) else {}
+
+
+def _supabase_url(ctx: SandboxContext) -> str:
+    url = ctx.overlay.get("endpoints", {}).get("supabase_project")
+    if url:
+        return str(url)
+    if "supabase" in ctx.components:
+        return ctx.components["supabase"].address
+    raise RuntimeError("the render component needs the supabase component (its project URL)")
+
+
+def _key_value(ctx: SandboxContext, name: str) -> str:
+    if name in SUPABASE_BOOTSTRAP:
+        try:
+            return ctx.read_secret(SUPABASE_BOOTSTRAP[name])
+        except FileNotFoundError:
+            raise RuntimeError(
+                f"the Supabase twin has not written {SUPABASE_BOOTSTRAP[name]}; is its keys router loaded?"
+            ) from None
+    if name == "CLOUDFLARE_API_TOKEN":
+        # the runtime's own Cloudflare token (not the runbooks' admin token)
+        return _token("cfrt_")
+    return _token("oauth_")
+
+
+def build_seed(ctx: SandboxContext, inv: dict[str, Any], ports: dict[str, int]) -> dict[str, Any]:
+    rotating = [k["name"] for k in inv["config"]["rotating_keys"]]
+    groups = []
+    for g in inv["env_groups"]:
+        env = {name: _key_value(ctx, name) for name in g["keys"]}
+        env["SUPABASE_URL"] = _supabase_url(ctx)
+        if ctx.fault("generation-in-group"):
+            env[GENERATION] = CURRENT_GENERATION
+        groups.append({"name": g["name"], "env": env})
+    services = []
+    for s in inv["services"]:
+        env = {GENERATION: CURRENT_GENERATION, **{k: str(v) for k, v in s.get("code_coupled", {}).items()}}
+        svc: dict[str, Any] = {"name": s["name"], "kind": s["kind"], "env_group": s["env_group"],
+                               "memory_limit_mb": s["memory_limit_mb"], "port": ports[s["name"]], "env": env}
+        if ctx.fault("key-on-service") and s["name"] == KEY_ON_SERVICE[0]:
+            # a copy of the group's key pinned on the service: it would survive a rotation of the group
+            group = next(g for g in groups if g["name"] == s["env_group"])
+            env[KEY_ON_SERVICE[1]] = group["env"][KEY_ON_SERVICE[1]]
+        if ctx.fault("generation-mismatch") and s["name"] == MISMATCH_SERVICE:
+            # the variable was changed after the running deploy: the deploy still runs the previous image
+            svc["deployed_env_overrides"] = {GENERATION: PREVIOUS_GENERATION}
+        if ctx.fault("stale-service") and s["name"] == STALE_SERVICE:
+            svc["ignores_deploys"] = True
+        services.append(svc)
+    return {"owner_id": "tea-" + secrets.token_hex(10), "key_names": rotating, "env_groups": groups,
+            "services": services}
+
+
+class RenderComponent(Component):
+    name = "render"
+    depends_on = ("supabase",)
+    faults: ClassVar[dict[str, str]] = {
+        "key-on-service": "the api service carries its own SUPABASE_SECRET_KEY (a rotating key on a service)",
+        "generation-in-group": "SPECTRAL_GENERATION is set in the shared env group",
+        "generation-mismatch": "the worker's SPECTRAL_GENERATION differs from the image its running deploy runs",
+        "stale-service": "the ops service ignores deploys (keeps running its old process and env)",
+    }
+
+    def start(self, ctx: SandboxContext) -> ComponentState:
+        state_dir = ctx.dir("render")
+        ctx.write_secret(API_KEY, _token("rnd_"))
+        if not (ctx.secrets_dir / OAUTH_NEXT).is_file():
+            ctx.write_secret(OAUTH_NEXT, _token("oauth_"))
+        seed_path = state_dir / SEED_FILE
+        if not (state_dir / "state.json").is_file():
+            inv = _inventory()
+            ports = {s["name"]: free_port(ctx.host) for s in inv["services"]}
+            dump_json(seed_path, build_seed(ctx, inv, ports))
+            seed_path.chmod(0o600)
+        port = free_port(ctx.host)
+        pid = ctx.spawn_python(
+            "render", "runbooks.sandbox.emulators.render", "--root", str(ctx.root), "--host", ctx.host,
+            "--port", str(port), "--faults", ",".join(sorted(ctx.faults & set(self.faults))),
+        )
+        address = f"http://{ctx.host}:{port}"
+        ctx.merge_overlay({"endpoints": {"render_api": f"{address}/v1"}})
+        return ComponentState(self.name, address, [pid], {"api": f"{address}/v1"})
+
+    def _services(self, ctx: SandboxContext, state: ComponentState) -> list[dict[str, Any]]:
+        r = httpx.get(f"{state.address}/__twin/services", timeout=3.0,
+                      headers={"Authorization": f"Bearer {ctx.read_secret(API_KEY)}"})
+        r.raise_for_status()
+        return list(r.json())
+
+    def health(self, ctx: SandboxContext, state: ComponentState) -> tuple[bool, str]:
+        try:
+            services = self._services(ctx, state)
+            for s in services:
+                httpx.get(s["health_url"], timeout=3.0)  # answers (200 or 503): the process is up
+        except (httpx.HTTPError, OSError, ValueError) as e:
+            return False, f"not ready: {type(e).__name__}"
+        return True, f"{len(services)} services running"
+
+    def provision(self, ctx: SandboxContext, state: ComponentState) -> None:
+        seed_path: Path = ctx.root / "render" / SEED_FILE
+        import json
+
+        owner = json.loads(seed_path.read_text())["owner_id"]
+        ctx.merge_overlay({"render_owner_id": owner})
+        state.extra["services"] = {s["name"]: s["health_url"] for s in self._services(ctx, state)}
+
+
+COMPONENT = RenderComponent

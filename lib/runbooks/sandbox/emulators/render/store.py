@@ -1,0 +1,217 @@
+"""The Render twin's state: env groups, services, deploys and metric profiles, persisted as JSON.
+
+The seed (``<root>/render/seed.json``, written by the render component) describes the workspace to
+create on first start. API shapes (``*_json``) follow Render's public API as parsed by the generated
+client in ``render.public_api``.
+"""
+
+from __future__ import annotations
+
+import secrets
+import string
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from runbooks.sandbox.emulators.common import JsonState
+
+SEED_FILE = "seed.json"
+IMAGE_REPO = "registry.runspectral.com/spectral"
+GENERATION = "SPECTRAL_GENERATION"
+
+
+def now() -> str:
+    return datetime.now(UTC).isoformat().replace("+00:00", "Z")
+
+
+def new_id(prefix: str) -> str:
+    alphabet = string.ascii_lowercase + string.digits
+    return prefix + "-" + "".join(secrets.choice(alphabet) for _ in range(20))
+
+
+def image_ref(env: dict[str, str]) -> str:
+    return f"{IMAGE_REPO}:{env.get(GENERATION, 'unknown')}"
+
+
+class RenderStore:
+    """All mutations go through JsonState.update(); readers get copies of plain dicts."""
+
+    def __init__(self, path: Path):
+        self.state = JsonState(path, {"env_groups": {}, "services": {}, "deploys": {}, "metrics": {}})
+
+    @property
+    def data(self) -> dict[str, Any]:
+        return self.state.data
+
+    @property
+    def seeded(self) -> bool:
+        return bool(self.data.get("owner_id"))
+
+    # -- seed ------------------------------------------------------------------------------
+    def seed(self, seed: dict[str, Any]) -> None:
+        """Create the workspace described by the seed: groups, services and each service's first deploy."""
+        with self.state.update() as d:
+            d["owner_id"] = seed["owner_id"]
+            d["key_names"] = list(seed.get("key_names", []))
+            group_ids: dict[str, str] = {}
+            for g in seed["env_groups"]:
+                gid = new_id("evg")
+                group_ids[g["name"]] = gid
+                d["env_groups"][gid] = {"id": gid, "name": g["name"], "createdAt": now(), "updatedAt": now(),
+                                        "envVars": dict(g["env"]), "serviceIds": []}
+            for s in seed["services"]:
+                sid = new_id("srv")
+                d["services"][sid] = {
+                    "id": sid, "name": s["name"], "kind": s["kind"], "port": int(s["port"]),
+                    "memory_limit_mb": int(s["memory_limit_mb"]), "createdAt": now(), "updatedAt": now(),
+                    "env": dict(s["env"]), "ignores_deploys": bool(s.get("ignores_deploys", False)),
+                }
+                if s.get("env_group") in group_ids:
+                    d["env_groups"][group_ids[s["env_group"]]]["serviceIds"].append(sid)
+                d["metrics"][sid] = dict(s.get("metrics", {}))
+                deployed = {**self._merged_env(d, sid), **s.get("deployed_env_overrides", {})}
+                d["deploys"][sid] = [self._deploy_record(deployed, status="live", trigger="api")]
+
+    # -- reads -----------------------------------------------------------------------------
+    def service(self, sid: str) -> dict[str, Any] | None:
+        return self.data["services"].get(sid)
+
+    def service_by_name(self, name: str) -> dict[str, Any] | None:
+        return next((s for s in self.data["services"].values() if s["name"] == name), None)
+
+    def group(self, gid: str) -> dict[str, Any] | None:
+        return self.data["env_groups"].get(gid)
+
+    def groups_of(self, sid: str) -> list[dict[str, Any]]:
+        return [g for g in self.data["env_groups"].values() if sid in g["serviceIds"]]
+
+    def merged_env(self, sid: str) -> dict[str, str]:
+        """What a service starts with: its groups' env vars, overridden by its own env vars."""
+        return self._merged_env(self.data, sid)
+
+    @staticmethod
+    def _merged_env(d: dict[str, Any], sid: str) -> dict[str, str]:
+        env: dict[str, str] = {}
+        for g in d["env_groups"].values():
+            if sid in g["serviceIds"]:
+                env.update(g["envVars"])
+        env.update(d["services"][sid]["env"])
+        return env
+
+    def deploys(self, sid: str) -> list[dict[str, Any]]:
+        return list(self.data["deploys"].get(sid, []))
+
+    def live_deploy(self, sid: str) -> dict[str, Any] | None:
+        return next((x for x in self.data["deploys"].get(sid, []) if x["status"] == "live"), None)
+
+    # -- writes ----------------------------------------------------------------------------
+    @staticmethod
+    def _deploy_record(env: dict[str, str], *, status: str, trigger: str) -> dict[str, Any]:
+        t = now()
+        return {"id": new_id("dep"), "status": status, "trigger": trigger, "createdAt": t, "updatedAt": t,
+                "startedAt": t, "finishedAt": t if status == "live" else None,
+                "image": {"ref": image_ref(env), "sha": "sha256:" + secrets.token_hex(32)},
+                # twin-internal: the env the service process was (or will be) started with
+                "_env": env}
+
+    def new_deploy(self, sid: str, *, trigger: str = "api", image_url: str | None = None) -> dict[str, Any]:
+        with self.state.update() as d:
+            env = self._merged_env(d, sid)
+            rec = self._deploy_record(env, status="created", trigger=trigger)
+            rec["finishedAt"] = None
+            if image_url:
+                rec["image"]["ref"] = image_url
+            d["deploys"].setdefault(sid, []).insert(0, rec)
+            return dict(rec)
+
+    def set_deploy_status(self, sid: str, deploy_id: str, status: str) -> None:
+        with self.state.update() as d:
+            for rec in d["deploys"].get(sid, []):
+                if rec["id"] == deploy_id:
+                    rec["status"], rec["updatedAt"] = status, now()
+                    if status in ("live", "update_failed", "build_failed", "canceled"):
+                        rec["finishedAt"] = now()
+                elif status == "live" and rec["status"] == "live":
+                    rec["status"], rec["updatedAt"] = "deactivated", now()
+
+    def set_group_var(self, gid: str, key: str, value: str) -> None:
+        with self.state.update() as d:
+            g = d["env_groups"][gid]
+            g["envVars"][key], g["updatedAt"] = value, now()
+
+    def delete_group_var(self, gid: str, key: str) -> bool:
+        with self.state.update() as d:
+            g = d["env_groups"][gid]
+            found = g["envVars"].pop(key, None) is not None
+            g["updatedAt"] = now()
+            return found
+
+    def set_service_var(self, sid: str, key: str, value: str) -> None:
+        with self.state.update() as d:
+            s = d["services"][sid]
+            s["env"][key], s["updatedAt"] = value, now()
+
+    def replace_service_vars(self, sid: str, env: dict[str, str]) -> None:
+        with self.state.update() as d:
+            s = d["services"][sid]
+            s["env"], s["updatedAt"] = dict(env), now()
+
+    def delete_service_var(self, sid: str, key: str) -> bool:
+        with self.state.update() as d:
+            s = d["services"][sid]
+            s["updatedAt"] = now()
+            return s["env"].pop(key, None) is not None
+
+    def link(self, gid: str, sid: str, linked: bool) -> None:
+        with self.state.update() as d:
+            ids = d["env_groups"][gid]["serviceIds"]
+            if linked and sid not in ids:
+                ids.append(sid)
+            if not linked and sid in ids:
+                ids.remove(sid)
+
+    def set_metrics(self, sid: str, profile: dict[str, Any]) -> None:
+        with self.state.update() as d:
+            d["metrics"].setdefault(sid, {}).update(profile)
+
+
+# -- API shapes ----------------------------------------------------------------------------------
+def service_json(s: dict[str, Any], owner_id: str, base_host: str, service_host: str) -> dict[str, Any]:
+    """A service as Render describes it. The twin's services are reachable on loopback: ``url`` is that
+    address (Render's would be ``https://<slug>.onrender.com``); a background worker, which has no URL on
+    Render, carries it too so that its health endpoint can be read."""
+    details: dict[str, Any] = {
+        "env": "python", "runtime": "python", "plan": "standard", "region": "oregon", "numInstances": 1,
+        "buildPlan": "starter",
+        "envSpecificDetails": {"buildCommand": "pip install .", "startCommand": f"spectral-{s['name']}"},
+    }
+    kind = "web_service" if s["kind"] == "web" else "background_worker"
+    details.update({"healthCheckPath": "/healthz", "url": f"http://{service_host}:{s['port']}"})
+    if s["kind"] == "web":
+        details["openPorts"] = [{"port": s["port"], "protocol": "TCP"}]
+    return {
+        "id": s["id"], "name": s["name"], "slug": f"spectral-{s['name']}", "type": kind, "ownerId": owner_id,
+        "autoDeploy": "no", "notifyOnFail": "default", "rootDir": "", "suspended": "not_suspended",
+        "suspenders": [], "createdAt": s["createdAt"], "updatedAt": s["updatedAt"],
+        "dashboardUrl": f"{base_host}/dashboard/{s['id']}", "serviceDetails": details,
+        "repo": "https://github.com/runspectral/spectral", "branch": "main",
+    }
+
+
+def group_meta_json(g: dict[str, Any], owner_id: str, services: dict[str, Any]) -> dict[str, Any]:
+    links = [{"id": sid, "name": services[sid]["name"], "type": "web" if services[sid]["kind"] == "web"
+              else "worker"} for sid in g["serviceIds"] if sid in services]
+    return {"id": g["id"], "name": g["name"], "ownerId": owner_id, "createdAt": g["createdAt"],
+            "updatedAt": g["updatedAt"], "serviceLinks": links}
+
+
+def group_json(g: dict[str, Any], owner_id: str, services: dict[str, Any]) -> dict[str, Any]:
+    out = group_meta_json(g, owner_id, services)
+    out["envVars"] = [{"key": k, "value": v} for k, v in g["envVars"].items()]
+    out["secretFiles"] = []
+    return out
+
+
+def deploy_json(rec: dict[str, Any]) -> dict[str, Any]:
+    out = {k: v for k, v in rec.items() if not k.startswith("_") and v is not None}
+    return out

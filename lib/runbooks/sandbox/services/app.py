@@ -1,0 +1,108 @@
+"""One twin service process: configuration from the environment, a health endpoint, real Supabase calls."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from runbooks.secrets import fingerprint
+
+GENERATION = "SPECTRAL_GENERATION"
+#: the Supabase keys a service uses, and how it uses them against the project's REST API
+SUPABASE_KEYS = ("SUPABASE_SECRET_KEY", "SUPABASE_PUBLISHABLE_KEY")
+
+
+@dataclass
+class ServiceConfig:
+    name: str
+    host: str
+    port: int
+    generation: str | None
+    supabase_url: str | None
+    keys: dict[str, str] = field(repr=False, default_factory=dict)  #: key name -> value, as read at start-up
+    started_at: float = field(default_factory=time.time)
+
+    @classmethod
+    def from_environ(cls, env: dict[str, str]) -> ServiceConfig:
+        names = [n for n in env.get("TWIN_KEY_NAMES", "").split(",") if n]
+        return cls(
+            name=env.get("TWIN_SERVICE_NAME", "service"), host=env.get("HOST", "127.0.0.1"),
+            port=int(env["PORT"]), generation=env.get(GENERATION), supabase_url=env.get("SUPABASE_URL"),
+            keys={n: env[n] for n in names if env.get(n)},
+        )
+
+
+def probe_supabase(url: str, key: str, timeout: float = 3.0) -> tuple[bool, str]:
+    """Use ``key`` against the project's REST API, like the service's real work would: (works, detail)."""
+    req = urllib.request.Request(url.rstrip("/") + "/rest/v1/", headers={"apikey": key})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            return True, f"HTTP {resp.status}"
+    except urllib.error.HTTPError as e:
+        return False, f"HTTP {e.code}"
+    except (urllib.error.URLError, OSError) as e:
+        return False, f"unreachable: {type(e).__name__}"
+
+
+def health(cfg: ServiceConfig) -> tuple[int, dict[str, Any]]:
+    checks: dict[str, dict[str, Any]] = {}
+    for name in SUPABASE_KEYS:
+        if name not in cfg.keys:
+            continue
+        if not cfg.supabase_url:
+            checks[name] = {"ok": False, "detail": "SUPABASE_URL is not set"}
+            continue
+        ok, detail = probe_supabase(cfg.supabase_url, cfg.keys[name])
+        checks[name] = {"ok": ok, "detail": detail}
+    missing = [n for n in SUPABASE_KEYS if n not in cfg.keys]
+    healthy = not missing and all(c["ok"] for c in checks.values()) and cfg.generation is not None
+    body = {
+        "service": cfg.name, "pid": os.getpid(), "started_at": cfg.started_at, "generation": cfg.generation,
+        "keys": {n: fingerprint(v) for n, v in sorted(cfg.keys.items())}, "supabase": checks,
+        "missing": missing, "healthy": healthy,
+    }
+    return (200 if healthy else 503), body
+
+
+def make_handler(cfg: ServiceConfig) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            if self.path.split("?", 1)[0] == "/healthz":
+                code, body = health(cfg)
+            else:
+                code, body = 404, {"message": "not found"}
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    return Handler
+
+
+def main() -> None:
+    cfg = ServiceConfig.from_environ(dict(os.environ))
+    server = ThreadingHTTPServer((cfg.host, cfg.port), make_handler(cfg))
+    server.daemon_threads = True
+
+    def stop(signum: int, _frame: Any) -> None:
+        raise SystemExit(0)
+
+    signal.signal(signal.SIGTERM, stop)
+    print(f"{cfg.name}: serving on {cfg.host}:{cfg.port}, generation {cfg.generation}", file=sys.stderr, flush=True)
+    try:
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        server.server_close()
