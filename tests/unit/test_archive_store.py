@@ -241,3 +241,16 @@ def test_concurrent_commits_from_processes_keep_a_valid_chain(tmp_path: Path) ->
     report = verify(Archive(tmp_path))
     assert report.ok, report.findings
     assert report.runs_checked == 24
+
+
+def test_broken_index_never_blocks_a_commit(tmp_path: Path) -> None:
+    archive = Archive(tmp_path)
+    archive.commit(sample_manifest(), {})
+    archive.index.path.write_bytes(b"this is not a sqlite database" * 100)
+    m = sample_manifest()
+    archive.commit(m, {"notebook.ipynb": NB})
+    assert [e.run_id for e in Ledger(tmp_path).entries()][-1] == m.run_id
+    assert not archive.index.exists()  # dropped, to be rebuilt
+    archive.reindex()
+    assert archive.index.count() == 2
+    assert verify(archive).ok

@@ -17,10 +17,12 @@ appended if missing (a torn half line is cut first), the head and the index are 
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 import secrets
 import shutil
+import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -45,6 +47,7 @@ from runbooks.archive.ledger import Ledger, LedgerEntry, fsync_dir, write_atomic
 from runbooks.archive.manifest import RunManifest
 
 LOCK_TIMEOUT_SECONDS = 120.0
+log = logging.getLogger(__name__)
 
 
 class ArchiveError(RuntimeError):
@@ -110,9 +113,15 @@ class Archive:
         ts = (now or datetime.now(UTC)).astimezone(UTC)
         return f"{ts:%Y%m%dT%H%M%SZ}-{_slug(procedure)}-{secrets.token_hex(3)}"
 
+    def _indexed_path(self, run_id: str) -> str | None:
+        try:
+            return self.index.path_of(run_id)
+        except sqlite3.Error:
+            return None
+
     def run_dir(self, run_id: str) -> Path | None:
         """The directory of a committed run, found through the index (or the ledger if it is missing)."""
-        rel = self.index.path_of(run_id)
+        rel = self._indexed_path(run_id)
         if rel is None:
             rel = next((e.path for e in self.ledger.entries() if e.run_id == run_id), None)
         return self.root / rel if rel is not None else None
@@ -138,7 +147,7 @@ class Archive:
 
         with self.lock():
             self._recover_locked()
-            if target.exists() or self.index.path_of(run_id) is not None:
+            if target.exists() or self._indexed_path(run_id) is not None:
                 raise ArchiveError(f"run {run_id} is already archived; refusing to overwrite it")
             staging = self.root / STAGING_DIR / run_id
             staging.mkdir(parents=True)
@@ -168,7 +177,11 @@ class Archive:
             if last is None or last.hash != entry.hash:
                 self.ledger.append(entry)
             self.ledger.write_head(entry)
-        self.index.upsert(manifest, entry.path, entry.manifest_sha256)
+        try:
+            self.index.upsert(manifest, entry.path, entry.manifest_sha256)
+        except sqlite3.Error as exc:  # derived data must never block the record: drop it, rebuilt on next read
+            log.warning("archive index unusable (%s); removed, `runbooks runs reindex` rebuilds it", exc)
+            self.index.path.unlink(missing_ok=True)
         self.intent_path.unlink(missing_ok=True)
         fsync_dir(self.root)
 
