@@ -7,11 +7,24 @@ Request and response shapes follow the Management API's OpenAPI document.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
 
 from runbooks.providers.base import ProviderError, http_client, retry_transient
+
+#: the services a restore makes unavailable and whose health the PITR runbook waits for
+HEALTH_SERVICES = ("db", "auth", "rest", "storage", "realtime", "pooler")
+
+
+@dataclass(frozen=True)
+class PitrWindow:
+    enabled: bool
+    earliest: datetime | None
+    latest: datetime | None
 
 
 class SupabaseManagement:
@@ -70,3 +83,52 @@ class SupabaseManagement:
             return resp.json()
         except ValueError:
             return resp.text
+
+    # -- project status and services health ---------------------------------------------------------
+    def project(self) -> dict[str, Any]:
+        """``GET /v1/projects/{ref}`` (``V1ProjectWithDatabaseResponse``)."""
+        return dict(self.request("GET", self.project_path, operation="get project"))
+
+    def project_status(self) -> str:
+        return str(self.project()["status"])
+
+    def services_health(self, services: Sequence[str] = HEALTH_SERVICES,
+                        timeout_ms: int = 2000) -> list[dict[str, Any]]:
+        """``GET /v1/projects/{ref}/health`` (a list of ``V1ServiceHealthResponse``)."""
+        return list(self.request("GET", f"{self.project_path}/health", operation="get services health",
+                                 params={"services": list(services), "timeout_ms": timeout_ms}))
+
+    # -- backups and point-in-time recovery ---------------------------------------------------------
+    def list_backups(self) -> dict[str, Any]:
+        """``GET /v1/projects/{ref}/database/backups`` (``V1BackupsResponse``)."""
+        return dict(self.request("GET", f"{self.project_path}/database/backups", operation="list backups"))
+
+    def pitr_window(self) -> PitrWindow:
+        """Whether PITR is enabled and the window of restorable times, as the API reports them."""
+        b = self.list_backups()
+        data = b.get("physical_backup_data") or {}
+        earliest, latest = data.get("earliest_physical_backup_date_unix"), data.get("latest_physical_backup_date_unix")
+        return PitrWindow(
+            enabled=bool(b.get("pitr_enabled")),
+            earliest=datetime.fromtimestamp(earliest, UTC) if earliest is not None else None,
+            latest=datetime.fromtimestamp(latest, UTC) if latest is not None else None,
+        )
+
+    def restore_pitr_request(self, target_unix: int) -> tuple[str, str, dict[str, Any]]:
+        """(method, path, body) of the restore-pitr call, exactly as :meth:`restore_pitr` sends it."""
+        return "POST", f"{self.project_path}/database/backups/restore-pitr", {"recovery_time_target_unix": target_unix}
+
+    def restore_pitr(self, target_unix: int) -> None:
+        """``POST .../database/backups/restore-pitr``: starts the restore (never retried: not idempotent)."""
+        method, path, body = self.restore_pitr_request(target_unix)
+        self.request(method, path, operation="restore-pitr", json=body, idempotent=False)
+
+    def create_restore_point(self, name: str) -> dict[str, Any]:
+        """``POST .../database/backups/restore-point`` (``V1RestorePointResponse``); name of at most 20 chars."""
+        return dict(self.request("POST", f"{self.project_path}/database/backups/restore-point",
+                                 operation="create restore point", json={"name": name}, idempotent=False))
+
+    def get_restore_point(self, name: str | None = None) -> dict[str, Any]:
+        params = {"name": name} if name else None
+        return dict(self.request("GET", f"{self.project_path}/database/backups/restore-point",
+                                 operation="get restore point", params=params))
