@@ -1,0 +1,246 @@
+"""Render: env groups, services and their env vars, deploys, metrics and service health.
+
+Calls go through Render's generated public-API client (``render.public_api``, from the ``render``
+package) with the inventory's ``endpoints.render_api`` as base URL, so the same code talks to Render and
+to the twin. Env var values are key material: every value this provider returns is registered with the
+redactor first (:func:`protect`), and callers show fingerprints, never values.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from http import HTTPStatus
+from typing import Any
+
+import httpx
+from render.public_api.api.deploys import create_deploy, list_deploys, retrieve_deploy
+from render.public_api.api.environment_groups import (
+    list_env_groups,
+    retrieve_env_group,
+    update_env_group_env_var,
+)
+from render.public_api.api.metrics import get_cpu, get_http_latency, get_memory, get_memory_limit
+from render.public_api.api.services import (
+    delete_env_var,
+    get_env_vars_for_service,
+    list_services,
+    update_env_var,
+)
+from render.public_api.client import AuthenticatedClient
+from render.public_api.models.create_deploy_body import CreateDeployBody
+from render.public_api.models.env_var_value import EnvVarValue
+from render.public_api.models.error import Error
+from render.public_api.types import UNSET, Response
+
+from runbooks.providers.base import ProviderError, retry_transient
+
+TERMINAL_DEPLOY = {"live", "build_failed", "update_failed", "pre_deploy_failed", "canceled", "deactivated"}
+METRICS = {"memory": get_memory, "memory-limit": get_memory_limit, "cpu": get_cpu, "http-latency": get_http_latency}
+
+
+def protect(value: str, label: str) -> str:
+    """Register ``value`` (key material obtained from a vendor, not through a reference) for redaction.
+
+    Same contract as ``runbooks.secret``: the redactor knows it, and under the runner the runner knows it,
+    before any caller can print it.
+    """
+    from runbooks import redact
+    from runbooks.runner import channel
+
+    redact.register(value, label)
+    if channel.under_runner() and len(value) >= redact.MIN_SECRET_LENGTH:
+        channel.send("secret", value=value, label=label)
+    return value
+
+
+@dataclass(frozen=True)
+class RenderService:
+    id: str
+    name: str
+    type: str
+    url: str | None
+    health_path: str | None
+
+    @property
+    def health_url(self) -> str | None:
+        return f"{self.url.rstrip('/')}{self.health_path or '/healthz'}" if self.url else None
+
+
+@dataclass(frozen=True)
+class EnvGroup:
+    id: str
+    name: str
+    env: dict[str, str] = field(repr=False)
+    service_ids: tuple[str, ...]
+    service_names: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Deploy:
+    id: str
+    status: str
+    image_ref: str | None
+    created_at: datetime | None
+    finished_at: datetime | None
+
+
+def _deploy(d: Any) -> Deploy:
+    def opt(v: Any) -> Any:
+        return None if v is UNSET else v
+
+    image = opt(d.image)
+    return Deploy(id=d.id, status=str(opt(d.status) or ""), image_ref=opt(image.ref) if image else None,
+                  created_at=opt(d.created_at), finished_at=opt(d.finished_at))
+
+
+class RenderProvider:
+    """Client of the Render API for one workspace (owner)."""
+
+    provider = "render"
+
+    def __init__(self, base_url: str, api_key: str, owner_id: str | None = None, *, timeout: float = 20.0):
+        self.owner_id = owner_id
+        self._client = AuthenticatedClient(base_url=base_url.rstrip("/"), token=api_key,
+                                           timeout=httpx.Timeout(timeout))
+        self._http = httpx.Client(timeout=5.0)
+
+    @classmethod
+    def from_environment(cls, env: Any) -> RenderProvider:
+        from runbooks.secrets import secret
+
+        return cls(env.endpoints.render_api, secret(env.credentials.render_api_key), env.render_owner_id)
+
+    def close(self) -> None:
+        self._client.get_httpx_client().close()
+        self._http.close()
+
+    def __enter__(self) -> RenderProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- plumbing ---------------------------------------------------------------------------------
+    def _call(self, operation: str, endpoint: Any, *args: Any, idempotent: bool = True, **kwargs: Any) -> Any:
+        def once() -> Response[Any]:
+            r: Response[Any] = endpoint.sync_detailed(*args, client=self._client, **kwargs)
+            if idempotent and r.status_code in (429, 502, 503, 504):
+                raise httpx.HTTPStatusError("transient", request=httpx.Request("GET", operation),
+                                            response=httpx.Response(int(r.status_code)))
+            return r
+
+        try:
+            resp = retry_transient(once)() if idempotent else once()
+        except httpx.HTTPStatusError as e:
+            raise ProviderError(self.provider, operation, "transient error persisted",
+                                status=e.response.status_code) from e
+        except httpx.HTTPError as e:
+            raise ProviderError(self.provider, operation, f"{type(e).__name__}: {e}") from e
+        if resp.status_code >= HTTPStatus.BAD_REQUEST:
+            detail = resp.parsed.message if isinstance(resp.parsed, Error) and resp.parsed.message else ""
+            raise ProviderError(self.provider, operation, str(detail or resp.content[:300].decode(errors="replace")),
+                                status=int(resp.status_code))
+        return resp.parsed
+
+    # -- services ---------------------------------------------------------------------------------
+    def services(self) -> list[RenderService]:
+        kwargs = {"owner_id": [self.owner_id]} if self.owner_id else {}
+        out = []
+        for item in self._call("list services", list_services, limit=100, **kwargs) or []:
+            s = item.service
+            details = s.service_details
+            url = getattr(details, "url", UNSET)
+            if url is UNSET:
+                url = details.additional_properties.get("url")
+            health = getattr(details, "health_check_path", UNSET)
+            if health is UNSET:
+                health = details.additional_properties.get("healthCheckPath")
+            out.append(RenderService(s.id, s.name, str(s.type_), url, health))
+        return out
+
+    def service(self, name: str) -> RenderService:
+        for s in self.services():
+            if s.name == name:
+                return s
+        raise ProviderError(self.provider, f"find service {name}", "no such service in the workspace", status=404)
+
+    def service_env(self, service_id: str) -> dict[str, str]:
+        """The service's own env vars (not its groups'); values registered for redaction."""
+        items = self._call(f"list env vars of {service_id}", get_env_vars_for_service, service_id) or []
+        return {i.env_var.key: protect(i.env_var.value, f"render:{service_id}:{i.env_var.key}") for i in items}
+
+    def set_service_var(self, service_id: str, key: str, value: str) -> None:
+        self._call(f"set {key} on {service_id}", update_env_var, service_id, key, body=EnvVarValue(value=value))
+
+    def delete_service_var(self, service_id: str, key: str) -> None:
+        self._call(f"delete {key} from {service_id}", delete_env_var, service_id, key)
+
+    # -- env groups -------------------------------------------------------------------------------
+    def env_group(self, name: str) -> EnvGroup:
+        metas = self._call("list env groups", list_env_groups, name=[name]) or []
+        meta = next((m for m in metas if m.name == name), None)
+        if meta is None:
+            raise ProviderError(self.provider, f"find env group {name}", "no such env group", status=404)
+        g = self._call(f"retrieve env group {name}", retrieve_env_group, meta.id)
+        env = {v.key: protect(v.value, f"render:{name}:{v.key}") for v in g.env_vars}
+        links = list(g.service_links)
+        return EnvGroup(g.id, g.name, env, tuple(x.id for x in links), tuple(x.name for x in links))
+
+    def set_group_var(self, group_id: str, key: str, value: str) -> None:
+        self._call(f"set {key} in env group {group_id}", update_env_group_env_var, group_id, key,
+                   body=EnvVarValue(value=value))
+
+    # -- deploys ----------------------------------------------------------------------------------
+    def deploy(self, service_id: str) -> Deploy:
+        d = self._call(f"deploy {service_id}", create_deploy, service_id, body=CreateDeployBody(),
+                       idempotent=False)
+        return _deploy(d)
+
+    def deploys(self, service_id: str, limit: int = 20) -> list[Deploy]:
+        items = self._call(f"list deploys of {service_id}", list_deploys, service_id, limit=limit) or []
+        return [_deploy(i.deploy) for i in items]
+
+    def get_deploy(self, service_id: str, deploy_id: str) -> Deploy:
+        return _deploy(self._call(f"retrieve deploy {deploy_id}", retrieve_deploy, service_id, deploy_id))
+
+    def live_deploy(self, service_id: str) -> Deploy | None:
+        return next((d for d in self.deploys(service_id) if d.status == "live"), None)
+
+    def wait_deploy(self, service_id: str, deploy_id: str, *, timeout: float = 120.0,
+                    interval: float = 0.5) -> Deploy:
+        """Poll until the deploy reaches a terminal status; raises ProviderError on timeout."""
+        deadline = time.monotonic() + timeout
+        while True:
+            d = self.get_deploy(service_id, deploy_id)
+            if d.status in TERMINAL_DEPLOY:
+                return d
+            if time.monotonic() > deadline:
+                raise ProviderError(self.provider, f"wait for deploy {deploy_id}",
+                                    f"still {d.status} after {timeout:.0f}s")
+            time.sleep(interval)
+
+    # -- health and metrics -----------------------------------------------------------------------
+    def health(self, service: RenderService) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, body) of the service's health endpoint; (0, {error}) when it cannot be reached."""
+        if not service.health_url:
+            return 0, {"error": "the service has no URL"}
+        try:
+            r = self._http.get(service.health_url)
+            return r.status_code, r.json()
+        except (httpx.HTTPError, ValueError) as e:
+            return 0, {"error": f"{type(e).__name__}"}
+
+    def metric(self, metric: str, service_id: str, *, start: datetime | None = None, end: datetime | None = None,
+               resolution_seconds: int = 60, quantile: float | None = None) -> list[tuple[datetime, float]]:
+        """One metric series of one service: [(timestamp, value)]."""
+        kwargs: dict[str, Any] = {"resource": service_id, "resolution_seconds": resolution_seconds}
+        if start:
+            kwargs["start_time"] = start
+        if end:
+            kwargs["end_time"] = end
+        if quantile is not None:
+            kwargs["quantile"] = quantile
+        series = self._call(f"{metric} metrics of {service_id}", METRICS[metric], **kwargs) or []
+        return [(v.timestamp, float(v.value)) for s in series for v in s.values]
