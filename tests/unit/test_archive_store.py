@@ -39,7 +39,8 @@ def test_round_trip(tmp_path: Path) -> None:
     assert entry.seq == 1 and entry.prev == GENESIS and entry.run_id == m.run_id
     assert entry.manifest_sha256 == sha256_hex((run_dir / "run.json").read_bytes())
     assert entry.hash == entry.expected_hash()
-    assert Ledger(tmp_path).read_head().model_dump() == {"count": 1, "hash": entry.hash}
+    head = Ledger(tmp_path).read_head()
+    assert head is not None and head.model_dump() == {"count": 1, "hash": entry.hash}
     assert [r.run_id for r in archive.index.query()] == [m.run_id]
     assert not (tmp_path / ".staging").exists() or not any((tmp_path / ".staging").iterdir())
     assert verify(archive).ok
@@ -200,7 +201,8 @@ def test_crash_after_ledger_before_head_is_completed(tmp_path: Path, monkeypatch
     monkeypatch.undo()
     archive.recover()
     assert len(Ledger(tmp_path).entries()) == 1  # not appended twice
-    assert Ledger(tmp_path).read_head().count == 1
+    head = Ledger(tmp_path).read_head()
+    assert head is not None and head.count == 1
     assert verify(archive).ok
 
 

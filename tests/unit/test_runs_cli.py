@@ -21,6 +21,13 @@ runner = CliRunner()
 NOW = datetime.now(UTC)
 
 
+def rd(archive: Archive, run_id: str) -> Path:
+    """The run's directory (asserting that the archive knows it)."""
+    d = archive.run_dir(run_id)
+    assert d is not None
+    return d
+
+
 @pytest.fixture
 def archive(tmp_path: Path) -> Archive:
     a = Archive(tmp_path / "runs")
@@ -121,7 +128,7 @@ def test_show_unknown_and_ambiguous(archive: Archive) -> None:
 
 def test_show_reports_tampering(archive: Archive) -> None:
     rid = ids(archive)["restore-db"]
-    (archive.run_dir(rid) / "notebook.ipynb").write_bytes(b'{"edited": 1}')
+    (rd(archive, rid) / "notebook.ipynb").write_bytes(b'{"edited": 1}')
     code, out = invoke(archive, "show", rid)
     assert code == 0 and "file_edited" in out
 
@@ -130,7 +137,7 @@ def test_verify_ok_then_tampered(archive: Archive) -> None:
     code, out = invoke(archive, "verify")
     assert code == 0 and "OK: 3 run(s) checked" in out
     rid = ids(archive)["rotate-keys"]
-    mpath = archive.run_dir(rid) / "run.json"
+    mpath = rd(archive, rid) / "run.json"
     mpath.write_bytes(mpath.read_bytes().replace(b'"refused"', b'"succeeded"'))
     code, out = invoke(archive, "verify")
     assert code == 1

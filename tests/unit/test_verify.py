@@ -16,6 +16,13 @@ from runbooks.archive.verify import FindingKind, verify
 NB = b'{"cells": [{"cell_type": "code", "source": "1 + 1"}], "nbformat": 4}'
 
 
+def rd(archive: Archive, run_id: str) -> Path:
+    """The run's directory (asserting that the archive knows it)."""
+    d = archive.run_dir(run_id)
+    assert d is not None
+    return d
+
+
 @pytest.fixture
 def archive(tmp_path: Path) -> Archive:
     a = Archive(tmp_path)
@@ -48,7 +55,7 @@ def test_empty_or_missing_archive_is_ok(tmp_path: Path) -> None:
 
 def test_edited_notebook_byte(archive: Archive) -> None:
     rid = run_ids(archive)[1]
-    nb = archive.run_dir(rid) / "notebook.ipynb"
+    nb = rd(archive, rid) / "notebook.ipynb"
     data = bytearray(nb.read_bytes())
     data[20] ^= 0x01
     nb.write_bytes(bytes(data))
@@ -59,7 +66,7 @@ def test_edited_notebook_byte(archive: Archive) -> None:
 
 def test_edited_manifest(archive: Archive) -> None:
     rid = run_ids(archive)[2]
-    mpath = archive.run_dir(rid) / "run.json"
+    mpath = rd(archive, rid) / "run.json"
     data = json.loads(mpath.read_bytes())
     data["status"] = "failed"
     mpath.write_text(json.dumps(data))
@@ -69,7 +76,7 @@ def test_edited_manifest(archive: Archive) -> None:
 def test_edited_manifest_with_file_hash_updated_too(archive: Archive) -> None:
     # edit the notebook and make run.json agree with it: the ledger still catches the manifest
     rid = run_ids(archive)[0]
-    d = archive.run_dir(rid)
+    d = rd(archive, rid)
     (d / "notebook.ipynb").write_bytes(b"{}")
     data = json.loads((d / "run.json").read_bytes())
     data["files"]["notebook.ipynb"] = "0" * 64
@@ -79,7 +86,7 @@ def test_edited_manifest_with_file_hash_updated_too(archive: Archive) -> None:
 
 def test_deleted_run_dir(archive: Archive) -> None:
     rid = run_ids(archive)[1]
-    shutil.rmtree(archive.run_dir(rid))
+    shutil.rmtree(rd(archive, rid))
     assert pairs(archive) == {(rid, FindingKind.RUN_DIR_MISSING)}
 
 
@@ -103,7 +110,7 @@ def test_dropped_last_ledger_line(archive: Archive) -> None:
 def test_dropped_last_line_and_its_directory(archive: Archive) -> None:
     # a thorough forger removes both: only the head anchor tells
     ids = run_ids(archive)
-    shutil.rmtree(archive.run_dir(ids[-1]))
+    shutil.rmtree(rd(archive, ids[-1]))
     archive.ledger.path.write_bytes(b"".join(ledger_lines(archive)[:-1]))
     assert pairs(archive) == {(None, FindingKind.LEDGER_TRUNCATED)}
 
@@ -167,7 +174,7 @@ def test_missing_head(archive: Archive) -> None:
 
 
 def test_unknown_run_dir(archive: Archive) -> None:
-    src = archive.run_dir(run_ids(archive)[0])
+    src = rd(archive, run_ids(archive)[0])
     planted = src.parent / "20261127T000000Z-forged-abcdef"
     shutil.copytree(src, planted)
     assert pairs(archive) == {("20261127T000000Z-forged-abcdef", FindingKind.UNKNOWN_RUN_DIR)}
@@ -175,20 +182,20 @@ def test_unknown_run_dir(archive: Archive) -> None:
 
 def test_missing_and_extra_file(archive: Archive) -> None:
     a, b = run_ids(archive)[:2]
-    (archive.run_dir(a) / "notebook.ipynb").unlink()
-    (archive.run_dir(b) / "smuggled.txt").write_text("x")
+    (rd(archive, a) / "notebook.ipynb").unlink()
+    (rd(archive, b) / "smuggled.txt").write_text("x")
     assert pairs(archive) == {(a, FindingKind.FILE_MISSING), (b, FindingKind.FILE_EXTRA)}
 
 
 def test_invalid_manifest(archive: Archive) -> None:
     rid = run_ids(archive)[0]
-    (archive.run_dir(rid) / "run.json").write_text("not json")
+    (rd(archive, rid) / "run.json").write_text("not json")
     assert pairs(archive) == {(rid, FindingKind.MANIFEST_EDITED), (rid, FindingKind.MANIFEST_INVALID)}
 
 
 def test_verify_one_run_reports_only_that_run(archive: Archive) -> None:
     a, b = run_ids(archive)[:2]
-    (archive.run_dir(a) / "notebook.ipynb").write_bytes(b"{}")
+    (rd(archive, a) / "notebook.ipynb").write_bytes(b"{}")
     report = verify(archive, b)
     assert report.ok and report.runs_checked == 1
     assert {f.kind for f in verify(archive, a).findings} == {FindingKind.FILE_EDITED}

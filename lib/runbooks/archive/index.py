@@ -132,7 +132,8 @@ class RunIndex:
         limit: int | None = None,
     ) -> list[IndexedRun]:
         """Runs matching every given filter, newest first."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[str | int] = []
         for col, val in (("procedure", procedure), ("status", status), ("environment", environment)):
             if val is not None:
                 where.append(f"{col} = ?")
