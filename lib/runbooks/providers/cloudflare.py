@@ -1,0 +1,224 @@
+"""Cloudflare: zones, DNS records, zone settings, Pages, API tokens and /ips, through the official SDK.
+
+The ``cloudflare`` SDK is pointed at ``env.endpoints.cloudflare_api`` (the real API, or the twin's
+emulator) with a token resolved by ``runbooks.secret``; the same code runs against both. SDK errors are
+turned into :class:`~runbooks.providers.base.ProviderError` naming the operation (never the token).
+The client is thread-safe, so concurrent checks share one provider.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import cloudflare
+
+from runbooks.providers.base import ProviderError
+
+#: Cloudflare's published ranges (https://www.cloudflare.com/ips/): the fallback when /ips cannot be read
+PUBLISHED_IPV4: tuple[str, ...] = (
+    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
+    "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
+    "162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+)
+PUBLISHED_IPV6: tuple[str, ...] = (
+    "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
+    "2a06:98c0::/29", "2c0f:f248::/32",
+)
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class DnsRecord:
+    id: str
+    name: str
+    type: str
+    content: str
+    proxied: bool
+    ttl: int
+    comment: str | None = None
+
+    @classmethod
+    def from_sdk(cls, r: Any) -> DnsRecord:
+        return cls(id=r.id, name=r.name, type=r.type, content=r.content, proxied=bool(r.proxied),
+                   ttl=int(r.ttl or 1), comment=getattr(r, "comment", None))
+
+
+@dataclass(frozen=True)
+class IpRanges:
+    ipv4: tuple[str, ...]
+    ipv6: tuple[str, ...]
+    source: str  #: "api" or "built-in fallback"
+
+
+@dataclass(frozen=True)
+class PagesProject:
+    name: str
+    subdomain: str
+    domains: tuple[str, ...]
+    uses_functions: bool  #: the project's production deployment ships a Function
+    domain_status: dict[str, str]  #: custom domain -> status ("active", "pending"...)
+
+
+@dataclass(frozen=True)
+class TokenInfo:
+    id: str
+    name: str
+    status: str
+
+
+class CloudflareProvider:
+    provider = "cloudflare"
+
+    def __init__(self, base_url: str, api_token: str, *, account_id: str, zone: str,
+                 timeout: float = 20.0, max_retries: int = 2):
+        self.account_id, self.zone_name = account_id, zone
+        self._client = cloudflare.Cloudflare(api_token=api_token, base_url=base_url.rstrip("/"),
+                                             timeout=timeout, max_retries=max_retries)
+        self._zone_id: str | None = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_environment(cls, env: Any) -> CloudflareProvider:
+        from runbooks.secrets import secret
+
+        return cls(env.endpoints.cloudflare_api, secret(env.credentials.cloudflare_api_token),
+                   account_id=env.cloudflare_account_id, zone=env.zone)
+
+    def close(self) -> None:
+        self._client.close()
+
+    def __enter__(self) -> CloudflareProvider:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _call(self, operation: str, fn: Callable[[], T]) -> T:
+        try:
+            return fn()
+        except cloudflare.APIStatusError as e:
+            detail = "; ".join(f"{x.get('code')}: {x.get('message')}" for x in _errors(e.body)) or str(e.message)
+            raise ProviderError(self.provider, operation, detail, status=e.status_code) from None
+        except cloudflare.APIError as e:
+            raise ProviderError(self.provider, operation, type(e).__name__ + ": " + str(e.message)) from None
+
+    # -- zone ------------------------------------------------------------------------------------
+    @property
+    def zone_id(self) -> str:
+        with self._lock:
+            if self._zone_id is None:
+                zones = self._call(f"look up zone {self.zone_name}",
+                                   lambda: list(self._client.zones.list(name=self.zone_name)))
+                if not zones:
+                    raise ProviderError(self.provider, f"look up zone {self.zone_name}",
+                                        "no such zone in this account (is the token scoped to it?)")
+                self._zone_id = zones[0].id
+            return self._zone_id
+
+    # -- records -----------------------------------------------------------------------------------
+    def list_records(self, *, name: str | None = None, type: str | None = None,
+                     per_page: int = 100) -> list[DnsRecord]:
+        """Every record of the zone matching the filters (all pages)."""
+        params: dict[str, Any] = {"zone_id": self.zone_id, "per_page": per_page}
+        if name:
+            params["name"] = {"exact": name}
+        if type:
+            params["type"] = type
+        return self._call(f"list DNS records{' of ' + name if name else ''}",
+                          lambda: [DnsRecord.from_sdk(r) for r in self._client.dns.records.list(**params)])
+
+    def find_record(self, name: str) -> DnsRecord | None:
+        """The A, AAAA or CNAME record of ``name`` (a CNAME excludes the others), or None."""
+        records = [r for r in self.list_records(name=name) if r.type in ("A", "AAAA", "CNAME")]
+        return next((r for r in records if r.type == "CNAME"), records[0] if records else None)
+
+    def get_record(self, record_id: str) -> DnsRecord:
+        r = self._call(f"get DNS record {record_id}",
+                       lambda: self._client.dns.records.get(record_id, zone_id=self.zone_id))
+        return DnsRecord.from_sdk(r)
+
+    def edit_record(self, record: DnsRecord, *, content: str | None = None, proxied: bool | None = None,
+                    comment: str | None = None) -> DnsRecord:
+        """PATCH ``record``: only the given fields change (name, type and TTL are sent as they are)."""
+        changes: dict[str, Any] = {}
+        if content is not None:
+            changes["content"] = content
+        if proxied is not None:
+            changes["proxied"] = proxied
+        if comment is not None:
+            changes["comment"] = comment
+        r = self._call(f"edit DNS record {record.name}", lambda: self._client.dns.records.edit(
+            record.id, zone_id=self.zone_id, name=record.name, type=record.type, ttl=record.ttl,  # type: ignore[arg-type]
+            **changes))
+        return DnsRecord.from_sdk(r)
+
+    # -- settings ------------------------------------------------------------------------------------
+    def setting(self, setting_id: str) -> str:
+        s = self._call(f"read zone setting {setting_id}",
+                       lambda: self._client.zones.settings.get(setting_id, zone_id=self.zone_id))
+        return str(getattr(s, "value", None))
+
+    def set_setting(self, setting_id: str, value: str) -> str:
+        s = self._call(f"edit zone setting {setting_id}", lambda: self._client.zones.settings.edit(
+            setting_id, zone_id=self.zone_id, value=value))  # type: ignore[call-overload]
+        return str(getattr(s, "value", None))
+
+    # -- Pages ----------------------------------------------------------------------------------------
+    def pages_project(self, name: str) -> PagesProject:
+        p = self._call(f"get Pages project {name}", lambda: self._client.pages.projects.get(
+            name, account_id=self.account_id))
+        domains = self._call(f"list custom domains of Pages project {name}", lambda: list(
+            self._client.pages.projects.domains.list(name, account_id=self.account_id)))
+        deployment = p.latest_deployment or p.canonical_deployment
+        uses = bool(deployment.uses_functions if deployment and deployment.uses_functions is not None
+                    else p.uses_functions)
+        return PagesProject(name=p.name, subdomain=p.subdomain or "", domains=tuple(p.domains or ()),
+                            uses_functions=uses, domain_status={d.name: d.status for d in domains})
+
+    # -- /ips -------------------------------------------------------------------------------------------
+    def ip_ranges(self) -> IpRanges:
+        """Cloudflare's ranges from /ips, or the built-in published list if /ips cannot be read."""
+        try:
+            r = self._client.ips.list()
+            v4 = tuple(getattr(r, "ipv4_cidrs", None) or ())
+            v6 = tuple(getattr(r, "ipv6_cidrs", None) or ())
+            if v4:
+                return IpRanges(v4, v6, "api")
+        except cloudflare.APIError:
+            pass
+        return IpRanges(PUBLISHED_IPV4, PUBLISHED_IPV6, "built-in fallback")
+
+    # -- tokens (key rotation) ----------------------------------------------------------------------------
+    def verify_token(self) -> TokenInfo:
+        """The calling token's id and status; raises ProviderError if the token is not valid."""
+        r = self._call("verify API token", lambda: self._client.user.tokens.verify())
+        if r is None:
+            raise ProviderError(self.provider, "verify API token", "empty answer")
+        return TokenInfo(id=r.id, name="", status=str(r.status))
+
+    def list_tokens(self) -> list[TokenInfo]:
+        return self._call("list API tokens", lambda: [
+            TokenInfo(id=t.id or "", name=t.name or "", status=str(t.status)) for t in self._client.user.tokens.list()])
+
+    def roll_token(self, token_id: str) -> str:
+        """Roll the token's secret: returns the new value; the old value stops working at once.
+
+        The caller must pass the value straight to ``runbooks.secrets`` registration / its store and
+        never print it.
+        """
+        value = self._call(f"roll API token {token_id}", lambda: self._client.user.tokens.value.update(token_id))
+        if not value:
+            raise ProviderError(self.provider, f"roll API token {token_id}", "no value returned")
+        return str(value)
+
+
+def _errors(body: object) -> list[dict[str, Any]]:
+    if isinstance(body, dict):
+        errs = body.get("errors")
+        if isinstance(errs, list):
+            return [e for e in errs if isinstance(e, dict)]
+    return []
