@@ -256,3 +256,23 @@ def test_broken_index_never_blocks_a_commit(tmp_path: Path) -> None:
     archive.reindex()
     assert archive.index.count() == 2
     assert verify(archive).ok
+
+
+def test_interrupted_commit_with_unreadable_manifest_is_still_chained(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    archive = Archive(tmp_path)
+    monkeypatch.setattr(Ledger, "append", _crash)
+    m = sample_manifest()
+    with pytest.raises(Crash):
+        archive.commit(m, {})
+    monkeypatch.undo()
+    run_dir = next(tmp_path.glob(f"*/*/*/{m.run_id}"))
+    (run_dir / "run.json").write_text("{broken")
+    archive.recover()  # does not get stuck on the broken manifest
+    assert [e.run_id for e in Ledger(tmp_path).entries()] == [m.run_id]
+    assert {(f.run_id, f.kind) for f in verify(archive).findings} == {
+        (m.run_id, FindingKind.MANIFEST_EDITED),
+        (m.run_id, FindingKind.MANIFEST_INVALID),
+    }
+    archive.commit(sample_manifest(), {})  # and later commits proceed

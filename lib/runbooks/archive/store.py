@@ -43,7 +43,7 @@ from runbooks.archive.layout import (
     is_safe_run_id,
     run_rel_path,
 )
-from runbooks.archive.ledger import Ledger, LedgerEntry, fsync_dir, write_atomic
+from runbooks.archive.ledger import HEAD_NAME, Ledger, LedgerEntry, fsync_dir, write_atomic
 from runbooks.archive.manifest import RunManifest
 
 LOCK_TIMEOUT_SECONDS = 120.0
@@ -167,7 +167,7 @@ class Archive:
             self._finish_locked(intent, final)
         return target
 
-    def _finish_locked(self, intent: CommitIntent, manifest: RunManifest) -> None:
+    def _finish_locked(self, intent: CommitIntent, manifest: RunManifest | None) -> None:
         """Ledger line (if not there yet), head, index row, then drop the intent. Idempotent."""
         entry = intent.entry
         head = self.ledger.read_head()
@@ -178,7 +178,8 @@ class Archive:
                 self.ledger.append(entry)
             self.ledger.write_head(entry)
         try:
-            self.index.upsert(manifest, entry.path, entry.manifest_sha256)
+            if manifest is not None:
+                self.index.upsert(manifest, entry.path, entry.manifest_sha256)
         except sqlite3.Error as exc:  # derived data must never block the record: drop it, rebuilt on next read
             log.warning("archive index unusable (%s); removed, `runbooks runs reindex` rebuilds it", exc)
             self.index.path.unlink(missing_ok=True)
@@ -195,12 +196,19 @@ class Archive:
                 intent = None  # torn intent: written before the rename, so nothing was committed
             target = self.root / intent.entry.path if intent else None
             if intent and target and (target / MANIFEST_NAME).is_file():
-                manifest = RunManifest.model_validate_json((target / MANIFEST_NAME).read_bytes())
+                try:
+                    manifest: RunManifest | None = RunManifest.model_validate_json(
+                        (target / MANIFEST_NAME).read_bytes()
+                    )
+                except ValueError:
+                    manifest = None  # chain it anyway: verify will report the unreadable manifest by run id
                 self._finish_locked(intent, manifest)
                 done = f"completed the interrupted commit of {intent.entry.run_id}"
             else:
                 self.intent_path.unlink()
                 done = f"rolled back the interrupted commit of {intent.entry.run_id if intent else 'an unknown run'}"
+        for tmp in (self.root / f".{INTENT_NAME}.tmp", self.ledger.head_path.with_name(f".{HEAD_NAME}.tmp")):
+            tmp.unlink(missing_ok=True)  # leftovers of an interrupted atomic write (the target is intact)
         staging = self.root / STAGING_DIR
         if staging.is_dir() and any(staging.iterdir()):
             shutil.rmtree(staging)
