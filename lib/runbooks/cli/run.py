@@ -2,8 +2,165 @@
 
 from __future__ import annotations
 
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from runbooks.paths import ARCHIVE_ENV
+
+
+def _echo_err(message: str) -> None:
+    typer.echo(message, err=True)
+
+
+def run(
+    notebook: Annotated[str, typer.Argument(help="Procedure name (a notebook in notebooks/) or a path to an .ipynb.")],
+    param: Annotated[
+        list[str] | None, typer.Option("-p", "--param", help="Parameter as name=value (repeatable).")
+    ] = None,
+    env: Annotated[
+        str | None, typer.Option("--env", help="Target environment (default: sandbox).", show_default=False)
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds for the whole run, kernel start included.")
+    ] = None,
+    actor: Annotated[
+        str | None, typer.Option("--actor", help="Who runs it (default: $RUNBOOKS_ACTOR or the login name).")
+    ] = None,
+    trigger: Annotated[str, typer.Option("--trigger", help="manual or schedule.")] = "manual",
+    apply: Annotated[bool, typer.Option("--apply", help="Shorthand for -p apply=true.")] = False,
+    confirm: Annotated[
+        str | None, typer.Option("--confirm", help="Shorthand for -p confirm=ENV.", show_default=False)
+    ] = None,
+    archive: Annotated[
+        Path | None,
+        typer.Option("--archive", envvar=ARCHIVE_ENV, help="Archive root (default: runs/).", show_default=False),
+    ] = None,
+) -> None:
+    """Run a runbook through the audit-grade runner and archive the record.
+
+    Exit codes: 0 succeeded, 1 failed, 2 refused, 3 timed_out, 4 kernel_died, 130 interrupted.
+    """
+    from runbooks.runner.params import ParamError, split_assignments
+    from runbooks.runner.run import refuse_run, run_procedure
+
+    raw = list(param or [])
+    if apply:
+        raw.append("apply=true")
+    if confirm is not None:
+        raw.append(f"confirm={confirm}")
+    refusal: str | None = None
+    try:
+        params: dict[str, Any] = split_assignments(raw)
+    except ParamError as e:
+        params, refusal = {}, str(e)
+    environment = env
+    if "environment" in params:
+        if env is not None and params["environment"] != env:
+            refusal = refusal or (
+                f"-p environment={params['environment']} contradicts --env {env}; give the environment once"
+            )
+        environment = environment or params["environment"]
+    environment = environment or "sandbox"
+    if refusal is not None:
+        outcome = refuse_run(
+            notebook,
+            refusal,
+            params=params,
+            environment=environment,
+            actor=actor,
+            trigger=trigger,
+            archive_root=archive,
+        )
+    else:
+        outcome = run_procedure(
+            notebook,
+            params=params,
+            environment=environment,
+            timeout=timeout,
+            actor=actor,
+            trigger=trigger,
+            archive_root=archive,
+            progress=sys.stderr.isatty(),
+        )
+    status = outcome.status.value
+    where = f" -> {outcome.run_dir}" if outcome.run_dir else ""
+    typer.echo(f"{status}: run {outcome.run_id} ({outcome.duration:.1f}s){where}")
+    if outcome.error is not None:
+        cell = f" in cell {outcome.error.cell_index}" if outcome.error.cell_index is not None else ""
+        _echo_err(f"{outcome.error.kind}{cell}: {outcome.error.message}")
+    raise typer.Exit(outcome.exit_code)
+
+
+def list_cmd(
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
+) -> None:
+    """List the procedures (notebooks in notebooks/): name, title, destructive, schedule."""
+    from runbooks.runner.params import NotebookError, load_spec
+    from runbooks.runner.run import list_notebooks
+
+    specs, problems = [], []
+    for path in list_notebooks():
+        try:
+            specs.append(load_spec(path))
+        except NotebookError as e:
+            problems.append(str(e))
+    if as_json:
+        typer.echo(json.dumps([{k: v for k, v in s.to_dict().items() if k != "parameters"} for s in specs], indent=1))
+    else:
+        from rich.console import Console
+        from rich.table import Table
+
+        table = Table("name", "title", "destructive", "schedule", box=None, pad_edge=False)
+        for s in specs:
+            table.add_row(s.name, s.title, "yes" if s.destructive else "no", s.schedule or "-")
+        console = Console()
+        (console if console.is_terminal else Console(width=200)).print(table)
+    for p in problems:
+        _echo_err(f"warning: {p}")
+
+
+def describe(
+    name: Annotated[str, typer.Argument(help="Procedure name or path to an .ipynb.")],
+    as_json: Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")] = False,
+) -> None:
+    """Show a procedure: summary, destructive or not, and its parameters (type, default, help, choices)."""
+    from runbooks.runner.params import NotebookError, load_spec
+    from runbooks.runner.run import resolve_notebook
+
+    try:
+        spec = load_spec(resolve_notebook(name))
+    except NotebookError as e:
+        _echo_err(str(e))
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(spec.to_dict(), indent=1, default=str))
+        return
+    from rich.console import Console
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = Console()
+    console = console if console.is_terminal else Console(width=200)
+    console.print(f"[bold]{escape(spec.name)}[/]: {escape(spec.title)}")
+    if spec.summary:
+        console.print(escape(spec.summary))
+    console.print(
+        f"destructive: {'yes (needs --apply --confirm ENV; locks the environment)' if spec.destructive else 'no'}"
+        f"   schedule: {spec.schedule or '-'}"
+    )
+    table = Table("parameter", "type", "default", "help", "one of", box=None, pad_edge=False)
+    for p in spec.params.values():
+        choices = ", ".join(str(c) for c in p.choices) if p.choices else ""
+        table.add_row(p.name, p.type, escape(repr(p.default)), escape(p.help), escape(choices))
+    console.print(table)
 
 
 def register(app: typer.Typer) -> None:
     """Add the run/list/describe commands to ``app``."""
+    app.command("run")(run)
+    app.command("list")(list_cmd)
+    app.command("describe")(describe)

@@ -1,0 +1,69 @@
+"""``guard_apply``: the single gate in front of every destructive step.
+
+A destructive notebook calls ``runbooks.guard_apply(apply, confirm, environment)`` right before its
+first change. It raises :class:`ApplyRefused` unless ``apply`` is ``True`` and ``confirm`` equals the
+target environment's name, so a dry run (the default) shows the plan and stops there.
+
+The target environment must also be locked by this run (see :mod:`runbooks.runner.lock`):
+
+- under the runner, a destructive notebook's lock is taken by the runner before the kernel starts and
+  the runner tells the kernel which environment it holds (``RUNBOOKS_LOCKED_ENVIRONMENT``);
+- otherwise (Jupyter, or a notebook the runner did not lock), ``guard_apply`` takes the lock itself and
+  holds it for the rest of the kernel's life. If another live run holds it, it refuses, naming it.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import socket
+
+LOCKED_ENV = "RUNBOOKS_LOCKED_ENVIRONMENT"
+RUN_ID_ENV = "RUNBOOKS_RUN_ID"
+
+_held: dict[str, object] = {}  # environment -> EnvironmentLock taken by this process
+
+
+class ApplyRefused(RuntimeError):
+    """A destructive step was not authorised (dry run, missing confirmation, or locked environment)."""
+
+
+def _actor() -> str:
+    from runbooks.runner.identity import actor
+
+    return actor()
+
+
+def _take_lock(environment: str) -> None:
+    if environment in _held:
+        return
+    from runbooks import paths
+    from runbooks.runner import lock
+
+    run_id = os.environ.get(RUN_ID_ENV) or f"interactive-{socket.gethostname()}-{os.getpid()}"
+    try:
+        held = lock.acquire(paths.archive_root() / "locks", environment, run_id=run_id, actor=_actor())
+    except lock.LockHeld as e:
+        raise ApplyRefused(f"not applying: {e}") from None
+    _held[environment] = held
+    atexit.register(held.release)
+
+
+def guard_apply(apply: object, confirm: object, environment: str) -> None:
+    """Return only if this run may change ``environment``; otherwise raise :class:`ApplyRefused`."""
+    if not isinstance(environment, str) or not environment:
+        raise ApplyRefused("not applying: no target environment given")
+    if apply is not True:
+        raise ApplyRefused(
+            f"dry run: nothing was changed in {environment!r}. To apply, re-run with apply=True and "
+            f"confirm={environment!r} (runbooks run ... --apply --confirm {environment})."
+        )
+    if confirm != environment:
+        got = "no confirmation" if not confirm else f"confirm={confirm!r}"
+        raise ApplyRefused(
+            f"not applying to {environment!r}: {got} does not name the target environment. "
+            f"Say confirm={environment!r} (runbooks run ... --apply --confirm {environment})."
+        )
+    if os.environ.get(LOCKED_ENV) == environment:
+        return  # the runner took this environment's lock before the kernel started
+    _take_lock(environment)

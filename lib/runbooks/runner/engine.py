@@ -1,0 +1,303 @@
+"""Execute a parameterized notebook in memory with nbclient and report an honest outcome.
+
+papermill's own ``execute_notebook`` saves the output notebook while the run goes on (unredacted) and
+records a timeout or a dead kernel as if every cell had completed. This engine instead drives
+nbclient cell by cell on a notebook that lives only in memory and classifies what happened:
+
+- ``succeeded``; ``failed`` (an exception in a cell: its index, name and message);
+- ``timed_out``: the *whole run* (kernel start included) outlived ``timeout`` seconds; each cell gets
+  the time left as its own timeout, and a deadline passed between cells stops the run too;
+- ``kernel_died``: the kernel process went away;
+- ``interrupted``: SIGINT/SIGTERM to the runner. The kernel is interrupted (KeyboardInterrupt in the
+  running cell) and given a few seconds; a second signal, or no reaction, kills it. The outputs
+  received so far stay in the notebook.
+
+The cell where a run stopped gets an ``error`` output saying so, every code cell gets
+``metadata.runbook_status`` (ok / failed / timed_out / kernel_died / interrupted / not_run), and the
+kernel's own stdout/stderr go to /dev/null (fd-level output reaches the notebook through ipykernel's
+capture and is scrubbed with everything else). IPython's history database is disabled.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+INTERRUPT_GRACE = 5.0
+_MIN_CELL_TIMEOUT = 0.5
+
+
+@dataclass
+class ExecutionResult:
+    status: str  #: a RunStatus value
+    error_kind: str | None = None
+    error_message: str | None = None
+    cell_index: int | None = None
+    cells_run: int = 0
+    timeline: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _State:
+    signum: int | None = None
+    running: int | None = None  #: the cell being executed right now (for signal handling)
+    current: int | None = None  #: the cell the run stopped in
+    hard_stop: asyncio.TimerHandle | None = None
+
+
+def _error_output(ename: str, evalue: str) -> Any:
+    import nbformat
+
+    return nbformat.v4.new_output("error", ename=ename, evalue=evalue, traceback=[f"{ename}: {evalue}"])
+
+
+class Engine:
+    """One execution. ``run()`` must be awaited in the runner's event loop."""
+
+    def __init__(
+        self,
+        nb: Any,
+        *,
+        cwd: Path,
+        env: dict[str, str],
+        timeout: float | None,
+        progress: Any = None,
+        kernel_name: str | None = None,
+        on_started: Callable[[], None] | None = None,
+    ) -> None:
+        self.nb = nb
+        self.cwd = cwd
+        self.env = env
+        self.timeout = timeout
+        self.progress = progress
+        self.kernel_name = kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
+        self.on_started = on_started
+        self._deadline: float | None = None
+        self._state = _State()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- time ----------------------------------------------------------------------------------
+    def _remaining(self) -> float | None:
+        if self._deadline is None:
+            return None
+        return self._deadline - time.monotonic()
+
+    def _cell_timeout(self, cell: Any) -> float | None:
+        left = self._remaining()
+        return None if left is None else max(left, _MIN_CELL_TIMEOUT)
+
+    # -- signals -------------------------------------------------------------------------------
+    def _install_signals(self, client: Any) -> list[int]:
+        if threading.current_thread() is not threading.main_thread():
+            return []
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        assert task is not None
+        state = self._state
+
+        def on_signal(signum: int) -> None:
+            if state.signum is not None:  # second signal: stop now
+                task.cancel()
+                return
+            state.signum = signum
+            if state.running is not None and client.km is not None:
+                self._tasks.add(loop.create_task(self._interrupt_kernel(client)))
+                state.hard_stop = loop.call_later(INTERRUPT_GRACE, task.cancel)
+            else:
+                task.cancel()
+
+        installed = []
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, on_signal, sig)
+                installed.append(sig)
+            except (RuntimeError, NotImplementedError, ValueError):
+                pass
+        return installed
+
+    async def _interrupt_kernel(self, client: Any) -> None:
+        with contextlib.suppress(Exception):
+            await client.km.interrupt_kernel()
+
+    def _interrupt_message(self) -> str:
+        name = signal.Signals(self._state.signum).name if self._state.signum else "a signal"
+        return f"the runner received {name}; the kernel was stopped"
+
+    # -- run -----------------------------------------------------------------------------------
+    async def run(self) -> ExecutionResult:
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
+
+        if self.timeout is not None:
+            self._deadline = time.monotonic() + self.timeout
+        remaining = self._remaining()
+        client = NotebookClient(
+            self.nb,
+            kernel_name=self.kernel_name,
+            timeout_func=self._cell_timeout,
+            startup_timeout=int(min(60.0, max(remaining, 1.0))) if remaining is not None else 60,
+            resources={"metadata": {"path": str(self.cwd)}},
+            extra_arguments=["--HistoryManager.enabled=False"],
+            shutdown_kernel="immediate",
+            record_timing=True,
+            allow_errors=False,
+            raise_on_iopub_timeout=False,
+        )
+        code_cells = [i for i, c in enumerate(self.nb.cells) if c.cell_type == "code" and c.source.strip()]
+        for c in self.nb.cells:
+            if c.cell_type == "code":  # stale outputs in the source must not pass for this run's
+                c.outputs = []
+                c.execution_count = None
+                c.metadata["runbook_status"] = "not_run"
+        result = ExecutionResult(status="succeeded")
+        installed = self._install_signals(client)
+        state = self._state
+        try:
+            try:
+                client.km = client.create_kernel_manager()
+                await client.async_start_new_kernel(
+                    env=self.env, cwd=str(self.cwd), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+                )
+                await client.async_start_new_kernel_client()
+                if self.on_started is not None:
+                    self.on_started()
+                for ordinal, index in enumerate(code_cells, 1):
+                    cell = self.nb.cells[index]
+                    if state.signum is not None:
+                        raise asyncio.CancelledError
+                    left = self._remaining()
+                    if left is not None and left <= 0:
+                        raise CellTimeoutError(f"the run's {self.timeout:g}s timeout passed before cell {index}")
+                    state.running = index
+                    started = time.monotonic()
+                    if self.progress is not None:
+                        self.progress.cell_start(index, ordinal, cell)
+                    state.current = index
+                    try:
+                        await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
+                    finally:
+                        state.running = None
+                    state.current = None
+                    cell.metadata["runbook_status"] = "ok"
+                    result.cells_run += 1
+                    if self.progress is not None:
+                        self.progress.cell_end(index, ordinal, cell, "ok", time.monotonic() - started)
+                    if state.signum is not None:  # the signal came while the cell was finishing
+                        raise asyncio.CancelledError
+            except (asyncio.CancelledError, KeyboardInterrupt):
+                if state.signum is None:
+                    raise
+                self._stop(result, "interrupted", "Interrupted", self._interrupt_message(), state.current, code_cells)
+            except CellTimeoutError:
+                if state.signum is not None:
+                    self._stop(
+                        result, "interrupted", "Interrupted", self._interrupt_message(), state.current, code_cells
+                    )
+                else:
+                    msg = f"the run outlived its {self.timeout:g}s timeout (whole run, kernel start included)"
+                    self._stop(result, "timed_out", "Timeout", msg, state.current, code_cells)
+            except DeadKernelError:
+                if state.signum is not None:
+                    self._stop(
+                        result, "interrupted", "Interrupted", self._interrupt_message(), state.current, code_cells
+                    )
+                else:
+                    self._stop(
+                        result, "kernel_died", "DeadKernel", "the kernel process died", state.current, code_cells
+                    )
+            except CellExecutionError as e:
+                if state.signum is not None:
+                    self._stop(
+                        result,
+                        "interrupted",
+                        "Interrupted",
+                        self._interrupt_message(),
+                        state.current,
+                        code_cells,
+                        add_output=False,
+                    )
+                else:
+                    self._stop(
+                        result,
+                        "failed",
+                        e.ename or "Error",
+                        e.evalue or "",
+                        state.current,
+                        code_cells,
+                        add_output=False,
+                    )
+            except RuntimeError as e:  # kernel start-up problems (no reply, no such kernel...)
+                left = self._remaining()
+                if left is not None and left <= 0:
+                    msg = f"the run outlived its {self.timeout:g}s timeout while the kernel was starting"
+                    self._stop(result, "timed_out", "Timeout", msg, None, code_cells)
+                else:
+                    self._stop(result, "failed", type(e).__name__, f"the kernel could not start: {e}", None, code_cells)
+            except Exception as e:
+                if type(e).__name__ != "NoSuchKernel":
+                    raise
+                self._stop(
+                    result, "failed", "NoSuchKernel", f"no Jupyter kernel named {self.kernel_name!r}", None, code_cells
+                )
+        finally:
+            if state.hard_stop is not None:
+                state.hard_stop.cancel()
+            await self._cleanup(client)
+            loop = asyncio.get_running_loop()
+            for sig in installed:
+                loop.remove_signal_handler(sig)
+        return result
+
+    def _stop(
+        self,
+        result: ExecutionResult,
+        status: str,
+        kind: str,
+        message: str,
+        index: int | None,
+        code_cells: list[int],
+        add_output: bool = True,
+    ) -> None:
+        result.status, result.error_kind, result.error_message, result.cell_index = status, kind, message, index
+        if index is None:
+            pending = [i for i in code_cells if self.nb.cells[i].metadata.get("runbook_status") == "not_run"]
+            index = pending[0] if pending and status in ("timed_out", "interrupted") else None
+            result.cell_index = index
+        if index is not None:
+            cell = self.nb.cells[index]
+            cell.metadata["runbook_status"] = status
+            if add_output:
+                cell.outputs.append(_error_output(kind, message))
+            if self.progress is not None:
+                self.progress.cell_end(
+                    index, code_cells.index(index) + 1 if index in code_cells else 0, cell, status, 0.0
+                )
+
+    async def _cleanup(self, client: Any) -> None:
+        km = client.km
+        if km is None:
+            return
+        with contextlib.suppress(Exception):
+            if client.kc is not None:
+                client.kc.stop_channels()
+        try:
+            if await km.is_alive():
+                await asyncio.wait_for(km.shutdown_kernel(now=True), 15)
+        except Exception:
+            with contextlib.suppress(Exception):
+                pid = getattr(getattr(km, "provisioner", None), "pid", None)
+                if pid:
+                    os.kill(pid, signal.SIGKILL)
+        with contextlib.suppress(Exception):
+            await km.cleanup_resources()
+        client.kc = None
+        client.km = None

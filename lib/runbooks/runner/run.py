@@ -1,0 +1,396 @@
+"""Orchestration of one run: validate, lock, execute in memory, scrub, archive.
+
+Order of a run (nothing unredacted is ever written to disk):
+
+1. find the notebook, read its declared parameters, validate the given ones: a problem is a
+   ``refused`` run (exit code 2) and no kernel is started;
+2. a destructive notebook takes its target environment's lock (a live holder: ``refused`` at once);
+3. papermill injects the parameters (as given: secret references stay references) into the
+   notebook *in memory*; :class:`~runbooks.runner.engine.Engine` executes it with nbclient; the kernel
+   tells the runner every secret value it resolves through a private channel;
+4. every string of the notebook and of the manifest is scrubbed; the redacted notebook and
+   ``run.json`` are committed to the archive (the only write), then the lock is released.
+
+Exit codes: 0 succeeded, 1 failed, 2 refused, 3 timed_out, 4 kernel_died, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from runbooks import paths
+from runbooks.archive.manifest import LockEvent, RunError, RunManifest, RunStatus
+from runbooks.runner.params import NotebookError, NotebookSpec, ParamError, spec_of, validate
+
+if TYPE_CHECKING:
+    from runbooks.redact import Redactor
+
+EXIT_CODES: dict[RunStatus, int] = {
+    RunStatus.SUCCEEDED: 0,
+    RunStatus.FAILED: 1,
+    RunStatus.REFUSED: 2,
+    RunStatus.TIMED_OUT: 3,
+    RunStatus.KERNEL_DIED: 4,
+    RunStatus.INTERRUPTED: 130,
+}
+TRIGGERS = ("manual", "schedule")
+NOTEBOOK_FILE = "notebook.ipynb"
+_MAX_MESSAGE = 4000
+
+
+@dataclass
+class RunOutcome:
+    status: RunStatus
+    run_id: str
+    run_dir: Path | None
+    exit_code: int
+    duration: float
+    error: RunError | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.status is RunStatus.SUCCEEDED
+
+
+# --- finding notebooks -------------------------------------------------------------------------------
+def procedure_name(name_or_path: str | Path) -> str:
+    s = str(name_or_path)
+    return Path(s).stem if s.endswith(".ipynb") or os.sep in s else s
+
+
+def resolve_notebook(name_or_path: str | Path) -> Path:
+    """A procedure name (a notebook stem in ``notebooks/``) or a path to an ``.ipynb``."""
+    s = str(name_or_path)
+    if s.endswith(".ipynb") or os.sep in s:
+        path = Path(s).expanduser()
+        if not path.is_absolute():
+            path = Path.cwd() / path
+        if not path.is_file():
+            raise NotebookError(f"{s}: no such notebook")
+        return path.resolve()
+    path = paths.notebooks_dir() / f"{s}.ipynb"
+    if not path.is_file():
+        known = ", ".join(p.stem for p in list_notebooks()) or "(none yet)"
+        raise NotebookError(f"unknown procedure {s!r}; known procedures: {known} (or give a path to an .ipynb)")
+    return path
+
+
+def list_notebooks(directory: Path | None = None) -> list[Path]:
+    d = directory or paths.notebooks_dir()
+    return sorted(p for p in d.glob("*.ipynb") if not p.name.startswith("."))
+
+
+# --- helpers -------------------------------------------------------------------------------------------
+def _truncate(text: str) -> str:
+    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 20] + " ...(truncated)"
+
+
+def _mask_bad_refs(spec: NotebookSpec | None, given: dict[str, Any]) -> dict[str, Any]:
+    """Parameters as given, except a ``*_ref`` value that is not a reference (it may be a pasted secret)."""
+    from runbooks.secrets import is_ref
+
+    out: dict[str, Any] = {}
+    for k, v in given.items():
+        if str(k).endswith("_ref") and not (isinstance(v, str) and is_ref(v)):
+            out[k] = "[not recorded: not a secret reference]"
+        else:
+            out[k] = v
+    return out
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+class _Run:
+    """State of one run_procedure call."""
+
+    def __init__(
+        self,
+        name_or_path: str | Path,
+        params: dict[str, Any],
+        environment: str,
+        timeout: float | None,
+        actor: str | None,
+        trigger: str,
+        archive_root: Path | str | None,
+        progress: bool,
+    ) -> None:
+        from runbooks.archive.store import Archive
+        from runbooks.runner import identity
+
+        self.t0 = time.monotonic()
+        self.started_at = _now()
+        self.name_or_path = name_or_path
+        self.given = dict(params)
+        self.environment = environment
+        self.timeout = timeout
+        self.actor = identity.actor(actor)
+        self.trigger = trigger
+        self.show_progress = progress
+        self.archive = Archive(archive_root)
+        self.procedure = procedure_name(name_or_path)
+        self.run_id = self.archive.new_run_id(self.procedure, self.started_at)
+        self.notebook_sha = ""
+        self.spec: NotebookSpec | None = None
+        self.values: dict[str, Any] = {}
+
+    # -- manifest and commit ---------------------------------------------------------------------------
+    def _manifest(
+        self,
+        status: RunStatus,
+        error: RunError | None,
+        parameters: dict[str, Any],
+        lock: LockEvent | None,
+        results: dict[str, Any],
+        redactor: Redactor,
+    ) -> RunManifest:
+        from runbooks.runner import identity
+
+        ended = _now()
+        raw = {
+            "run_id": self.run_id,
+            "procedure": self.procedure,
+            "notebook_sha256": self.notebook_sha,
+            "parameters": parameters,
+            "environment": self.environment,
+            "actor": self.actor,
+            "trigger": self.trigger,
+            "host": identity.host(),
+            "code_version": identity.code_version(),
+            "destructive": bool(self.spec and self.spec.destructive),
+            "started_at": self.started_at.isoformat(),
+            "ended_at": ended.isoformat(),
+            "duration_seconds": round(time.monotonic() - self.t0, 3),
+            "status": status.value,
+            "error": error.model_dump() if error else None,
+            "lock": lock.model_dump(mode="json") if lock else None,
+            "results": results,
+        }
+        return RunManifest.model_validate(redactor.scrub_obj(raw))
+
+    def _outcome(self, manifest: RunManifest, run_dir: Path | None) -> RunOutcome:
+        return RunOutcome(
+            manifest.status,
+            self.run_id,
+            run_dir,
+            EXIT_CODES[manifest.status],
+            manifest.duration_seconds,
+            manifest.error,
+        )
+
+    def refuse(self, message: str) -> RunOutcome:
+        from runbooks.redact import Redactor, default_redactor
+
+        redactor = Redactor()
+        redactor.update(default_redactor())
+        error = RunError(kind="Refused", message=_truncate(message))
+        manifest = self._manifest(RunStatus.REFUSED, error, _mask_bad_refs(self.spec, self.given), None, {}, redactor)
+        run_dir = self.archive.commit(manifest, {})
+        return self._outcome(manifest, run_dir)
+
+    # -- preparation -------------------------------------------------------------------------------------
+    def prepare(self) -> tuple[Path, str]:
+        """Find and read the notebook, validate parameters; raises NotebookError/ParamError."""
+        if self.trigger not in TRIGGERS:
+            raise ParamError(f"--trigger must be one of {', '.join(TRIGGERS)} (got {self.trigger!r})")
+        if self.timeout is not None and not self.timeout > 0:
+            raise ParamError(f"--timeout must be a positive number of seconds (got {self.timeout!r})")
+        path = resolve_notebook(self.name_or_path)
+        data = path.read_bytes()
+        self.notebook_sha = hashlib.sha256(data).hexdigest()
+        try:
+            nb = json.loads(data)
+        except ValueError:
+            raise NotebookError(f"{path.name}: not valid notebook JSON") from None
+        if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+            raise NotebookError(f"{path.name}: not a notebook (no cells)")
+        self.spec = spec = spec_of(nb, path)
+        if "environment" in self.given and str(self.given["environment"]) != self.environment:
+            raise ParamError(
+                f"parameter 'environment' ({self.given['environment']!r}) contradicts the run's environment "
+                f"({self.environment!r}); give it once (--env)"
+            )
+        self.values = validate(spec, self.given)
+        if "environment" in spec.params:
+            self.values["environment"] = validate(spec, {"environment": self.environment})["environment"]
+        else:
+            from runbooks.runner.params import known_environments
+
+            if self.environment not in known_environments():
+                raise ParamError(
+                    f"--env {self.environment!r}: no such environment; choose one of {', '.join(known_environments())}"
+                )
+        return path, data.decode("utf-8")
+
+    # -- execution -----------------------------------------------------------------------------------------
+    def execute(self, path: Path, text: str) -> RunOutcome:
+        from runbooks.runner import lock as envlock
+
+        assert self.spec is not None
+        held: envlock.EnvironmentLock | None = None
+        if self.spec.destructive:
+            try:
+                held = envlock.acquire(self.archive.locks_dir, self.environment, run_id=self.run_id, actor=self.actor)
+            except envlock.LockHeld as e:
+                return self.refuse(str(e))
+        try:
+            return self._execute_locked(path, text, held)
+        finally:
+            if held is not None:
+                held.release()
+
+    def _kernel_env(self, channel_env: dict[str, str], held: Any) -> dict[str, str]:
+        from runbooks.guard import LOCKED_ENV, RUN_ID_ENV
+        from runbooks.runner.channel import CHANNEL_ENV, TOKEN_ENV
+        from runbooks.runner.identity import ACTOR_ENV
+
+        env = {k: v for k, v in os.environ.items() if k not in (LOCKED_ENV, CHANNEL_ENV, TOKEN_ENV)}
+        env.update(channel_env)
+        env[paths.ARCHIVE_ENV] = str(self.archive.root)
+        env[paths.SANDBOX_ENV] = str(paths.sandbox_root())
+        env[RUN_ID_ENV] = self.run_id
+        env[ACTOR_ENV] = self.actor
+        env["RUNBOOKS_ENVIRONMENT"] = self.environment
+        env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        if held is not None:
+            env[LOCKED_ENV] = self.environment
+        return env
+
+    def _execute_locked(self, path: Path, text: str, held: Any) -> RunOutcome:
+        import nbformat
+        from papermill.parameterize import parameterize_notebook
+
+        from runbooks.redact import Redactor, default_redactor
+        from runbooks.runner.channel import ChannelServer
+        from runbooks.runner.engine import Engine
+        from runbooks.runner.progress import Progress
+
+        assert self.spec is not None
+        redactor = Redactor()
+        redactor.update(default_redactor())
+        nb = nbformat.reads(text, as_version=4)
+        kernelspec = nb.metadata.get("kernelspec", {})
+        kernel_name = kernelspec.get("name") or "python3"
+        nb.metadata.setdefault("papermill", {})
+        for cell in nb.cells:  # papermill expects tags on every cell
+            cell.metadata.setdefault("tags", [])
+        nb = parameterize_notebook(
+            nb, dict(self.values), kernel_name=kernel_name, language=kernelspec.get("language") or "python"
+        )
+        progress = Progress(self.show_progress, scrub=redactor.scrub)
+        server = ChannelServer(on_secret=redactor.register)
+        lock_event = (
+            LockEvent(environment=self.environment, acquired_at=held.acquired_at, took_over_from=held.took_over_from)
+            if held is not None
+            else None
+        )
+
+        async def go() -> Any:
+            await server.start()
+            try:
+                engine = Engine(
+                    nb,
+                    cwd=path.parent,
+                    env=self._kernel_env(server.env(), held),
+                    timeout=self.timeout,
+                    progress=progress,
+                    kernel_name=kernel_name,
+                )
+                return await engine.run()
+            finally:
+                await server.stop()
+
+        code_cells = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
+        progress.start(self.procedure, self.run_id, code_cells)
+        try:
+            result = _run_async(go)
+        finally:
+            progress.stop()
+        redactor.update(default_redactor())  # anything resolved in this process meanwhile
+        status = RunStatus(result.status)
+        error = None
+        if status is not RunStatus.SUCCEEDED:
+            error = RunError(
+                kind=result.error_kind or status.value,
+                message=_truncate(result.error_message or ""),
+                cell_index=result.cell_index,
+            )
+        nb.metadata["runbook_run"] = {
+            "run_id": self.run_id,
+            "status": status.value,
+            "error": error.model_dump() if error else None,
+            "environment": self.environment,
+            "actor": self.actor,
+        }
+        redactor.scrub_notebook(nb)
+        body = nbformat.writes(nb)
+        if redactor.contains_secret(body):  # belt and braces: a form no walk reached
+            body = redactor.scrub_values(body)
+        manifest = self._manifest(status, error, dict(self.values), lock_event, dict(server.results), redactor)
+        run_dir = self.archive.commit(manifest, {NOTEBOOK_FILE: body.encode("utf-8")})
+        return self._outcome(manifest, run_dir)
+
+
+def _run_async(factory: Any) -> Any:
+    """Run ``factory()`` in an event loop; in a thread when this thread already runs one (Jupyter)."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(factory())
+    box: dict[str, Any] = {}
+
+    def target() -> None:
+        try:
+            box["value"] = asyncio.run(factory())
+        except BaseException as e:  # re-raised in the caller's thread
+            box["error"] = e
+
+    t = threading.Thread(target=target, name="runbooks-runner")
+    t.start()
+    t.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def run_procedure(
+    name_or_path: str | Path,
+    params: dict[str, Any] | None = None,
+    environment: str = "sandbox",
+    timeout: float | None = None,
+    actor: str | None = None,
+    trigger: str = "manual",
+    archive_root: Path | str | None = None,
+    progress: bool = False,
+) -> RunOutcome:
+    """Run a procedure through the audit-grade runner and archive the record (see the module doc)."""
+    run = _Run(name_or_path, dict(params or {}), environment, timeout, actor, trigger, archive_root, progress)
+    try:
+        path, text = run.prepare()
+    except (NotebookError, ParamError) as e:
+        return run.refuse(str(e))
+    return run.execute(path, text)
+
+
+def refuse_run(
+    name_or_path: str | Path,
+    message: str,
+    params: dict[str, Any] | None = None,
+    environment: str = "sandbox",
+    actor: str | None = None,
+    trigger: str = "manual",
+    archive_root: Path | str | None = None,
+) -> RunOutcome:
+    """Archive a ``refused`` record for a request refused before validation (e.g. a malformed ``-p``)."""
+    run = _Run(name_or_path, dict(params or {}), environment, None, actor, trigger, archive_root, False)
+    return run.refuse(message)

@@ -1,0 +1,155 @@
+"""Regenerate the test-only notebooks of the runner tests: ``python tests/notebooks/make_notebooks.py``.
+
+Notebooks are committed without outputs, with ``runbook`` metadata and a tagged ``parameters`` cell.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
+
+HERE = Path(__file__).resolve().parent
+ENV = 'environment: str = "sandbox"  # target environment [one of: production, staging, sandbox]'
+
+
+def notebook(title: str, summary: str, params: str, *cells: str, destructive: bool = False) -> nbformat.NotebookNode:
+    nb = new_notebook()
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nb.metadata["language_info"] = {"name": "python"}
+    nb.metadata["runbook"] = {"title": title, "summary": summary, "destructive": destructive, "schedule": None}
+    nb.cells.append(new_markdown_cell(f"# {title}\n\n{summary}"))
+    pcell = new_code_cell(params)
+    pcell.metadata["tags"] = ["parameters"]
+    nb.cells.append(pcell)
+    for src in cells:
+        nb.cells.append(new_markdown_cell(src[2:]) if src.startswith("# ") and "\n" not in src else new_code_cell(src))
+    return nb
+
+
+NOTEBOOKS = {
+    "succeed": notebook(
+        "Succeeds and records results",
+        "Exercises parameters of every type and runbooks.record / runbooks.show.",
+        f"""{ENV}
+count: int = 3  # how many rows to produce
+ratio: float = 0.5  # a fraction
+verbose: bool = False  # print more
+mode: str = "fast"  # how to run [one of: fast, slow]
+marker: str = ""  # if set, a file to create (proves a kernel ran)
+token_ref: str = "env:RUNBOOKS_TEST_UNUSED"  # a secret reference (not resolved here)""",
+        """import pandas as pd
+import runbooks
+from runbooks.checks.base import CheckResult
+if marker:
+    open(marker, "w").write("ran")
+print(f"environment={environment} count={count} ratio={ratio} verbose={verbose} mode={mode}")""",
+        """df = pd.DataFrame({"i": list(range(count)), "square": [i * i for i in range(count)]})
+checks = [CheckResult.ok("demo.one", "a", "fine"), CheckResult.warn("demo.two", "b", "meh", "look at it")]
+runbooks.show(checks, title="checks")
+runbooks.show(df)
+runbooks.record("count", count)
+runbooks.record("summary", {"mode": mode, "verbose": verbose, "ratio": ratio})
+runbooks.record("table", df)
+runbooks.record("checks", checks)""",
+    ),
+    "raise": notebook(
+        "Raises",
+        "The second code cell raises ValueError.",
+        ENV,
+        'print("before the failure")',
+        'raise ValueError("boom: the step failed")',
+        'print("never printed")',
+    ),
+    "sleep": notebook(
+        "Sleeps",
+        "Prints, then sleeps (for --timeout and signal tests).",
+        f"""{ENV}
+seconds: float = 120  # how long to sleep
+started_marker: str = ""  # file created once the sleeping cell has started""",
+        """import time
+print("before the sleep", flush=True)""",
+        """if started_marker:
+    open(started_marker, "w").write("started")
+time.sleep(seconds)
+print("after the sleep")""",
+        'print("last cell")',
+    ),
+    "kill_kernel": notebook(
+        "Kills its own kernel",
+        "The kernel process kills itself with SIGKILL.",
+        ENV,
+        'print("about to die", flush=True)',
+        "import os\nos.kill(os.getpid(), 9)",
+        'print("never printed")',
+    ),
+    "leak_secret": notebook(
+        "Tries to leak a secret",
+        "Resolves a secret and puts it everywhere it can; also prints credential-looking literals.",
+        f"""{ENV}
+token_ref: str = "env:RUNBOOKS_TEST_SECRET"  # the secret to leak""",
+        """import html, json, logging, os, subprocess, sys
+import pandas as pd
+from IPython.display import HTML, JSON, display
+import runbooks
+value = runbooks.secret(token_ref)
+print("stdout:", value)
+print("stderr:", value, file=sys.stderr)
+logging.getLogger("leak").warning("log: %s", value)
+os.system("echo fd-level: " + value)
+subprocess.run(["sh", "-c", "echo subprocess: " + value + " >&2"])
+display(pd.DataFrame({"name": ["token"], "value": [value]}))
+display(pd.DataFrame({"value": [value * 3]}))
+display(HTML("<b>" + html.escape(value) + "</b>"))
+display(JSON({"nested": {"token": value}}))
+print(repr({"quoted": value}))
+value""",
+        """runbooks.record("leak", {"token": value, "rows": [value]})
+runbooks.show({"token": value})""",
+        """# credential-looking literals, assembled at run time so that this file holds none
+aws_id = "AKIA" + "Q2W3E4R5T6Y7U8I9"
+aws_secret = "wJalrXUtnFEMI" + "/K7MDENG/bPxRfiCY" + "9SLOWLEAK1"
+sb = "sb_" + "secret_" + "N0tAReaLKeyButLooksLikeOne123"
+jwt = "eyJ" + "hbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9" + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0" + ".c2lnbmF0dXJlMTIzNDU2Nzg5MA"
+dsn = "postgresql://app:" + "Hunter2Hunter2" + "@db.internal:5432/app"
+print(aws_id, "aws_secret_access_key =", aws_secret)
+print(sb, jwt, dsn)""",
+        'raise RuntimeError("could not authenticate with " + value)',
+    ),
+    "destructive": notebook(
+        "A destructive step",
+        "Dry run by default; applies with apply=True and confirm=<environment>.",
+        f"""{ENV}
+apply: bool = False  # make changes (otherwise a dry run)
+confirm: str = ""  # must equal the environment to apply
+started_marker: str = ""  # file created once the run holds the environment
+wait_for: str = ""  # if set, wait (up to 120 s) until this file exists""",
+        """import os, time
+import runbooks
+if started_marker:
+    open(started_marker, "w").write(os.environ.get("RUNBOOKS_RUN_ID", ""))
+deadline = time.time() + 120
+while wait_for and not os.path.exists(wait_for) and time.time() < deadline:
+    time.sleep(0.1)
+print("plan: change nothing, carefully")""",
+        """try:
+    runbooks.guard_apply(apply, confirm, environment)
+except runbooks.ApplyRefused as e:
+    print(e)
+else:
+    runbooks.record("applied", True)
+    print("applied")""",
+        destructive=True,
+    ),
+}
+
+
+def main() -> None:
+    for name, nb in NOTEBOOKS.items():
+        nbformat.validate(nb)
+        nbformat.write(nb, HERE / f"{name}.ipynb")
+
+
+if __name__ == "__main__":
+    main()
