@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import random
 import re
+import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -276,3 +278,33 @@ def test_interrupted_commit_with_unreadable_manifest_is_still_chained(
         (m.run_id, FindingKind.MANIFEST_INVALID),
     }
     archive.commit(sample_manifest(), {})  # and later commits proceed
+
+
+def _commit_forever(root: str) -> None:
+    archive = Archive(Path(root))
+    i = 0
+    while True:
+        archive.commit(sample_manifest("killed"), {"notebook.ipynb": NB * (1 + i % 50), "log.txt": b"x" * i})
+        i += 1
+
+
+def test_sigkill_at_random_instants_leaves_whole_runs_only(tmp_path: Path) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    rng = random.Random(7)
+    for _ in range(4):
+        before = len(Ledger(tmp_path).entries())
+        proc = ctx.Process(target=_commit_forever, args=(str(tmp_path),))
+        proc.start()
+        deadline = time.monotonic() + 30
+        while len(Ledger(tmp_path).lines()) <= before and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(rng.uniform(0.0, 0.05))
+        proc.kill()  # SIGKILL: no cleanup, no finally, the lock dies with the process
+        proc.join()
+        archive = Archive(tmp_path)
+        archive.recover()
+        report = verify(archive)
+        assert report.ok, report.findings
+        on_disk = {p.name for p in tmp_path.glob("*/*/*/*")}
+        assert on_disk == {e.run_id for e in Ledger(tmp_path).entries()}
+    assert len(Ledger(tmp_path).entries()) >= 4
