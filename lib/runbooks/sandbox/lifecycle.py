@@ -31,7 +31,7 @@ from runbooks.paths import sandbox_root
 from runbooks.sandbox import faults as fault_catalogue
 from runbooks.sandbox import processes
 from runbooks.sandbox.component import Component, ComponentState, SandboxContext, dump_json
-from runbooks.sandbox.registry import RegistryError, component_classes, dependency_order
+from runbooks.sandbox.registry import RegistryError, component_classes, dependency_order, skipped_components
 
 STATE_FILE = "state.json"
 ENDPOINTS_FILE = "endpoints.json"
@@ -291,6 +291,9 @@ def up(root: Path | str | None = None, scale: int = 1, faults: Iterable[str] = (
         raise SandboxError("--scale must be at least 1")
     fault_set = fault_catalogue.validate(faults)
     classes = component_classes()
+    if components is None:
+        for name, missing in skipped_components().items():
+            report(name, f"skipped: it needs {missing!r}, which is not registered")
     order = dependency_order(classes, list(components) if components is not None else list(classes))
     if not order:
         raise SandboxError("no sandbox component is registered")

@@ -43,14 +43,39 @@ def _load(spec: str) -> type[Component] | None:
 
 
 @cache
-def component_classes() -> dict[str, type[Component]]:
-    """name -> class of every registered component whose module exists, in dependency order."""
+def _found() -> dict[str, type[Component]]:
     found: dict[str, type[Component]] = {}
     for spec in COMPONENTS:
         cls = _load(spec)
         if cls is not None:
             found[cls.name] = cls
-    return {name: found[name] for name in dependency_order(found, list(found))}
+    return found
+
+
+def _missing_dependency(found: dict[str, type[Component]], name: str, seen: tuple[str, ...] = ()) -> str | None:
+    for dep in found[name].depends_on:
+        if dep not in found:
+            return dep
+        if dep not in seen:
+            missing = _missing_dependency(found, dep, (*seen, name))
+            if missing:
+                return missing
+    return None
+
+
+def skipped_components() -> dict[str, str]:
+    """Registered components left out because a dependency's module does not exist: name -> missing dep."""
+    found = _found()
+    return {n: m for n in found if (m := _missing_dependency(found, n)) is not None}
+
+
+def component_classes() -> dict[str, type[Component]]:
+    """name -> class of every registered component that can run (its module and its dependencies'
+    modules exist), in dependency order."""
+    found = _found()
+    skipped = skipped_components()
+    usable = {n: c for n, c in found.items() if n not in skipped}
+    return {name: usable[name] for name in dependency_order(usable, list(usable))}
 
 
 def dependency_order(classes: dict[str, type[Component]], wanted: list[str]) -> list[str]:

@@ -1,0 +1,244 @@
+"""The twin's S3: moto in server mode with IAM enforcement on, laid out as ADR-040 D7 requires.
+
+moto starts with authentication off; ``provision`` creates the ``admin`` user (the only unauthenticated
+requests), then switches enforcement on (moto's ``/moto-api/reset-auth`` sets
+``INITIAL_NO_AUTH_ACTION_COUNT`` to 0) and builds everything else *as admin*, through IAM:
+
+- ``spectral-app-data`` (application data);
+- ``spectral-backups``: versioning, object lock with default retention (mode and days from the sandbox
+  inventory's backup policy), default encryption, public access blocked;
+- ``spectral-audit``: versioned and object-locked (archived run records);
+- users with access keys (secrets ``<prefix>_aws_access_key_id`` / ``<prefix>_aws_secret_access_key``):
+  ``runtime`` (app data only), ``backup-writer`` (put and list backups; explicitly denied deletes,
+  governance bypass, retention/lock/versioning/encryption changes and application data),
+  ``drill-reader`` (read-only on backups, including the bucket's protection settings), ``admin``.
+
+It also generates the backup encryption key pair (age x25519): the identity is the secret
+``backup_age_identity``, the recipient goes into the inventory overlay as ``backup.recipient``.
+
+Known limit of moto: it authorizes ``PutObjectRetention`` as ``s3:PutObject``, so the explicit deny on
+``s3:PutObjectRetention`` is recorded in the policy but not enforced by the twin.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import urllib.request
+from typing import Any, ClassVar
+
+import yaml
+
+from runbooks.inventory.loader import inventory_dir
+from runbooks.inventory.models import BucketRole, Environment
+from runbooks.sandbox.component import Component, ComponentState, SandboxContext, free_port
+
+NAME = "s3"
+ACCOUNT_ID = "123456789012"  #: moto's default account
+
+FAULTS: dict[str, str] = {
+    "backup-versioning-off": "the backup bucket is created without versioning (and so without object lock, "
+    "which needs versioning): an overwrite destroys the previous backup",
+    "backup-no-object-lock": "the backup bucket is versioned but has no object lock / default retention",
+    "runtime-reads-backups": "the application runtime credential may list and read the backup bucket",
+    "writer-can-delete-backups": "the backup-writer credential may delete object versions and bypass "
+    "governance retention",
+    "backup-bucket-is-app-bucket": "the sandbox inventory lists the backup bucket among the application-data "
+    "buckets (backups are not isolated from application data)",
+}
+
+#: secret-name prefix -> IAM user name
+USERS: dict[str, str] = {
+    "admin": "admin",
+    "runtime": "runtime",
+    "backup": "backup-writer",
+    "drill": "drill-reader",
+}
+
+
+def sandbox_inventory_raw() -> dict[str, Any]:
+    """The sandbox inventory file as written (before the twin's overlay exists)."""
+    return dict(yaml.safe_load((inventory_dir() / "sandbox.yaml").read_text()))
+
+
+def sandbox_inventory_static() -> Environment:
+    raw = sandbox_inventory_raw()
+    raw["endpoints_from_sandbox"] = False
+    return Environment.model_validate(raw)
+
+
+def _arn(bucket: str, objects: bool = False) -> str:
+    return f"arn:aws:s3:::{bucket}/*" if objects else f"arn:aws:s3:::{bucket}"
+
+
+def _both(bucket: str) -> list[str]:
+    return [_arn(bucket), _arn(bucket, True)]
+
+
+def _stmt(effect: str, actions: list[str], resources: list[str], sid: str) -> dict[str, Any]:
+    return {"Sid": sid, "Effect": effect, "Action": actions, "Resource": resources}
+
+
+def policies(env: Environment, faults: frozenset[str]) -> dict[str, dict[str, Any]]:
+    """IAM user name -> inline policy document."""
+    backups = env.backup_bucket.name
+    apps = [b.name for b in env.app_buckets if b.name != backups]
+    app_res = [r for b in apps for r in _both(b)]
+    read_config = ["s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration",
+                   "s3:GetEncryptionConfiguration"]
+
+    runtime = [
+        _stmt("Allow", ["s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
+                        "s3:GetBucketLocation"], app_res, "AppData"),
+        _stmt("Allow", ["s3:ListAllMyBuckets"], ["*"], "ListBuckets"),
+    ]
+    if "runtime-reads-backups" in faults:
+        runtime.append(_stmt("Allow", ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetObject",
+                                       "s3:GetObjectVersion"], _both(backups), "FaultRuntimeReadsBackups"))
+
+    destroy = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"]
+    protect = ["s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:PutBucketObjectLockConfiguration",
+               "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy",
+               "s3:DeleteBucketPolicy", "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock",
+               "s3:DeleteBucket"]
+    writer = [
+        _stmt("Allow", ["s3:PutObject"], [_arn(backups, True)], "PutBackups"),
+        _stmt("Allow", ["s3:ListBucket", "s3:ListBucketVersions", *read_config], [_arn(backups)], "ListBackups"),
+        _stmt("Deny", protect, _both(backups), "NeverWeakenProtection"),
+    ]
+    if "writer-can-delete-backups" in faults:
+        writer.append(_stmt("Allow", destroy, _both(backups), "FaultWriterDeletes"))
+    else:
+        writer.append(_stmt("Deny", destroy, _both(backups), "NeverDestroyBackups"))
+    if app_res:
+        writer.append(_stmt("Deny", ["s3:*"], app_res, "NoApplicationData"))
+
+    drill = [
+        _stmt("Allow", ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
+              [_arn(backups, True)], "ReadBackups"),
+        _stmt("Allow", ["s3:ListBucket", "s3:ListBucketVersions", *read_config, "s3:GetBucketPublicAccessBlock",
+                        "s3:GetPublicAccessBlock", "s3:GetBucketPolicy", "s3:GetBucketPolicyStatus"],
+              [_arn(backups)], "ReadBackupConfiguration"),
+    ]
+    admin = [_stmt("Allow", ["*"], ["*"], "BuildTheTwin")]
+
+    def doc(statements: list[dict[str, Any]]) -> dict[str, Any]:
+        return {"Version": "2012-10-17", "Statement": statements}
+
+    return {"admin": doc(admin), "runtime": doc(runtime), "backup-writer": doc(writer),
+            "drill-reader": doc(drill)}
+
+
+class S3Component(Component):
+    name: ClassVar[str] = NAME
+    depends_on: ClassVar[tuple[str, ...]] = ()
+    faults: ClassVar[dict[str, str]] = FAULTS
+
+    def start(self, ctx: SandboxContext) -> ComponentState:
+        port = free_port(ctx.host)
+        pid = ctx.spawn(NAME, [sys.executable, "-m", "moto.server", "-H", ctx.host, "-p", str(port)],
+                        env={"MOTO_PORT": str(port), "PYTHONWARNINGS": "ignore"})
+        url = f"http://{ctx.host}:{port}"
+        return ComponentState(name=NAME, address=url, pids=[pid],
+                              extra={"endpoint": url, "port": port, "iam_enforced": False})
+
+    def health(self, ctx: SandboxContext, state: ComponentState) -> tuple[bool, str]:
+        try:
+            with urllib.request.urlopen(f"{state.address}/moto-api/config", timeout=2) as r:
+                ok = 200 <= r.status < 300
+        except OSError as e:
+            return False, str(e)
+        enforced = "IAM enforced" if state.extra.get("iam_enforced") else "IAM not yet enforced"
+        return ok, f"serving ({enforced})"
+
+    # -- provisioning ---------------------------------------------------------------------------
+
+    def _client(self, ctx: SandboxContext, service: str, state: ComponentState, region: str,
+                key: tuple[str, str] = ("bootstrap", "bootstrap")) -> Any:
+        import boto3
+        from botocore.config import Config
+
+        return boto3.client(service, endpoint_url=state.address, region_name=region,
+                            aws_access_key_id=key[0], aws_secret_access_key=key[1],
+                            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
+
+    def _set_auth(self, state: ComponentState, unauthenticated_requests: str) -> None:
+        req = urllib.request.Request(f"{state.address}/moto-api/reset-auth",
+                                     data=unauthenticated_requests.encode(), method="POST",
+                                     headers={"Content-Type": "text/plain"})
+        with urllib.request.urlopen(req, timeout=5) as r:
+            r.read()
+
+    def provision(self, ctx: SandboxContext, state: ComponentState) -> None:
+        env = sandbox_inventory_static()
+        region = env.endpoints.s3_region
+        faults = ctx.faults
+        docs = policies(env, faults)
+
+        # 1. bootstrap the admin while moto still accepts unauthenticated requests
+        self._set_auth(state, "inf")
+        iam = self._client(ctx, "iam", state, region)
+        iam.create_user(UserName="admin")
+        iam.put_user_policy(UserName="admin", PolicyName="twin-admin", PolicyDocument=json.dumps(docs["admin"]))
+        k = iam.create_access_key(UserName="admin")["AccessKey"]
+        admin_key = (k["AccessKeyId"], k["SecretAccessKey"])
+        ctx.write_secret("admin_aws_access_key_id", admin_key[0])
+        ctx.write_secret("admin_aws_secret_access_key", admin_key[1])
+        # 2. from now on every request is authenticated and authorized through IAM
+        self._set_auth(state, "0")
+        state.extra["iam_enforced"] = True
+        iam = self._client(ctx, "iam", state, region, admin_key)
+        s3 = self._client(ctx, "s3", state, region, admin_key)
+
+        for prefix, user in USERS.items():
+            if user == "admin":
+                continue
+            iam.create_user(UserName=user)
+            iam.put_user_policy(UserName=user, PolicyName=f"twin-{user}", PolicyDocument=json.dumps(docs[user]))
+            k = iam.create_access_key(UserName=user)["AccessKey"]
+            ctx.write_secret(f"{prefix}_aws_access_key_id", k["AccessKeyId"])
+            ctx.write_secret(f"{prefix}_aws_secret_access_key", k["SecretAccessKey"])
+
+        created: list[str] = []
+        for b in env.buckets:
+            self._create_bucket(s3, env, b.name, b.role, faults)
+            created.append(b.name)
+
+        from pyrage import x25519
+
+        identity = x25519.Identity.generate()
+        ctx.write_secret("backup_age_identity", str(identity))
+        overlay: dict[str, Any] = {
+            "endpoints": {"s3": state.address, "s3_region": region},
+            "backup": {"recipient": str(identity.to_public())},
+        }
+        if "backup-bucket-is-app-bucket" in faults:
+            raw_buckets = list(sandbox_inventory_raw()["buckets"])
+            overlay["buckets"] = [*raw_buckets, {"name": env.backup_bucket.name, "role": "app_data"}]
+        ctx.merge_overlay(overlay)
+        state.extra.update(region=region, buckets=created, users=sorted(USERS.values()),
+                           account_id=ACCOUNT_ID)
+
+    def _create_bucket(self, s3: Any, env: Environment, name: str, role: BucketRole,
+                       faults: frozenset[str]) -> None:
+        bucket = next(b for b in env.buckets if b.name == name)
+        is_backups = role is BucketRole.BACKUPS
+        versioning = bucket.versioning and not (is_backups and "backup-versioning-off" in faults)
+        lock = bucket.object_lock if versioning else None
+        if is_backups and "backup-no-object-lock" in faults:
+            lock = None
+        s3.create_bucket(Bucket=name, **({"ObjectLockEnabledForBucket": True} if lock else {}))
+        if versioning and not lock:
+            s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
+        if lock:
+            days = env.backup.retention_days if is_backups else lock.days
+            mode = env.backup.lock_mode if is_backups else lock.mode
+            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}}})
+        if bucket.encryption:
+            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": bucket.encryption}}]})
+        if bucket.block_public_access:
+            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True})
