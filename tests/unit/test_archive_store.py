@@ -8,6 +8,7 @@ import os
 import random
 import re
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
@@ -308,3 +309,10 @@ def test_sigkill_at_random_instants_leaves_whole_runs_only(tmp_path: Path) -> No
         on_disk = {p.name for p in tmp_path.glob("*/*/*/*")}
         assert on_disk == {e.run_id for e in Ledger(tmp_path).entries()}
     assert len(Ledger(tmp_path).entries()) >= 4
+
+
+def test_concurrent_commits_from_threads(tmp_path: Path) -> None:
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda i: Archive(tmp_path).commit(sample_manifest(), {"n.txt": str(i).encode()}), range(32)))
+    assert [e.seq for e in Ledger(tmp_path).entries()] == list(range(1, 33))
+    assert verify(Archive(tmp_path)).ok
