@@ -1,0 +1,204 @@
+"""config_placement checks: every check's pass and fail path, against a fake Render workspace."""
+
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from runbooks.checks.base import CheckResult, Status, run_checks
+from runbooks.checks.config_placement import build_checks, generation_of_image
+from runbooks.inventory.loader import load
+from runbooks.secrets import fingerprint
+
+GEN = "2026.11.3"
+
+
+@dataclass
+class Svc:
+    id: str
+    name: str
+
+
+@dataclass
+class Group:
+    id: str
+    name: str
+    env: dict[str, str]
+    service_ids: tuple[str, ...]
+    service_names: tuple[str, ...]
+
+
+@dataclass
+class Dep:
+    id: str
+    status: str
+    image_ref: str | None
+
+
+@dataclass
+class FakeRender:
+    """A Render workspace laid out as HOSTING.md wants it; tests break one thing at a time."""
+
+    env: Any
+    group_env: dict[str, str] = field(default_factory=dict)
+    linked: list[str] = field(default_factory=list)
+    service_envs: dict[str, dict[str, str]] = field(default_factory=dict)
+    images: dict[str, str | None] = field(default_factory=dict)
+    running: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @classmethod
+    def healthy(cls, env: Any) -> FakeRender:
+        keys = {k: f"value-of-{k.lower()}-0123456789" for k in env.env_groups[0].keys}
+        r = cls(env, group_env=dict(keys), linked=[s.name for s in env.services])
+        for s in env.services:
+            r.service_envs[s.name] = {"SPECTRAL_GENERATION": GEN, **s.code_coupled}
+            r.images[s.name] = f"registry.example/spectral:{GEN}"
+            r.running[s.name] = {"generation": GEN, "keys": {k: fingerprint(v) for k, v in keys.items()}}
+        return r
+
+    def env_group(self, name: str) -> Group:
+        ids = tuple(f"srv-{n}" for n in self.linked)
+        return Group("evg-1", name, dict(self.group_env), ids, tuple(self.linked))
+
+    def services(self) -> list[Svc]:
+        return [Svc(f"srv-{s.name}", s.name) for s in self.env.services]
+
+    def service_env(self, service_id: str) -> dict[str, str]:
+        return dict(self.service_envs[service_id.removeprefix("srv-")])
+
+    def live_deploy(self, service_id: str) -> Dep | None:
+        ref = self.images[service_id.removeprefix("srv-")]
+        return None if ref is None else Dep("dep-1", "live", ref)
+
+    def health(self, service: Svc) -> tuple[int, dict[str, Any]]:
+        body = self.running.get(service.name)
+        return (200, copy.deepcopy(body)) if body is not None else (0, {"error": "ConnectError"})
+
+
+@pytest.fixture(scope="module")
+def env() -> Any:
+    return load("production")
+
+
+def results(env: Any, render: FakeRender) -> list[CheckResult]:
+    return run_checks(build_checks(env, render), max_workers=1)
+
+
+def failing(rs: list[CheckResult]) -> list[tuple[str, str]]:
+    return [(r.check, r.subject) for r in rs if r.status is Status.FAIL]
+
+
+def test_a_correct_workspace_passes_every_check(env: Any) -> None:
+    rs = results(env, FakeRender.healthy(env))
+    assert rs and all(r.status is Status.PASS for r in rs), [r for r in rs if r.status is not Status.PASS]
+    assert {r.check for r in rs} == {
+        "config.key_in_group", "config.group_has_no_code_coupled", "config.service_linked",
+        "config.service_has_no_rotating_key", "config.code_coupled_on_service",
+        "config.generation_matches_deploy", "config.service_runs_current_keys", "config.generation_consistent"}
+
+
+def test_no_value_in_evidence(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    r.service_envs["api"]["SUPABASE_SECRET_KEY"] = r.group_env["SUPABASE_SECRET_KEY"]
+    for res in results(env, r):
+        for value in r.group_env.values():
+            assert value not in res.evidence + res.remediation
+
+
+def test_missing_key_in_group_fails(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    del r.group_env["OAUTH_CLIENT_SECRET"]
+    group = env.env_groups[0].name
+    assert ("config.key_in_group", f"{group}:OAUTH_CLIENT_SECRET") in failing(results(env, r))
+
+
+def test_code_coupled_value_in_group_fails(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    r.group_env["SPECTRAL_GENERATION"] = GEN
+    rs = results(env, r)
+    bad = [x for x in rs if x.check == "config.group_has_no_code_coupled" and x.status is Status.FAIL]
+    assert [x.subject for x in bad] == [f"{env.env_groups[0].name}:SPECTRAL_GENERATION"]
+    assert "set it on each service" in bad[0].remediation
+
+
+def test_unlinked_service_fails(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    r.linked.remove("ops")
+    assert ("config.service_linked", f"{env.env_groups[0].name}:ops") in failing(results(env, r))
+
+
+def test_rotating_key_on_a_service_fails(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    r.service_envs["api"]["SUPABASE_SECRET_KEY"] = r.group_env["SUPABASE_SECRET_KEY"]
+    rs = results(env, r)
+    bad = [x for x in rs if x.check == "config.service_has_no_rotating_key" and x.status is Status.FAIL]
+    assert [x.subject for x in bad] == ["api:SUPABASE_SECRET_KEY"]
+    assert "delete SUPABASE_SECRET_KEY from service api" in bad[0].remediation
+
+
+def test_code_coupled_value_missing_or_wrong_on_a_service_fails(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    del r.service_envs["worker"]["DRAIN_TIMEOUT_SECONDS"]
+    r.service_envs["app"]["HANDLER_CONCURRENCY"] = "999"
+    got = failing(results(env, r))
+    assert ("config.code_coupled_on_service", "worker:DRAIN_TIMEOUT_SECONDS") in got
+    assert ("config.code_coupled_on_service", "app:HANDLER_CONCURRENCY") in got
+
+
+def test_generation_variable_differing_from_the_running_deploy_fails(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    r.images["worker"] = "registry.example/spectral:2026.11.2"
+    r.running["worker"]["generation"] = "2026.11.2"
+    assert failing(results(env, r)) == [("config.generation_matches_deploy", "worker")]
+
+
+def test_process_reporting_another_generation_fails(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    r.running["app"]["generation"] = "2026.10.9"
+    assert failing(results(env, r)) == [("config.generation_matches_deploy", "app")]
+
+
+def test_service_without_live_deploy_fails(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    r.images["ops"] = None
+    assert ("config.generation_matches_deploy", "ops") in failing(results(env, r))
+
+
+def test_services_on_different_generations_warn(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    for name in ("api",):
+        r.service_envs[name]["SPECTRAL_GENERATION"] = "2026.11.4"
+        r.images[name] = "registry.example/spectral:2026.11.4"
+        r.running[name]["generation"] = "2026.11.4"
+    rs = results(env, r)
+    warn = [x for x in rs if x.status is Status.WARN]
+    assert [x.check for x in warn] == ["config.generation_consistent"] and not failing(rs)
+
+
+def test_service_running_stale_keys_fails(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    r.group_env["SUPABASE_SECRET_KEY"] = "a-newer-value-0123456789"
+    for name in r.running:
+        if name != "ops":
+            r.running[name]["keys"]["SUPABASE_SECRET_KEY"] = fingerprint(r.group_env["SUPABASE_SECRET_KEY"])
+    assert failing(results(env, r)) == [("config.service_runs_current_keys", "ops")]
+
+
+def test_unreachable_health_endpoint_fails(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    del r.running["worker"]
+    assert ("config.service_runs_current_keys", "worker") in failing(results(env, r))
+
+
+@pytest.mark.parametrize(("ref", "gen"), [
+    ("registry.example/spectral:2026.11.3", "2026.11.3"),
+    ("localhost:5000/spectral:42", "42"),
+    ("registry.example/spectral", None),
+    ("registry.example/spectral@sha256:abcd", None),
+    (None, None),
+])
+def test_generation_of_image(ref: str | None, gen: str | None) -> None:
+    assert generation_of_image(ref) == gen
