@@ -176,7 +176,7 @@ def show(
         typer.echo(json.dumps(data, indent=2))
         return
     _print_manifest(
-        Console(), manifest, run_dir, [f"{f.kind}: {f.detail}" for f in verify_archive(archive, rid).findings]
+        _console(), manifest, run_dir, [f"{f.kind}: {f.detail}" for f in verify_archive(archive, rid).findings]
     )
 
 
