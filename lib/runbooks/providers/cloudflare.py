@@ -51,7 +51,7 @@ class DnsRecord:
 class IpRanges:
     ipv4: tuple[str, ...]
     ipv6: tuple[str, ...]
-    source: str  #: "api" or "built-in fallback"
+    source: str  #: "from /ips" or "built-in list" (when /ips could not be read)
 
 
 @dataclass(frozen=True)
@@ -187,10 +187,10 @@ class CloudflareProvider:
             v4 = tuple(getattr(r, "ipv4_cidrs", None) or ())
             v6 = tuple(getattr(r, "ipv6_cidrs", None) or ())
             if v4:
-                return IpRanges(v4, v6, "api")
+                return IpRanges(v4, v6, "from /ips")
         except cloudflare.APIError:
             pass
-        return IpRanges(PUBLISHED_IPV4, PUBLISHED_IPV6, "built-in fallback")
+        return IpRanges(PUBLISHED_IPV4, PUBLISHED_IPV6, "built-in list")
 
     # -- tokens (key rotation) ----------------------------------------------------------------------------
     def verify_token(self) -> TokenInfo:
