@@ -1,0 +1,280 @@
+"""Point-in-time restore of the Supabase project: validate, plan, apply, wait, verify, record.
+
+- :func:`make_plan` refuses (``PitrRefused`` naming the parameter, nothing changed) a target that is
+  malformed, without a zone, in the future, outside the PITR window the Management API reports, or
+  when PITR is disabled; it shows the exact API call, what becomes unavailable and how long the last
+  restore of this environment took (from the archive).
+- :func:`apply_plan` creates a restore point, calls restore-pitr, and polls project status and services
+  health (tenacity, with a deadline) until everything is ``ACTIVE_HEALTHY``; every step is a timeline event.
+- Markers (``restore_markers``, on the twin): :func:`bracket_target` commits a marker, picks the
+  target just after it and commits a second marker after the target; :func:`verify_markers` checks
+  that markers committed before the target are present and those after it absent.
+
+An empty ``target_time`` means "now": the moment of the apply, rounded up to the next second. It loses
+only what is written while the runbook runs, and on the twin it is bracketed by two markers so the
+rewind is proved.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
+
+from runbooks.providers.base import ProviderError
+from runbooks.providers.postgres import Postgres
+from runbooks.providers.supabase import HEALTH_SERVICES, PitrWindow, SupabaseManagement
+
+PROCEDURE = "restore-pitr"
+MARKERS_TABLE = "restore_markers"
+HEALTHY = "ACTIVE_HEALTHY"
+FAILED_STATES = frozenset({"RESTORE_FAILED", "INIT_FAILED", "REMOVED"})
+
+
+class PitrRefused(ValueError):
+    """The request is refused before anything changed; ``parameter`` names what to fix."""
+
+    def __init__(self, parameter: str, message: str):
+        self.parameter = parameter
+        super().__init__(f"{parameter}: {message}")
+
+
+class PitrFailed(RuntimeError):
+    """The restore was started but did not finish healthy within the deadline, or verification failed."""
+
+
+def utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def parse_target(text: str) -> datetime:
+    """An ISO 8601 timestamp *with a zone* (``Z`` or ``+hh:mm``), as UTC."""
+    raw = text.strip()
+    try:
+        t = datetime.fromisoformat(raw.replace("z", "Z"))
+    except ValueError:
+        raise PitrRefused("target_time", f"{text!r} is not an ISO 8601 timestamp "
+                                         "(e.g. 2026-11-27T03:15:00Z)") from None
+    if t.tzinfo is None or t.utcoffset() is None:
+        raise PitrRefused("target_time", f"{text!r} has no zone: add Z or an offset such as +01:00, so the "
+                                         "instant is unambiguous")
+    return t.astimezone(UTC)
+
+
+def check_target(target: datetime, window: PitrWindow, now: datetime, project: str) -> None:
+    """Refuse a target the API would refuse (or that would silently restore something else)."""
+    if not window.enabled:
+        raise PitrRefused("environment", f"point-in-time recovery is disabled for project {project}: "
+                                         "enable the PITR add-on, or restore a daily backup instead")
+    if target > now:
+        raise PitrRefused("target_time", f"{target.isoformat()} is in the future (now {now:%Y-%m-%dT%H:%M:%SZ})")
+    if window.earliest is None or target < window.earliest:
+        earliest = window.earliest.isoformat() if window.earliest else "none (no physical backup)"
+        raise PitrRefused("target_time", f"{target.isoformat()} is before the PITR window "
+                                         f"(earliest restorable time: {earliest})")
+    if window.latest is not None and target > window.latest:
+        raise PitrRefused("target_time", f"{target.isoformat()} is after the latest restorable time "
+                                         f"{window.latest.isoformat()}")
+
+
+def last_restore_seconds(environment: str, archive_root: Path | None = None) -> float | None:
+    """How long the last successful restore of ``environment`` took (from the archive), if any."""
+    import json
+
+    from runbooks.archive.store import Archive
+
+    try:
+        runs = Archive(archive_root).index.query(procedure=PROCEDURE, status="succeeded",
+                                                 environment=environment, limit=20)
+    except Exception:  # an unreadable index must not block a restore plan
+        return None
+    for run in runs:
+        raw = Archive(archive_root).index.manifest_json(run.run_id)
+        results = json.loads(raw).get("results", {}) if raw else {}
+        seconds = (results.get("pitr_timeline") or {}).get("restore_seconds")
+        if seconds is not None:
+            return float(seconds)
+    return None
+
+
+@dataclass
+class PitrPlan:
+    environment: str
+    project_ref: str
+    reason: str
+    target: str  #: ISO 8601 UTC, or "now (at apply)"
+    target_unix: int | None
+    api_call: str
+    window: dict[str, str | bool | None]
+    unavailable: list[str]
+    last_restore_seconds: float | None
+    restore_point: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def restore_point_name(now: datetime) -> str:
+    return f"pre-pitr-{now:%m%d%H%M%S}"  # at most 20 characters (the API's limit)
+
+
+def make_plan(sb: SupabaseManagement, *, environment: str, target_time: str, reason: str,
+              now: datetime | None = None, archive_root: Path | None = None) -> PitrPlan:
+    """Validate the request against the API's PITR window and describe exactly what apply will do."""
+    now = now or utcnow()
+    if not reason.strip():
+        raise PitrRefused("reason", "say why the database is being restored (it goes into the record)")
+    window = sb.pitr_window()
+    target = parse_target(target_time) if target_time.strip() else None
+    check_target(target or now, window, now, sb.project_ref)
+    target_unix = math.ceil(target.timestamp()) if target else None
+    method, path, body = sb.restore_pitr_request(target_unix if target_unix is not None else 0)
+    shown_body = body if target_unix is not None else {"recovery_time_target_unix": "<now, at apply>"}
+    return PitrPlan(
+        environment=environment, project_ref=sb.project_ref, reason=reason.strip(),
+        target=target.isoformat() if target else "now (at apply)", target_unix=target_unix,
+        api_call=f"{method} {path} {shown_body}",
+        window={"pitr_enabled": window.enabled,
+                "earliest": window.earliest.isoformat() if window.earliest else None,
+                "latest": window.latest.isoformat() if window.latest else None},
+        unavailable=[f"{s}: unavailable while the project is RESTORING" for s in HEALTH_SERVICES]
+        + ["every write committed after the target time is lost (a restore point is created first)"],
+        last_restore_seconds=last_restore_seconds(environment, archive_root),
+        restore_point=restore_point_name(now),
+    )
+
+
+@dataclass
+class Timeline:
+    events: list[dict[str, Any]] = field(default_factory=list)
+    _t0: float = field(default_factory=time.monotonic, repr=False)
+
+    def add(self, event: str, **detail: Any) -> None:
+        self.events.append({"at": utcnow().isoformat(), "t_seconds": round(time.monotonic() - self._t0, 2),
+                            "event": event, **detail})
+
+    def seconds_between(self, first: str, last: str) -> float | None:
+        a = next((e["t_seconds"] for e in self.events if e["event"] == first), None)
+        b = next((e["t_seconds"] for e in reversed(self.events) if e["event"] == last), None)
+        return None if a is None or b is None else round(b - a, 2)
+
+
+@dataclass
+class _Observed:
+    status: str
+    health: dict[str, str]
+
+    @property
+    def done(self) -> bool:
+        return self.status == HEALTHY and all(v == HEALTHY for v in self.health.values())
+
+
+def wait_healthy(sb: SupabaseManagement, timeline: Timeline, *, deadline_s: float, poll_s: float = 1.0,
+                 services: tuple[str, ...] = HEALTH_SERVICES) -> None:
+    """Poll project status and services health until all are ACTIVE_HEALTHY, within ``deadline_s``."""
+    seen: set[str] = set()
+
+    def observe() -> _Observed:
+        status = sb.project_status()
+        if status not in seen:
+            seen.add(status)
+            timeline.add("project status", status=status)
+        if status in FAILED_STATES:
+            raise PitrFailed(f"the project reports {status}: the restore failed; open a support ticket with the "
+                             "restore point name and the timeline")
+        health = {h["name"]: h["status"] for h in sb.services_health(services)} if status == HEALTHY else {}
+        return _Observed(status, health)
+
+    retrying = Retrying(stop=stop_after_delay(deadline_s), wait=wait_fixed(poll_s),
+                        retry=retry_if_result(lambda o: not o.done) | retry_if_exception_type(ProviderError))
+    try:
+        observed: _Observed = retrying(observe)
+    except RetryError as e:
+        last = e.last_attempt
+        detail = last.exception() if last.failed else last.result()
+        raise PitrFailed(f"the project was not healthy within {deadline_s:.0f}s (last: {detail})") from None
+    timeline.add("services healthy", services=sorted(observed.health))
+
+
+def apply_plan(sb: SupabaseManagement, plan: PitrPlan, *, target_unix: int, deadline_s: float = 900,
+               poll_s: float = 1.0, timeline: Timeline | None = None) -> Timeline:
+    """Restore point, restore-pitr to ``target_unix``, wait until healthy. Caller holds guard + lock."""
+    tl = timeline or Timeline()
+    point = sb.create_restore_point(plan.restore_point)
+    tl.add("restore point created", name=point["name"], status=point["status"])
+    method, path, body = sb.restore_pitr_request(target_unix)
+    tl.add("restore requested", call=f"{method} {path} {body}",
+           target=datetime.fromtimestamp(target_unix, UTC).isoformat())
+    sb.restore_pitr(target_unix)
+    wait_healthy(sb, tl, deadline_s=deadline_s, poll_s=poll_s)
+    return tl
+
+
+# -- markers (what a restore contains) -----------------------------------------------------------------
+
+
+def markers(pg: Postgres) -> dict[str, datetime] | None:
+    """label -> created_at of every marker, or None when the database has no marker table."""
+    with pg.connect() as conn:
+        exists = conn.execute("SELECT to_regclass(%s)", (MARKERS_TABLE,)).fetchone()[0]  # type: ignore[index]
+        if exists is None:
+            return None
+        return {str(label): at for label, at in conn.execute(f"SELECT label, created_at FROM {MARKERS_TABLE}")}
+
+
+def add_marker(pg: Postgres, label: str) -> datetime:
+    """Commit one marker; returns the database clock right after the commit."""
+    with pg.connect() as conn:
+        conn.execute(f"INSERT INTO {MARKERS_TABLE} (label) VALUES (%s)", (label,))
+        return conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index,no-any-return]
+
+
+def _db_now(pg: Postgres) -> datetime:
+    with pg.connect() as conn:
+        return conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index,no-any-return]
+
+
+def wait_past(pg: Postgres, instant: datetime, margin: float = 0.3, sleep: Callable[[float], None] = time.sleep,
+              timeout: float = 10.0) -> None:
+    """Sleep until the database clock is ``margin`` seconds past ``instant``."""
+    deadline = time.monotonic() + timeout
+    while (_db_now(pg) - instant).total_seconds() < margin:
+        if time.monotonic() > deadline:
+            raise PitrFailed("the database clock did not advance past the target")
+        sleep(0.1)
+
+
+def bracket_target(pg: Postgres, tag: str) -> tuple[int, list[str], list[str]]:
+    """Commit a marker, choose the target (next whole second), commit a marker after it.
+
+    Returns (target_unix, labels expected present, labels expected absent).
+    """
+    before, after = f"{tag}-before", f"{tag}-after"
+    committed = add_marker(pg, before)
+    target_unix = math.ceil(committed.timestamp())
+    wait_past(pg, datetime.fromtimestamp(target_unix, UTC))
+    add_marker(pg, after)
+    return target_unix, [before], [after]
+
+
+def expected_markers(snapshot: dict[str, datetime], target: datetime,
+                     slack: timedelta = timedelta(milliseconds=200)) -> tuple[list[str], list[str]]:
+    """From markers seen before the restore: (must be present, must be absent). Markers created within
+    ``slack`` of the target (commit time vs insert time) are not judged."""
+    present = sorted(k for k, v in snapshot.items() if v <= target - slack)
+    absent = sorted(k for k, v in snapshot.items() if v > target)
+    return present, absent
+
+
+def verify_markers(pg: Postgres, present: list[str], absent: list[str]) -> dict[str, Any]:
+    now = markers(pg) or {}
+    missing = [m for m in present if m not in now]
+    resurrected = [m for m in absent if m in now]
+    return {"expected_present": present, "expected_absent": absent, "missing": missing,
+            "unexpectedly_present": resurrected, "ok": not missing and not resurrected}
