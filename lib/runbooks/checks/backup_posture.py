@@ -12,6 +12,7 @@ import hashlib
 import secrets as _secrets
 import threading
 from collections.abc import Callable
+from contextlib import closing
 from datetime import UTC, datetime
 from typing import Any
 
@@ -170,7 +171,7 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
                                     "verified")
         o = sidecar["object"]
         h, size = hashlib.sha256(), 0
-        with drill.open(name, obj.key, o.get("version_id")) as body:
+        with closing(drill.open(name, obj.key, o.get("version_id"))) as body:
             for chunk in body.iter_chunks(1 << 20):
                 h.update(chunk)
                 size += len(chunk)

@@ -14,6 +14,7 @@ import json
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -122,7 +123,7 @@ class S3:
         return self._call(f"get s3://{bucket}/{key}", self.client.get_object, **kw)["Body"]
 
     def get_json(self, bucket: str, key: str, version_id: str | None = None) -> Any:
-        with self.open(bucket, key, version_id) as body:
+        with closing(self.open(bucket, key, version_id)) as body:
             return json.loads(body.read())
 
     def put_bytes(self, bucket: str, key: str, data: bytes, *, content_type: str = "application/octet-stream",

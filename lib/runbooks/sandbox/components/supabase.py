@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 
@@ -105,7 +106,7 @@ def seed_backup(ctx: SandboxContext) -> str:
     result = run_backup(Postgres(ctx.read_secret("database_url")), s3, bucket=bucket, prefix=prefix,
                         recipient=ctx.overlay["backup"]["recipient"], clock=lambda: datetime.now(UTC) - shift)
     if ctx.fault("backup-corrupt"):
-        with s3.open(bucket, result.key, result.version_id) as body:
+        with closing(s3.open(bucket, result.key, result.version_id)) as body:
             data = bytearray(body.read())
         data[len(data) // 2] ^= 0xFF  # a flipped byte in the middle of the ciphertext
         manifest = result.manifest()
