@@ -78,7 +78,7 @@ def check_target(target: datetime, window: PitrWindow, now: datetime, project: s
         earliest = window.earliest.isoformat() if window.earliest else "none (no physical backup)"
         raise PitrRefused("target_time", f"{target.isoformat()} is before the PITR window "
                                          f"(earliest restorable time: {earliest})")
-    if window.latest is not None and target > window.latest:
+    if window.latest is not None and target.replace(microsecond=0) > window.latest:
         raise PitrRefused("target_time", f"{target.isoformat()} is after the latest restorable time "
                                          f"{window.latest.isoformat()}")
 
@@ -132,7 +132,7 @@ def make_plan(sb: SupabaseManagement, *, environment: str, target_time: str, rea
         raise PitrRefused("reason", "say why the database is being restored (it goes into the record)")
     window = sb.pitr_window()
     target = parse_target(target_time) if target_time.strip() else None
-    check_target(target or now, window, now, sb.project_ref)
+    check_target(target or now.replace(microsecond=0), window, now, sb.project_ref)
     target_unix = math.ceil(target.timestamp()) if target else None
     method, path, body = sb.restore_pitr_request(target_unix if target_unix is not None else 0)
     shown_body = body if target_unix is not None else {"recovery_time_target_unix": "<now, at apply>"}
