@@ -1,0 +1,119 @@
+"""The twin's S3 enforces IAM for real and is laid out as ADR-040 D7 requires."""
+
+from __future__ import annotations
+
+import pytest
+from botocore.exceptions import ClientError
+
+from runbooks.sandbox.fixture import Sandbox
+
+pytestmark = pytest.mark.sandbox
+
+BACKUPS = "spectral-backups"
+APP = "spectral-app-data"
+
+
+def _code(err: pytest.ExceptionInfo[ClientError]) -> str:
+    return str(err.value.response["Error"]["Code"])
+
+
+def test_backup_bucket_is_versioned_locked_encrypted_and_private(sandbox: Sandbox) -> None:
+    inv = sandbox.inventory()
+    s3 = sandbox.s3_client("drill-reader")  # the drill credential can read the bucket's protection settings
+    assert s3.get_bucket_versioning(Bucket=BACKUPS)["Status"] == "Enabled"
+    lock = s3.get_object_lock_configuration(Bucket=BACKUPS)["ObjectLockConfiguration"]
+    assert lock["ObjectLockEnabled"] == "Enabled"
+    retention = lock["Rule"]["DefaultRetention"]
+    assert (retention["Mode"], retention["Days"]) == (inv.backup.lock_mode, inv.backup.retention_days)
+    rules = s3.get_bucket_encryption(Bucket=BACKUPS)["ServerSideEncryptionConfiguration"]["Rules"]
+    assert rules[0]["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == inv.backup_bucket.encryption
+    pab = s3.get_public_access_block(Bucket=BACKUPS)["PublicAccessBlockConfiguration"]
+    assert all(pab.values()) and len(pab) == 4
+
+
+def test_audit_bucket_is_versioned_and_locked(sandbox: Sandbox) -> None:
+    s3 = sandbox.s3_client("admin")
+    assert s3.get_bucket_versioning(Bucket="spectral-audit")["Status"] == "Enabled"
+    lock = s3.get_object_lock_configuration(Bucket="spectral-audit")["ObjectLockConfiguration"]
+    assert lock["ObjectLockEnabled"] == "Enabled"
+
+
+def test_runtime_is_denied_the_backup_bucket_but_uses_app_data(sandbox: Sandbox) -> None:
+    runtime = sandbox.s3_client("runtime")
+    runtime.put_object(Bucket=APP, Key="tenants/1/avatar.png", Body=b"png")
+    assert runtime.get_object(Bucket=APP, Key="tenants/1/avatar.png")["Body"].read() == b"png"
+    sandbox.s3_client("backup-writer").put_object(Bucket=BACKUPS, Key="nightly/runtime-probe", Body=b"x")
+    with pytest.raises(ClientError) as err:
+        runtime.list_objects_v2(Bucket=BACKUPS)
+    assert _code(err) == "AccessDenied"
+    with pytest.raises(ClientError) as err:
+        runtime.get_object(Bucket=BACKUPS, Key="nightly/runtime-probe")
+    assert _code(err) == "AccessDenied"
+    with pytest.raises(ClientError) as err:
+        runtime.put_object(Bucket=BACKUPS, Key="nightly/evil", Body=b"x")
+    assert _code(err) == "AccessDenied"
+
+
+def test_backup_writer_puts_but_cannot_destroy_or_weaken(sandbox: Sandbox) -> None:
+    writer = sandbox.s3_client("backup-writer")
+    v1 = writer.put_object(Bucket=BACKUPS, Key="nightly/locked.dump", Body=b"one")["VersionId"]
+    writer.put_object(Bucket=BACKUPS, Key="nightly/locked.dump", Body=b"two")  # overwrite keeps v1
+    keys = writer.list_object_versions(Bucket=BACKUPS, Prefix="nightly/locked.dump")["Versions"]
+    assert v1 in {v["VersionId"] for v in keys} and len(keys) == 2
+    for call in (
+        lambda: writer.delete_object(Bucket=BACKUPS, Key="nightly/locked.dump", VersionId=v1),
+        lambda: writer.delete_object(Bucket=BACKUPS, Key="nightly/locked.dump", VersionId=v1,
+                                     BypassGovernanceRetention=True),
+        lambda: writer.put_bucket_versioning(Bucket=BACKUPS, VersioningConfiguration={"Status": "Suspended"}),
+        lambda: writer.put_object_lock_configuration(Bucket=BACKUPS, ObjectLockConfiguration={
+            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}}),
+        lambda: writer.get_object(Bucket=APP, Key="tenants/1/avatar.png"),
+        lambda: writer.list_objects_v2(Bucket=APP),
+    ):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert _code(err) == "AccessDenied"
+    # the object lock is real too: even the admin cannot delete a locked version without bypassing governance
+    with pytest.raises(ClientError) as err:
+        sandbox.s3_client("admin").delete_object(Bucket=BACKUPS, Key="nightly/locked.dump", VersionId=v1)
+    assert _code(err) == "AccessDenied"
+    assert sandbox.s3_client("drill-reader").get_object(
+        Bucket=BACKUPS, Key="nightly/locked.dump", VersionId=v1)["Body"].read() == b"one"
+
+
+def test_drill_reader_reads_backups_and_cannot_write(sandbox: Sandbox) -> None:
+    sandbox.s3_client("backup-writer").put_object(Bucket=BACKUPS, Key="nightly/drill.dump", Body=b"dump")
+    drill = sandbox.s3_client("drill-reader")
+    assert drill.get_object(Bucket=BACKUPS, Key="nightly/drill.dump")["Body"].read() == b"dump"
+    assert drill.list_object_versions(Bucket=BACKUPS, Prefix="nightly/")["Versions"]
+    for call in (
+        lambda: drill.put_object(Bucket=BACKUPS, Key="nightly/drill.dump", Body=b"overwrite"),
+        lambda: drill.delete_object(Bucket=BACKUPS, Key="nightly/drill.dump"),
+        lambda: drill.get_object(Bucket=APP, Key="tenants/1/avatar.png"),
+    ):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert _code(err) == "AccessDenied"
+
+
+def test_unknown_credentials_are_rejected(sandbox: Sandbox) -> None:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=sandbox.address("s3"), region_name="us-east-1",
+                      aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="wrong")
+    with pytest.raises(ClientError) as err:
+        s3.list_objects_v2(Bucket=APP)
+    assert _code(err) in {"InvalidAccessKeyId", "AccessDenied", "SignatureDoesNotMatch"}
+
+
+def test_inventory_overlay_points_at_the_twin_and_the_age_pair_matches(sandbox: Sandbox) -> None:
+    from pyrage import decrypt, encrypt, x25519
+
+    import runbooks
+
+    inv = runbooks.load_inventory("sandbox")  # through RUNBOOKS_SANDBOX, as notebooks do
+    assert inv.endpoints.s3 == sandbox.address("s3")
+    assert [b.name for b in inv.app_buckets] == [APP]
+    recipient = x25519.Recipient.from_str(inv.backup.recipient)
+    identity = x25519.Identity.from_str(sandbox.secret("backup_age_identity"))
+    assert decrypt(encrypt(b"dump", [recipient]), [identity]) == b"dump"
