@@ -1,0 +1,131 @@
+"""A standalone keys twin for the key/config tests: the Supabase keys + auth routers (served in-process)
+and the render component (Render API twin + four twin services, real processes) on a temp root.
+
+Other test modules import :func:`keys_twin` from here; the smoke test below checks the harness itself.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import uvicorn
+from fastapi import FastAPI, HTTPException, Request
+from fastapi.responses import JSONResponse
+
+from runbooks.sandbox.component import ComponentState, SandboxContext, free_port
+from runbooks.sandbox.components.render import RenderComponent
+from runbooks.sandbox.emulators.common import EmulatorArgs, JsonState
+from runbooks.sandbox.emulators.supabase import auth, keys
+from runbooks.sandbox.emulators.supabase.app import SupabaseContext
+
+PROJECT_REF = "twinprojectrefabcdef"
+
+
+def supabase_keys_app(root: Path, port: int) -> FastAPI:
+    state_dir = root / "supabase"
+    state_dir.mkdir(parents=True, exist_ok=True)
+    args = EmulatorArgs(root, state_dir, "127.0.0.1", port, frozenset())
+    ctx = SupabaseContext(args=args, state=JsonState(state_dir / "state.json"), extra={"project_ref": PROJECT_REF})
+    app = FastAPI()
+    app.state.ctx = ctx
+
+    @app.exception_handler(HTTPException)
+    async def _err(_: Request, exc: HTTPException) -> JSONResponse:
+        return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
+
+    for mod in (keys, auth):
+        mod.on_startup(ctx)
+        app.include_router(mod.router)
+    return app
+
+
+@dataclass
+class KeysTwin:
+    root: Path
+    ctx: SandboxContext
+    supabase_url: str
+    render: ComponentState
+    server: uvicorn.Server
+
+    @property
+    def render_api(self) -> str:
+        return str(self.render.extra["api"])
+
+    def secret(self, name: str) -> str:
+        return (self.root / "secrets" / name).read_text()
+
+    @property
+    def owner_id(self) -> str:
+        return str(self.ctx.overlay["render_owner_id"])
+
+
+def _wait(predicate: object, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():  # type: ignore[operator]
+            return
+        time.sleep(0.1)
+    raise TimeoutError(f"{what} not ready after {timeout}s")
+
+
+@contextmanager
+def keys_twin(root: Path, faults: frozenset[str] = frozenset()) -> Iterator[KeysTwin]:
+    ctx = SandboxContext(root=root, faults=faults)
+    ctx.write_secret("supabase_access_token", "sbp_" + secrets.token_hex(20))
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(supabase_keys_app(root, port), host="127.0.0.1", port=port,
+                                           log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    _wait(lambda: server.started, 15, "supabase keys twin")
+    url = f"http://127.0.0.1:{port}"
+    ctx.components["supabase"] = ComponentState("supabase", url, [])
+    ctx.merge_overlay({"endpoints": {"supabase_api": url, "supabase_project": url},
+                       "supabase_project_ref": PROJECT_REF})
+    comp = RenderComponent()
+    state = comp.start(ctx)
+    try:
+        _wait(lambda: comp.health(ctx, state)[0], 30, "render twin")
+        comp.provision(ctx, state)
+        yield KeysTwin(root, ctx, url, state, server)
+    finally:
+        for pid in state.pids:
+            with suppress(ProcessLookupError):
+                os.killpg(pid, signal.SIGTERM)
+        for pid in state.pids:
+            deadline = time.monotonic() + 10
+            while time.monotonic() < deadline:
+                with suppress(ChildProcessError):
+                    os.waitpid(pid, os.WNOHANG)  # the emulator is our child: reap it
+                try:
+                    os.killpg(pid, 0)
+                except ProcessLookupError:
+                    break
+                time.sleep(0.1)
+        server.should_exit = True
+        thread.join(10)
+
+
+def test_harness_brings_up_four_healthy_services(tmp_path: Path) -> None:
+    with keys_twin(tmp_path) as twin:
+        services = twin.render.extra["services"]
+        assert sorted(services) == ["api", "app", "ops", "worker"]
+        for url in services.values():
+            body = httpx.get(url, timeout=5).json()
+            assert body["healthy"] is True and body["generation"]
+    # the render group is gone: no twin service answers any more
+    for url in services.values():
+        try:
+            httpx.get(url, timeout=1)
+        except httpx.HTTPError:
+            continue
+        raise AssertionError(f"{url} still answers after the twin stopped")
