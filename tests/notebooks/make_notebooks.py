@@ -67,11 +67,12 @@ runbooks.record("checks", checks)""",
         "Prints, then sleeps (for --timeout and signal tests).",
         f"""{ENV}
 seconds: float = 120  # how long to sleep
-started_marker: str = ""  # file created once the sleeping cell has started""",
+started_marker: str = ""  # file created (holding the kernel pid) once the sleeping cell has started""",
         """import time
 print("before the sleep", flush=True)""",
-        """if started_marker:
-    open(started_marker, "w").write("started")
+        """import os
+if started_marker:
+    open(started_marker, "w").write(str(os.getpid()))
 time.sleep(seconds)
 print("after the sleep")""",
         'print("last cell")',
@@ -97,8 +98,9 @@ value = runbooks.secret(token_ref)
 print("stdout:", value)
 print("stderr:", value, file=sys.stderr)
 logging.getLogger("leak").warning("log: %s", value)
-os.system("echo fd-level: " + value)
-subprocess.run(["sh", "-c", "echo subprocess: " + value + " >&2"])
+import shlex
+os.system("echo fd-level: " + shlex.quote(value))
+subprocess.run(["sh", "-c", 'echo "subprocess: $0" >&2', value])
 display(pd.DataFrame({"name": ["token"], "value": [value]}))
 display(pd.DataFrame({"value": [value * 3]}))
 display(HTML("<b>" + html.escape(value) + "</b>"))
@@ -112,7 +114,7 @@ aws_id = "AKIA" + "Q2W3E4R5T6Y7U8I9"
 aws_secret = "wJalrXUtnFEMI" + "/K7MDENG/bPxRfiCY" + "9SLOWLEAK1"
 sb = "sb_" + "secret_" + "N0tAReaLKeyButLooksLikeOne123"
 jwt = "eyJ" + "hbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9" + ".eyJzdWIiOiIxMjM0NTY3ODkwIn0" + ".c2lnbmF0dXJlMTIzNDU2Nzg5MA"
-dsn = "postgresql://app:" + "Hunter2Hunter2" + "@db.internal:5432/app"
+dsn = "postgresql://app:" + "Hunter2" * 2 + "@db.internal:5432/app"
 print(aws_id, "aws_secret_access_key =", aws_secret)
 print(sb, jwt, dsn)""",
         'raise RuntimeError("could not authenticate with " + value)',
@@ -147,6 +149,8 @@ else:
 
 def main() -> None:
     for name, nb in NOTEBOOKS.items():
+        for i, cell in enumerate(nb.cells):
+            cell.id = f"cell-{i}"  # stable ids: regenerating does not churn the files
         nbformat.validate(nb)
         nbformat.write(nb, HERE / f"{name}.ipynb")
 

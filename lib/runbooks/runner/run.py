@@ -254,7 +254,9 @@ class _Run:
         from runbooks.runner.channel import CHANNEL_ENV, TOKEN_ENV
         from runbooks.runner.identity import ACTOR_ENV
 
-        env = {k: v for k, v in os.environ.items() if k not in (LOCKED_ENV, CHANNEL_ENV, TOKEN_ENV)}
+        # PYTEST_CURRENT_TEST turns off ipykernel's capture of fd-level output: kernels behave the same under tests
+        drop = (LOCKED_ENV, CHANNEL_ENV, TOKEN_ENV, "PYTEST_CURRENT_TEST")
+        env = {k: v for k, v in os.environ.items() if k not in drop}
         env.update(channel_env)
         env[paths.ARCHIVE_ENV] = str(self.archive.root)
         env[paths.SANDBOX_ENV] = str(paths.sandbox_root())

@@ -1,0 +1,63 @@
+"""End to end: malformed parameters are refused before any kernel starts (exit 2, refused record)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from runner_fixtures import archive_root, manifest, nb, run_cli, run_dirs
+
+from runbooks.archive.manifest import RunStatus
+from runbooks.runner.run import run_procedure
+
+__all__ = ["archive_root"]
+
+CASES = [
+    ({"cuont": "3"}, "unknown parameter 'cuont'", "known parameters: environment, count"),
+    ({"count": "three"}, "parameter 'count' is an int", "'three'"),
+    ({"verbose": "maybe"}, "parameter 'verbose' is a bool", "true/false"),
+    ({"ratio": "half"}, "parameter 'ratio' is a float", "'half'"),
+    ({"mode": "turbo"}, "parameter 'mode' must be one of: fast, slow", "'turbo'"),
+    ({"token_ref": "s3cr3t-pasted-value"}, "parameter 'token_ref' takes a secret reference", "env:"),
+    ({"token_ref": "vault:kv/x"}, "parameter 'token_ref' takes a secret reference", "never a value"),
+    ({"environment": "prod"}, "must be one of: production, staging, sandbox", "'prod'"),
+]
+
+
+@pytest.mark.parametrize(("params", "names", "fix"), CASES)
+def test_malformed_parameter_is_refused_without_a_kernel(
+    archive_root: Path, tmp_path: Path, params: dict[str, str], names: str, fix: str
+) -> None:
+    marker = tmp_path / "ran"
+    environment = params.get("environment", "sandbox")
+    out = run_procedure(
+        nb("succeed"), params={**params, "marker": str(marker)}, environment=environment, archive_root=archive_root
+    )
+    assert out.status is RunStatus.REFUSED and out.exit_code == 2
+    assert out.error is not None and out.error.kind == "Refused"
+    assert names in out.error.message and fix in out.error.message
+    assert out.duration < 5
+    assert not marker.exists()  # no kernel ever ran the notebook
+    assert out.run_dir is not None and sorted(p.name for p in out.run_dir.iterdir()) == ["run.json"]
+    m = manifest(out.run_dir)
+    assert m["status"] == "refused" and m["files"] == {}
+    assert "s3cr3t-pasted-value" not in (out.run_dir / "run.json").read_text()  # a non-reference is not recorded
+
+
+def test_cli_refusals_exit_2_with_a_record(archive_root: Path, tmp_path: Path) -> None:
+    bad = run_cli("run", nb("succeed"), "-p", "count=x", "--archive", str(archive_root))
+    assert bad.returncode == 2
+    assert "parameter 'count' is an int" in bad.stderr and bad.stdout.startswith("refused: run ")
+    no_eq = run_cli("run", nb("succeed"), "-p", "count", "--archive", str(archive_root))
+    assert no_eq.returncode == 2 and "write -p name=value" in no_eq.stderr
+    clash = run_cli("run", nb("succeed"), "-p", "environment=staging", "--env", "production", "--archive",
+                    str(archive_root))  # fmt: skip
+    assert clash.returncode == 2 and "contradicts" in clash.stderr
+    missing = run_cli("run", str(tmp_path / "nope.ipynb"), "--archive", str(archive_root))
+    assert missing.returncode == 2 and "no such notebook" in missing.stderr
+    unknown_apply = run_cli("run", nb("succeed"), "--apply", "--archive", str(archive_root))
+    assert unknown_apply.returncode == 2 and "unknown parameter 'apply'" in unknown_apply.stderr
+    bad_trigger = run_cli("run", nb("succeed"), "--trigger", "cron", "--archive", str(archive_root))
+    assert bad_trigger.returncode == 2 and "--trigger" in bad_trigger.stderr
+    statuses = [manifest(d)["status"] for d in run_dirs(archive_root)]
+    assert statuses == ["refused"] * 6

@@ -1,0 +1,40 @@
+"""End to end: SIGTERM / SIGINT to a running runner -> interrupted, kernel stopped, partial notebook kept."""
+
+from __future__ import annotations
+
+import json
+import signal
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from runner_fixtures import archive_root, manifest, nb, notebook, run_dirs, start_cli, wait_for_file
+
+__all__ = ["archive_root"]
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_signal_interrupts_with_partial_notebook(archive_root: Path, tmp_path: Path, sig: signal.Signals) -> None:
+    started = tmp_path / "started"
+    proc = start_cli("run", nb("sleep"), "-p", f"started_marker={started}", "--archive", str(archive_root))
+    kernel_pid = int(wait_for_file(started, proc=proc))
+    assert psutil.pid_exists(kernel_pid)
+    proc.send_signal(sig)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, err
+    assert out.startswith("interrupted: run ")
+    assert f"received {sig.name}" in err
+    deadline = time.monotonic() + 15
+    while psutil.pid_exists(kernel_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not psutil.pid_exists(kernel_pid) or psutil.Process(kernel_pid).status() == psutil.STATUS_ZOMBIE
+    (run_dir,) = run_dirs(archive_root)
+    m = manifest(run_dir)
+    assert m["status"] == "interrupted" and m["error"]["kind"] == "Interrupted"
+    nbj = notebook(run_dir)
+    cell = nbj["cells"][m["error"]["cell_index"]]
+    assert "time.sleep(seconds)" in "".join(cell["source"]) and cell["metadata"]["runbook_status"] == "interrupted"
+    printed = json.dumps([o.get("text") for c in nbj["cells"] for o in c.get("outputs", []) if "text" in o])
+    assert "before the sleep" in printed and "after the sleep" not in printed and "last cell" not in printed
+    assert "KeyboardInterrupt" in json.dumps(cell["outputs"])  # the kernel was interrupted in that cell
