@@ -10,9 +10,9 @@
   target just after it and commits a second marker after the target; :func:`verify_markers` checks
   that markers committed before the target are present and those after it absent.
 
-An empty ``target_time`` means "now": the moment of the apply, rounded up to the next second. It loses
-only what is written while the runbook runs, and on the twin it is bracketed by two markers so the
-rewind is proved.
+An empty ``target_time`` means "now": the moment of the apply (whole seconds, rounded down). It loses
+only what is written while the runbook runs; on the twin the notebook brackets it with two markers
+(:func:`bracket_target`) so the rewind is proved.
 """
 
 from __future__ import annotations
@@ -120,6 +120,11 @@ class PitrPlan:
         return asdict(self)
 
 
+def target_now(now: datetime | None = None) -> int:
+    """The default target ("now"), as the API's whole seconds (rounded down: it must not be in the future)."""
+    return math.floor((now or utcnow()).timestamp())
+
+
 def restore_point_name(now: datetime) -> str:
     return f"pre-pitr-{now:%m%d%H%M%S}"  # at most 20 characters (the API's limit)
 
@@ -133,7 +138,8 @@ def make_plan(sb: SupabaseManagement, *, environment: str, target_time: str, rea
     window = sb.pitr_window()
     target = parse_target(target_time) if target_time.strip() else None
     check_target(target or now.replace(microsecond=0), window, now, sb.project_ref)
-    target_unix = math.ceil(target.timestamp()) if target else None
+    # the API takes whole seconds: round down, never restore a commit made after the stated time
+    target_unix = math.floor(target.timestamp()) if target else None
     method, path, body = sb.restore_pitr_request(target_unix if target_unix is not None else 0)
     shown_body = body if target_unix is not None else {"recovery_time_target_unix": "<now, at apply>"}
     return PitrPlan(
