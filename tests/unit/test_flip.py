@@ -1,0 +1,126 @@
+"""The blue/green flip against the edge twin: plan, apply, DNS verification, rollback, refusals."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from runbooks.checks.base import Status
+from runbooks.inventory.models import Environment
+from runbooks.procedures import flip
+from runbooks.providers.cloudflare import CloudflareProvider
+from runbooks.providers.dns import DnsResolver
+from runbooks.providers.tls import TlsClient
+from runbooks.sandbox.edge.standalone import RunningEdge, running_edge
+
+
+class Ctx:
+    def __init__(self, e: RunningEdge):
+        self.edge = e
+        self.env: Environment = e.environment()
+        ep = self.env.endpoints
+        self.cf = CloudflareProvider(ep.cloudflare_api, e.token, account_id=self.env.cloudflare_account_id,
+                                     zone=self.env.zone)
+        self.dns = DnsResolver(ep.dns_resolver)
+        self.tls = TlsClient(ca_bundle=ep.ca_bundle, overrides=ep.https_overrides)
+
+    def plan(self, hostname: str, colour: str) -> flip.Plan:
+        return flip.plan(self.env, self.cf, self.tls, hostname, colour)
+
+    def content(self, hostname: str) -> str:
+        rec = self.cf.find_record(hostname)
+        assert rec is not None
+        return rec.content
+
+
+@pytest.fixture
+def ctx(tmp_path: Path) -> Iterator[Ctx]:
+    with running_edge(tmp_path) as e:
+        yield Ctx(e)
+
+
+def test_dry_plan_changes_nothing(ctx: Ctx) -> None:
+    p = ctx.plan("app.runspectral.com", "green")
+    assert (p.current, p.new, p.proxied) == ("spectral-app-blue.onrender.com", "spectral-app-green.onrender.com", True)
+    assert p.ready and not p.noop
+    assert {r.check for r in p.preflight} == {"flip.record_type", "flip.posture", "flip.origin_health"}
+    assert [row["change"] for row in p.rows()] == ["changes", "unchanged", "unchanged"]
+    assert ctx.content("app.runspectral.com") == "spectral-app-blue.onrender.com"
+
+
+@pytest.mark.parametrize(("host", "proxied"), [("app", True), ("api", False)])
+def test_flip_and_rollback_round_trip(ctx: Ctx, host: str, proxied: bool) -> None:
+    name = f"{host}.runspectral.com"
+    blue, green = f"spectral-{host}-blue.onrender.com", f"spectral-{host}-green.onrender.com"
+    out = flip.apply(ctx.env, ctx.plan(name, "green"), ctx.cf, ctx.dns)
+    assert out.applied and out.verified, out.verification
+    assert out.previous == blue and out.record.content == green and out.record.proxied is proxied
+    assert ctx.content(name) == green
+    answer = ctx.dns.resolve(name, "A")
+    if not proxied:  # DNS-only: the authoritative answer shows the new target
+        assert answer.cname_chain[0] == green
+
+    back = ctx.plan(name, "rollback")
+    assert (back.current, back.new) == (green, blue)
+    out2 = flip.apply(ctx.env, back, ctx.cf, ctx.dns)
+    assert out2.verified and ctx.content(name) == blue
+    rec = ctx.cf.find_record(name)
+    assert rec is not None and rec.proxied is proxied and rec.type == "CNAME"
+
+
+def test_flip_to_current_colour_is_a_noop(ctx: Ctx) -> None:
+    p = ctx.plan("app", "blue")
+    assert p.noop
+    out = flip.apply(ctx.env, p, ctx.cf, ctx.dns)
+    assert not out.applied and out.verified
+
+
+@pytest.mark.parametrize(("hostname", "colour", "message"), [
+    ("www.runspectral.com", "green", "hostname='www.runspectral.com' is not a hostname"),
+    ("ops.runspectral.com", "green", "hostname='ops.runspectral.com' has no blue/green origins"),
+    ("app.runspectral.com", "purple", "colour='purple' is not a colour"),
+    ("app.runspectral.com", "rollback", "colour=rollback: app.runspectral.com carries no previous target"),
+])
+def test_refused_inputs_name_the_parameter_and_change_nothing(ctx: Ctx, hostname: str, colour: str,
+                                                                message: str) -> None:
+    before = [(r.name, r.content, r.proxied) for r in ctx.cf.list_records()]
+    with pytest.raises(flip.FlipRefused) as err:
+        ctx.plan(hostname, colour)
+    assert message in str(err.value)
+    assert "set " in str(err.value) or "colour=blue" in str(err.value)
+    assert [(r.name, r.content, r.proxied) for r in ctx.cf.list_records()] == before
+
+
+def test_unhealthy_target_fails_preflight_and_apply_refuses(ctx: Ctx) -> None:
+    r = httpx.patch(ctx.edge.state.address.replace("/client/v4", "") + "/_twin/origins/spectral-app-green.onrender.com",
+                    json={"healthy": False}, headers={"Authorization": f"Bearer {ctx.edge.token}"})
+    assert r.status_code == 200
+    p = ctx.plan("app", "green")
+    health = next(r for r in p.preflight if r.check == "flip.origin_health")
+    assert health.status is Status.FAIL and "503" in health.evidence and not p.ready
+    with pytest.raises(flip.FlipRefused, match="preflight failed, nothing changed"):
+        flip.apply(ctx.env, p, ctx.cf, ctx.dns)
+    assert ctx.content("app") == "spectral-app-blue.onrender.com"
+
+
+def test_record_changed_since_plan_is_refused(ctx: Ctx) -> None:
+    p = ctx.plan("api", "green")
+    rec = ctx.cf.find_record("api.runspectral.com")
+    assert rec is not None
+    ctx.cf.edit_record(rec, content="spectral-api-green.onrender.com")
+    with pytest.raises(flip.FlipRefused, match="changed since the plan"):
+        flip.apply(ctx.env, p, ctx.cf, ctx.dns)
+
+
+def test_wrong_posture_fails_preflight(tmp_path: Path) -> None:
+    with running_edge(tmp_path, ["api-proxied"]) as e:
+        c = Ctx(e)
+        p = c.plan("api", "green")
+        posture = next(r for r in p.preflight if r.check == "flip.posture")
+        assert posture.status is Status.FAIL and "required posture is dns_only" in posture.evidence
+        with pytest.raises(flip.FlipRefused):
+            flip.apply(c.env, p, c.cf, c.dns)
+        assert c.content("api") == "spectral-api-blue.onrender.com"
