@@ -187,14 +187,13 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
     @_check("writer.cannot_delete_locked", name)
     def writer_cannot_delete() -> CheckResult:
         key, version = shared.canary("writer")
+        v = {"VersionId": version} if version else {}  # no version id when versioning is off
         tries = [
-            writer.attempt("DeleteObjectVersion", writer.client.delete_object, Bucket=name, Key=key,
-                           VersionId=version),
+            writer.attempt("DeleteObjectVersion", writer.client.delete_object, Bucket=name, Key=key, **v),
             writer.attempt("DeleteObjectVersion+BypassGovernance", writer.client.delete_object, Bucket=name,
-                           Key=key, VersionId=version, BypassGovernanceRetention=True),
+                           Key=key, BypassGovernanceRetention=True, **v),
         ]
-        still = drill.attempt("HeadObject(version)", drill.client.head_object, Bucket=name, Key=key,
-                              VersionId=version)
+        still = drill.attempt("HeadObject(version)", drill.client.head_object, Bucket=name, Key=key, **v)
         evidence = f"canary {key}: " + "; ".join(map(str, tries)) + f"; version still present: {still.allowed}"
         if all(map(_denied, tries)) and still.allowed:
             return CheckResult.ok("writer.cannot_delete_locked", key, evidence)
@@ -249,7 +248,7 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
             drill.attempt(f"PutObject {probe}", drill.client.put_object, Bucket=name, Key=probe, Body=CANARY_BODY,
                           ChecksumAlgorithm="SHA256"),
             drill.attempt(f"DeleteObjectVersion {key}", drill.client.delete_object, Bucket=name, Key=key,
-                          VersionId=version, BypassGovernanceRetention=True),
+                          BypassGovernanceRetention=True, **({"VersionId": version} if version else {})),
             drill.attempt(f"DeleteObject {key}", drill.client.delete_object, Bucket=name, Key=key),
         ]
         evidence = "; ".join(map(str, reads + writes))
