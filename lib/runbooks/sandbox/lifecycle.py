@@ -157,7 +157,27 @@ def _is_lock(path: Path) -> bool:
     return path.name.startswith(".") and path.name.endswith(".lock")
 
 
+EXTERNAL_PREFIX = "runbooks-twin-"
+
+
+def discard_external(root: Path | str | None = None) -> None:
+    """Remove the directories a component keeps outside the root (linked into it as ``runbooks-twin-*``).
+
+    Components whose files must be reachable by an unprivileged user may live outside the root; the
+    link stays so that the root still shows where they were. Call only when the twin is down.
+    """
+    root = resolve_root(root)
+    if not root.is_dir():
+        return
+    for child in root.iterdir():
+        if child.is_symlink():
+            target = Path(os.readlink(child))
+            if target.is_absolute() and target.name.startswith(EXTERNAL_PREFIX):
+                shutil.rmtree(target, ignore_errors=True)
+
+
 def _wipe(root: Path) -> None:
+    discard_external(root)
     for child in root.iterdir():
         if _is_lock(child):
             continue

