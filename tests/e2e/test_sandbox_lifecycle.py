@@ -54,6 +54,7 @@ def test_up_status_down_through_the_cli(tmp_path: Path) -> None:
         assert refs and all(processes.alive(r) for r in refs)
     finally:
         down = _cli("down", "--root", str(root))
+        lifecycle.discard_external(root)
     assert down.returncode == 0, down.stderr
     left = [r.pid for r in refs if processes.alive(r)]
     assert left == [], f"processes of the twin still running after down: {left}"
@@ -80,6 +81,7 @@ def test_up_is_idempotent_and_refuses_a_different_fault_set(tmp_path: Path) -> N
         assert "down" in cli.stderr
     finally:
         lifecycle.down(root)
+        lifecycle.discard_external(root)
 
 
 def test_up_after_a_crash_restarts_cleanly(tmp_path: Path) -> None:
@@ -94,6 +96,7 @@ def test_up_after_a_crash_restarts_cleanly(tmp_path: Path) -> None:
         assert states["s3"].pids != [r.pid for r in refs]
     finally:
         lifecycle.down(root)
+        lifecycle.discard_external(root)
 
 
 def test_reset_wipes_the_root_and_refuses_foreign_directories(tmp_path: Path) -> None:
