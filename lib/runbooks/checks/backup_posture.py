@@ -84,6 +84,8 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
     max_age = float(max_age_hours if max_age_hours is not None else policy.max_age_hours)
     shared = _Shared(writer, drill, name, policy.prefix, clock)
     app_names = [b.name for b in env.app_buckets]
+    # buckets whose data the writer must not read (the backup bucket itself is judged by backup.isolated)
+    app_only = [n for n in app_names if n != name]
 
     @_check("backup.isolated", name)
     def isolated() -> CheckResult:
@@ -201,10 +203,10 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
                                 "remove s3:DeleteObjectVersion and s3:BypassGovernanceRetention from the "
                                 "backup-writer's policy, and keep a default retention lock on the bucket")
 
-    @_check("writer.no_app_read", ", ".join(app_names) or "-")
+    @_check("writer.no_app_read", ", ".join(app_only) or "-")
     def writer_no_app_read() -> CheckResult:
         tries: list[Attempt] = []
-        for app in app_names:
+        for app in app_only:
             tries.append(writer.attempt(f"ListBucket {app}", writer.client.list_objects_v2, Bucket=app, MaxKeys=1))
             sample = _first_key(runtime, app)
             if sample:
@@ -212,8 +214,8 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
                                             Key=sample))
         evidence = "; ".join(map(str, tries)) or "no application-data bucket declared"
         if all(map(_denied, tries)):
-            return CheckResult.ok("writer.no_app_read", ", ".join(app_names) or "-", evidence)
-        return CheckResult.fail("writer.no_app_read", ", ".join(app_names), evidence,
+            return CheckResult.ok("writer.no_app_read", ", ".join(app_only) or "-", evidence)
+        return CheckResult.fail("writer.no_app_read", ", ".join(app_only), evidence,
                                 "the backup-writer must only put objects into the backup bucket: remove its "
                                 "read access to application-data buckets")
 

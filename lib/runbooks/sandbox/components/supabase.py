@@ -106,10 +106,14 @@ def seed_backup(ctx: SandboxContext) -> str:
     result = run_backup(Postgres(ctx.read_secret("database_url")), s3, bucket=bucket, prefix=prefix,
                         recipient=ctx.overlay["backup"]["recipient"], clock=lambda: datetime.now(UTC) - shift)
     if ctx.fault("backup-corrupt"):
-        with closing(s3.open(bucket, result.key, result.version_id)) as body:
+        # the twin's builder (admin) stores a damaged copy as the newest version; the sidecar points at it
+        admin = S3(access_key_id=ctx.read_secret("admin_aws_access_key_id"),
+                   secret_access_key=ctx.read_secret("admin_aws_secret_access_key"),
+                   endpoint_url=endpoints["s3"], region=endpoints.get("s3_region", "us-east-1"), label="admin")
+        with closing(admin.open(bucket, result.key, result.version_id)) as body:
             data = bytearray(body.read())
         data[len(data) // 2] ^= 0xFF  # a flipped byte in the middle of the ciphertext
         manifest = result.manifest()
-        manifest["object"]["version_id"] = s3.put_bytes(bucket, result.key, bytes(data))
-        s3.put_json(bucket, result.manifest_key, manifest)  # the sidecar still records the original sha256
+        manifest["object"]["version_id"] = admin.put_bytes(bucket, result.key, bytes(data))
+        admin.put_json(bucket, result.manifest_key, manifest)  # still records the original sha256 and size
     return result.key
