@@ -188,6 +188,11 @@ class MultipartWriter(io.RawIOBase):
     ``size`` describe exactly the bytes stored.
     """
 
+    #: class-level defaults, so that a writer whose construction failed is safe to close or collect
+    upload_id = ""
+    result: UploadResult | None = None
+    _aborted = False
+
     def __init__(self, client: Any, bucket: str, key: str, *, part_size: int = DEFAULT_PART_SIZE,
                  max_inflight: int = 2, content_type: str = "application/octet-stream",
                  metadata: dict[str, str] | None = None, label: str = "s3"):
@@ -255,6 +260,9 @@ class MultipartWriter(io.RawIOBase):
             self._slots.release()
 
     def abort(self) -> None:
+        if not self.upload_id:
+            super().close()
+            return
         if self._aborted or self.result is not None:
             return
         self._aborted = True
@@ -267,6 +275,9 @@ class MultipartWriter(io.RawIOBase):
 
     def close(self) -> None:
         if self.closed:
+            return
+        if not self.upload_id:
+            super().close()
             return
         try:
             if self._buf or not self._parts:
