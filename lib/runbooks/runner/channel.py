@@ -84,6 +84,7 @@ class ChannelServer:
     token: str = field(default_factory=lambda: _stdlib_secrets.token_hex(16))
     _dir: Path | None = None
     _server: asyncio.AbstractServer | None = None
+    _handlers: set[asyncio.Task[Any]] = field(default_factory=set)
 
     @property
     def path(self) -> Path:
@@ -101,6 +102,10 @@ class ChannelServer:
     async def stop(self) -> None:
         if self._server is not None:
             self._server.close()
+            for task in list(self._handlers):  # connections the kernel left open
+                task.cancel()
+            if self._handlers:
+                await asyncio.wait(list(self._handlers), timeout=2)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._server.wait_closed(), 2)
             self._server = None
@@ -109,14 +114,19 @@ class ChannelServer:
             self._dir = None
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._handlers.add(task)
         try:
             while line := await reader.readline():
                 writer.write(b"ok\n" if self._accept(line) else b"refused\n")
                 await writer.drain()
-        except (ConnectionError, asyncio.IncompleteReadError, ValueError):
+        except (ConnectionError, asyncio.IncompleteReadError, ValueError, asyncio.CancelledError):
             pass
         finally:
             writer.close()
+            if task is not None:
+                self._handlers.discard(task)
 
     def _accept(self, line: bytes) -> bool:
         try:
