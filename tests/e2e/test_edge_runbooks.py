@@ -1,0 +1,129 @@
+"""check-dns-posture and flip-blue-green, run through the runner against the twin (clean and faulted)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runbooks.archive.manifest import RunStatus
+from runbooks.providers.cloudflare import CloudflareProvider
+from runbooks.runner.run import RunOutcome, run_procedure
+from runbooks.sandbox.fixture import Sandbox
+
+pytestmark = [pytest.mark.sandbox]
+
+ALL_FAULTS = ["api-proxied", "app-dns-only", "cert-expiring", "cert-wrong-name", "ssl-flexible",
+              "cookie-host-only", "codex-no-function"]
+
+
+@pytest.fixture
+def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "runs"
+    monkeypatch.setenv("RUNBOOKS_ARCHIVE", str(root))
+    return root
+
+
+def manifest(out: RunOutcome) -> dict[str, Any]:
+    assert out.run_dir is not None
+    return dict(json.loads((Path(out.run_dir) / "run.json").read_text()))
+
+
+def archived_text(out: RunOutcome) -> str:
+    assert out.run_dir is not None
+    return "\n".join(p.read_text(errors="replace") for p in Path(out.run_dir).rglob("*") if p.is_file())
+
+
+def cloudflare(sbx: Sandbox) -> CloudflareProvider:
+    env = sbx.inventory()
+    return CloudflareProvider(env.endpoints.cloudflare_api, sbx.secret("cloudflare_api_token"),
+                              account_id=env.cloudflare_account_id, zone=env.zone)
+
+
+def content(sbx: Sandbox, name: str) -> tuple[str, bool]:
+    rec = cloudflare(sbx).find_record(name)
+    assert rec is not None
+    return rec.content, rec.proxied
+
+
+def test_posture_passes_on_the_twin(sandbox: Sandbox, archive: Path) -> None:
+    out = run_procedure("check-dns-posture", params={"min_cert_days": "14"}, archive_root=archive)
+    m = manifest(out)
+    assert out.status is RunStatus.SUCCEEDED, m.get("error")
+    assert m["results"]["counts"] == {"PASS": len(m["results"]["checks"]), "WARN": 0, "FAIL": 0}
+    subjects = {r["subject"] for r in m["results"]["checks"]}
+    assert {f"{h}.runspectral.com" for h in ("app", "ops", "api", "docs", "codex")} <= subjects
+    assert sandbox.secret("cloudflare_api_token") not in archived_text(out)
+
+
+def test_posture_fails_with_each_fault_on_its_check(sandbox_factory: Any, archive: Path) -> None:
+    with sandbox_factory(faults=ALL_FAULTS, components=["edge"], set_env=True) as sbx:
+        out = run_procedure("check-dns-posture", archive_root=archive)
+        m = manifest(out)
+        token = sbx.secret("cloudflare_api_token")
+    assert out.status is RunStatus.FAILED and out.exit_code != 0
+    assert m["error"]["kind"] == "ChecksFailed"
+    failed = {(r["check"], r["subject"].split(".")[0]) for r in m["results"]["checks"] if r["status"] == "FAIL"}
+    assert {("dns.proxied", "api"), ("dns.resolution", "api"), ("sse.unbuffered", "api"),
+            ("dns.proxied", "app"), ("dns.resolution", "app"), ("tls.expiry", "app"), ("tls.name", "ops"),
+            ("zone.ssl", "runspectral"), ("cookie.session", "app"), ("pages.function", "codex")} <= failed
+    assert ("dns.proxied", "docs") not in failed and ("tls.chain", "docs") not in failed
+    assert all(r["remediation"] for r in m["results"]["checks"] if r["status"] == "FAIL")
+    assert token not in archived_text(out)
+
+
+def test_min_cert_days_parameter(sandbox: Sandbox, archive: Path) -> None:
+    out = run_procedure("check-dns-posture", params={"min_cert_days": "365", "hostname": "docs"},
+                        archive_root=archive)
+    m = manifest(out)
+    assert out.status is RunStatus.FAILED
+    assert [r["check"] for r in m["results"]["checks"] if r["status"] == "FAIL"] == ["tls.expiry"]
+
+
+def test_flip_dry_run_apply_and_rollback(sandbox: Sandbox, archive: Path) -> None:
+    blue, green = "spectral-api-blue.onrender.com", "spectral-api-green.onrender.com"
+    assert content(sandbox, "api.runspectral.com") == (blue, False)
+
+    dry = run_procedure("flip-blue-green", params={"hostname": "api", "colour": "green"}, archive_root=archive)
+    assert dry.status is RunStatus.SUCCEEDED
+    plan = manifest(dry)["results"]["plan"]
+    assert (plan["current"], plan["new"], plan["proxied"]) == (blue, green, False)
+    assert all(r["status"] == "PASS" for r in plan["preflight"])
+    assert content(sandbox, "api.runspectral.com") == (blue, False)  # a dry run changes nothing
+
+    flipped = run_procedure("flip-blue-green", params={"hostname": "api", "colour": "green", "apply": "true",
+                                                       "confirm": "sandbox"}, archive_root=archive)
+    m = manifest(flipped)
+    assert flipped.status is RunStatus.SUCCEEDED, m.get("error")
+    assert m["results"]["previous_target"] == blue
+    assert m["results"]["flip"]["verified"] is True and m["results"]["flip"]["new"] == green
+    assert content(sandbox, "api.runspectral.com") == (green, False)
+    # the posture still holds after the flip
+    posture = run_procedure("check-dns-posture", params={"hostname": "api"}, archive_root=archive)
+    assert posture.status is RunStatus.SUCCEEDED
+
+    back = run_procedure("flip-blue-green", params={"hostname": "api", "colour": "rollback", "apply": "true",
+                                                    "confirm": "sandbox"}, archive_root=archive)
+    mb = manifest(back)
+    assert back.status is RunStatus.SUCCEEDED, mb.get("error")
+    assert mb["results"]["plan"]["new"] == blue and mb["results"]["flip"]["previous"] == green
+    assert content(sandbox, "api.runspectral.com") == (blue, False)
+
+
+@pytest.mark.parametrize(("params", "status", "message"), [
+    ({"hostname": "www.runspectral.com"}, RunStatus.FAILED, "hostname='www.runspectral.com' is not a hostname"),
+    ({"hostname": "docs"}, RunStatus.FAILED, "has no blue/green origins"),
+    ({"colour": "purple"}, RunStatus.REFUSED, "colour"),
+    ({"hostname": "app", "apply": "true"}, RunStatus.FAILED, "confirm='sandbox'"),
+    ({"hostname": "app", "apply": "true", "confirm": "production"}, RunStatus.FAILED, "does not name the target"),
+])
+def test_flip_refusals_change_nothing(sandbox: Sandbox, archive: Path, params: dict[str, str], status: RunStatus,
+                                      message: str) -> None:
+    before = [(r.name, r.content, r.proxied, r.comment) for r in cloudflare(sandbox).list_records()]
+    out = run_procedure("flip-blue-green", params=params, archive_root=archive)
+    m = manifest(out)
+    assert out.status is status and out.exit_code != 0
+    assert message in m["error"]["message"]
+    assert [(r.name, r.content, r.proxied, r.comment) for r in cloudflare(sandbox).list_records()] == before
