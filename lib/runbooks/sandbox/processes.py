@@ -57,6 +57,14 @@ def alive(ref: ProcessRef) -> bool:
         return False
 
 
+def _pid_taken(pid: int) -> bool:
+    """A live (non-zombie) process has this pid."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
 def group_members(pgids: Iterable[int], not_before: float = 0.0) -> list[psutil.Process]:
     """Live processes whose process group is one of ``pgids`` (started at or after ``not_before``)."""
     wanted = set(pgids)
@@ -86,8 +94,10 @@ def stop_groups(refs: Iterable[ProcessRef], *, grace: float = 5.0, not_before: f
     """
     refs = list(refs)
     pgids = [r.pid for r in refs if alive(r)]
-    # orphans of a group whose leader already died (e.g. a crashed server's children)
-    pgids += [r.pid for r in refs if r.pid not in pgids and group_members([r.pid], not_before)]
+    # orphans of a group whose leader already died (e.g. a crashed server's children); a pid now used
+    # by another process means the group id belongs to that process's group: leave it alone
+    pgids += [r.pid for r in refs
+              if r.pid not in pgids and not _pid_taken(r.pid) and group_members([r.pid], not_before)]
     for pgid in pgids:
         _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace
