@@ -104,7 +104,7 @@ def fetch_backup(s3: S3, bucket: str, obj: dict[str, Any], identity: str, dest: 
                 pyrage.decrypt_io(reader, plain, [ident])
                 plain.flush()
                 decrypt_error: Exception | None = None
-            except (OSError, zstandard.ZstdError) as e:
+            except (OSError, pyrage.DecryptError, zstandard.ZstdError) as e:
                 decrypt_error = e
                 reader.drain_hashing()  # finish the hash: a changed object is reported as such
             dump_bytes = out.tell()
