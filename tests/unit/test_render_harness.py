@@ -6,6 +6,7 @@ Other test modules import :func:`keys_twin` from here; the smoke test below chec
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import signal
@@ -21,6 +22,8 @@ import uvicorn
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from runbooks.inventory.loader import load
+from runbooks.inventory.models import Environment
 from runbooks.sandbox.component import ComponentState, SandboxContext, free_port
 from runbooks.sandbox.components.render import RenderComponent
 from runbooks.sandbox.emulators.common import EmulatorArgs, JsonState
@@ -66,6 +69,11 @@ class KeysTwin:
     @property
     def owner_id(self) -> str:
         return str(self.ctx.overlay["render_owner_id"])
+
+    def inventory(self) -> Environment:
+        """The sandbox inventory with this twin's overlay (``sandbox:`` refs need RUNBOOKS_SANDBOX=root)."""
+        (self.root / "endpoints.json").write_text(json.dumps({"inventory_overlay": self.ctx.overlay}))
+        return load("sandbox", sandbox=self.root)
 
 
 def _wait(predicate: object, timeout: float, what: str) -> None:

@@ -1,0 +1,576 @@
+"""Rotate key material held in an environment's shared env group, resumably.
+
+For each requested key (a rotating key of the inventory), in lock step across keys:
+
+1. ``preflight``: the key is in the group and on no service; every service is linked to the group and
+   healthy, and (fresh rotation) runs the group's current value; the provider knows the current credential.
+2. ``issue``: a new credential at its provider (Supabase API key; Cloudflare token roll; an OAuth client
+   secret read from the inventory's ``source`` reference).
+3. ``write_group``: the new value into the env group.
+4. ``deploy``: deploy every linked service and wait until each deploy is live.
+5. ``verify_services``: each service reports the new value's fingerprint and works.
+6. ``revoke_old``: revoke the previous credential at its provider.
+7. ``verify_old_refused``: the previous credential is refused.
+
+Resumable: the state of a rotation (per key: completed steps, the old and new credential's id and
+fingerprint, never a value) is kept under ``<archive root>/state/rotate-keys/<environment>.json``. A run
+that stops half-way is continued by the next run: every step checks its precondition against the
+providers (the group already holds the new value, the old key is already gone...) so nothing is issued
+twice. Values only ever live in memory, at the provider and in the env group.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+from runbooks.inventory.models import Environment, RotatingKey
+from runbooks.providers.base import ProviderError
+from runbooks.providers.render import RenderProvider, RenderService, protect
+from runbooks.secrets import fingerprint
+
+STEPS = ("preflight", "issue", "write_group", "deploy", "verify_services", "revoke_old", "verify_old_refused")
+#: test hook: stop the run right after this step (simulates an interruption half-way)
+INTERRUPT_ENV = "RUNBOOKS_TEST_INTERRUPT_AFTER"
+
+
+class RotationRefused(RuntimeError):
+    """Preflight failed: nothing was changed."""
+
+
+class RotationFailed(RuntimeError):
+    """A step failed after changes began; the state file says where to resume."""
+
+
+class Interrupted(RuntimeError):
+    """Raised by the test hook right after a step completed."""
+
+
+def utcnow() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+
+def parse_keys(env: Environment, keys: str | Iterable[str]) -> list[RotatingKey]:
+    """The inventory's rotating keys named in ``keys`` (comma list); unknown names are refused."""
+    names = [k.strip() for k in (keys.split(",") if isinstance(keys, str) else keys) if k.strip()]
+    known = [k.name for k in env.config.rotating_keys]
+    unknown = [n for n in names if n not in known]
+    if unknown or not names:
+        raise ValueError(f"keys must be a comma list of rotating keys of {env.environment} [one of: "
+                         f"{', '.join(known)}]; got {', '.join(unknown) or 'nothing'}")
+    return [env.config.rotating(n) for n in dict.fromkeys(names)]
+
+
+# -- persisted state ---------------------------------------------------------------------------------
+@dataclass
+class KeyRotation:
+    key: str
+    provider: str
+    status: str = "in_progress"  #: in_progress | done | failed
+    completed: list[str] = field(default_factory=list)
+    old_id: str | None = None
+    old_fingerprint: str | None = None
+    new_id: str | None = None
+    new_name: str | None = None
+    new_fingerprint: str | None = None
+    issuing: bool = False  #: the issue call was made; on resume, look for the new credential first
+    deploys: dict[str, str] = field(default_factory=dict)
+    started_at: str = field(default_factory=utcnow)
+    updated_at: str = field(default_factory=utcnow)
+    runs: list[str] = field(default_factory=list)
+    last_error: str | None = None
+
+    def done(self, step: str) -> bool:
+        return step in self.completed
+
+
+class RotationStore:
+    """``<archive root>/state/rotate-keys/<environment>.json``: one entry per key, written atomically."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    @classmethod
+    def for_environment(cls, environment: str, archive_root: Path | None = None) -> RotationStore:
+        from runbooks.paths import archive_root as default_root
+
+        return cls((archive_root or default_root()) / "state" / "rotate-keys" / f"{environment}.json")
+
+    def load(self) -> dict[str, KeyRotation]:
+        if not self.path.is_file():
+            return {}
+        raw = json.loads(self.path.read_text())
+        return {k: KeyRotation(**v) for k, v in raw.items()}
+
+    def save(self, rotations: dict[str, KeyRotation]) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = self.path.with_suffix(".tmp")
+        tmp.write_text(json.dumps({k: asdict(v) for k, v in rotations.items()}, indent=1, sort_keys=True))
+        os.replace(tmp, self.path)
+
+    def active(self, key: str) -> KeyRotation | None:
+        r = self.load().get(key)
+        return r if r is not None and r.status != "done" else None
+
+
+# -- issuers: one per provider kind ------------------------------------------------------------------
+@dataclass(frozen=True)
+class Issued:
+    id: str | None
+    name: str | None
+    value: str = field(repr=False)
+
+
+class Issuer(Protocol):
+    #: can the old credential be revoked separately from issuing (False: the issue already revoked it)
+    separate_revoke: bool
+
+    def identify(self, current: str) -> tuple[bool, str | None, str]: ...
+    def issue(self, name: str) -> Issued: ...
+    def find_issued(self, rotation: KeyRotation) -> Issued | None: ...
+    def revoke(self, rotation: KeyRotation) -> str: ...
+    def refused(self, rotation: KeyRotation, old_value: str | None) -> tuple[bool, str]: ...
+
+
+class SupabaseKeyIssuer:
+    """A Supabase API key (secret or publishable): create a new one, delete the old one."""
+
+    separate_revoke = True
+
+    def __init__(self, keys: Any, kind: str):
+        self.keys, self.kind = keys, kind
+
+    def identify(self, current: str) -> tuple[bool, str | None, str]:
+        k = self.keys.find_api_key(current)
+        if k is None:
+            return False, None, "the group's value is not a live API key of the project"
+        if k.type != self.kind:
+            return False, None, f"the group's value is a {k.type} key, expected {self.kind}"
+        return True, k.id, f"{k.type} key {k.name} ({k.id})"
+
+    def issue(self, name: str) -> Issued:
+        k = self.keys.create_api_key(self.kind, name, "issued by rotate-keys")
+        return Issued(k.id, k.name, protect(k.value, f"new:{name}"))
+
+    def find_issued(self, rotation: KeyRotation) -> Issued | None:
+        for k in self.keys.api_keys(reveal=True):
+            if (rotation.new_id and k.id == rotation.new_id) or (not rotation.new_id and k.name == rotation.new_name):
+                return Issued(k.id, k.name, k.value) if k.value else None
+        return None
+
+    def revoke(self, rotation: KeyRotation) -> str:
+        assert rotation.old_id
+        if not any(k.id == rotation.old_id for k in self.keys.api_keys()):
+            return f"API key {rotation.old_id} was already deleted"
+        self.keys.delete_api_key(rotation.old_id)
+        return f"deleted API key {rotation.old_id}"
+
+    def refused(self, rotation: KeyRotation, old_value: str | None) -> tuple[bool, str]:
+        exists = any(k.id == rotation.old_id for k in self.keys.api_keys())
+        if exists:
+            return False, f"API key {rotation.old_id} still exists"
+        if old_value is None:
+            return True, f"API key {rotation.old_id} no longer exists (old value not held by this run: resumed)"
+        accepted, status = self.keys.project_accepts(old_value)
+        return (not accepted), f"the project's API answers HTTP {status} to the old key ({rotation.old_fingerprint})"
+
+
+class CloudflareTokenIssuer:
+    """A Cloudflare API token: rolling its value issues the new one and invalidates the old at once."""
+
+    separate_revoke = False
+
+    def __init__(self, admin: Any, verify: Callable[[str], Any]):
+        self.admin, self.verify = admin, verify
+
+    def identify(self, current: str) -> tuple[bool, str | None, str]:
+        try:
+            info = self.verify(current)
+        except ProviderError as e:
+            return False, None, f"Cloudflare does not accept the group's token ({e.status or e})"
+        return True, info.id, f"token {info.id} ({info.status})"
+
+    def issue(self, name: str) -> Issued:
+        raise NotImplementedError  # needs the old id: see issue_for
+
+    def issue_for(self, rotation: KeyRotation) -> Issued:
+        assert rotation.old_id
+        value = protect(self.admin.roll_token(rotation.old_id), f"new:{rotation.key}")
+        return Issued(rotation.old_id, None, value)
+
+    def find_issued(self, rotation: KeyRotation) -> Issued | None:
+        return None  # a rolled value is shown once; it cannot be read back
+
+    def revoke(self, rotation: KeyRotation) -> str:
+        return "the roll invalidated the previous value"
+
+    def refused(self, rotation: KeyRotation, old_value: str | None) -> tuple[bool, str]:
+        if old_value is None:
+            return True, "rolled: Cloudflare invalidates the previous value on roll (old value not held: resumed)"
+        try:
+            self.verify(old_value)
+        except ProviderError as e:
+            return True, f"Cloudflare refuses the previous token (HTTP {e.status})"
+        return False, "Cloudflare still accepts the previous token"
+
+
+class OAuthSecretIssuer:
+    """An OAuth client secret generated in the identity provider's console, read from ``source``."""
+
+    separate_revoke = False
+
+    def __init__(self, source: str | None, resolve: Callable[[str], str]):
+        self.source, self.resolve = source, resolve
+
+    def identify(self, current: str) -> tuple[bool, str | None, str]:
+        if not self.source:
+            return False, None, "the inventory gives no source reference for the next client secret"
+        nxt = self.resolve(self.source)
+        if nxt == current:
+            return False, None, (f"{self.source} holds the value already in the group: generate the next client "
+                                 "secret in the identity provider and store it there first")
+        return True, None, f"next client secret ready in {self.source} ({fingerprint(nxt)})"
+
+    def issue(self, name: str) -> Issued:
+        assert self.source
+        return Issued(None, None, self.resolve(self.source))
+
+    def find_issued(self, rotation: KeyRotation) -> Issued | None:
+        return self.issue("") if self.source else None
+
+    def revoke(self, rotation: KeyRotation) -> str:
+        return ("manual: delete the previous client secret in the identity provider's console "
+                f"({rotation.old_fingerprint})")
+
+    def refused(self, rotation: KeyRotation, old_value: str | None) -> tuple[bool, str]:
+        return True, "manual: the identity provider refuses it once deleted in its console"
+
+
+# -- the rotation ------------------------------------------------------------------------------------
+@dataclass
+class StepRow:
+    key: str
+    step: str
+    status: str  #: done | already done | skipped | manual | failed | planned
+    detail: str
+
+    def as_dict(self) -> dict[str, str]:
+        return asdict(self)
+
+
+@dataclass
+class Plan:
+    environment: str
+    group: str
+    group_id: str
+    services: list[str]
+    keys: list[RotatingKey]
+    rotations: dict[str, KeyRotation]  #: resumed or fresh
+    preflight: list[StepRow]
+    old_values: dict[str, str] = field(repr=False, default_factory=dict)
+
+    @property
+    def ok(self) -> bool:
+        return all(r.status != "failed" for r in self.preflight)
+
+    def rows(self) -> list[dict[str, str]]:
+        out = []
+        for k in self.keys:
+            r = self.rotations[k.name]
+            resumed = bool(r.completed)
+            pending = [s for s in STEPS if s not in r.completed]
+            out.append({
+                "key": k.name, "provider": k.provider, "group": self.group,
+                "current": r.new_fingerprint if r.done("write_group") else (r.old_fingerprint or "-"),
+                "state": f"resuming (done: {', '.join(r.completed)})" if resumed else "fresh rotation",
+                "pending steps": ", ".join(pending), "deploys": ", ".join(self.services),
+            })
+        return out
+
+
+class KeyRotator:
+    def __init__(self, env: Environment, render: RenderProvider, issuers: dict[str, Issuer], store: RotationStore,
+                 *, run_id: str | None = None, deploy_timeout: float = 180.0, verify_timeout: float = 20.0,
+                 log: Callable[[str], None] = print):
+        self.env, self.render, self.issuers, self.store = env, render, issuers, store
+        self.run_id = run_id or os.environ.get("RUNBOOKS_RUN_ID") or f"interactive-{os.getpid()}"
+        self.deploy_timeout, self.verify_timeout, self.log = deploy_timeout, verify_timeout, log
+
+    # -- plan and preflight -----------------------------------------------------------------------
+    def plan(self, keys: list[RotatingKey]) -> Plan:
+        groups = {g.name for g in self.env.env_groups if any(k.name in g.keys for k in keys)}
+        if len(groups) != 1:
+            raise ValueError(f"the keys must live in one env group; they are in {sorted(groups) or 'none'}")
+        group_name = groups.pop()
+        group = self.render.env_group(group_name)
+        saved = self.store.load()
+        rotations = {}
+        for k in keys:
+            r = saved.get(k.name)
+            rotations[k.name] = r if r is not None and r.status != "done" else KeyRotation(k.name, k.provider)
+        services = [s.name for s in self.env.services if s.env_group == group_name]
+        plan = Plan(self.env.environment, group_name, group.id, services, keys, rotations, [])
+        plan.preflight = self._preflight(plan, group)
+        return plan
+
+    def _service_objs(self, plan: Plan) -> dict[str, RenderService]:
+        by_name = {s.name: s for s in self.render.services()}
+        return {n: by_name[n] for n in plan.services if n in by_name}
+
+    def _preflight(self, plan: Plan, group: Any) -> list[StepRow]:
+        rows: list[StepRow] = []
+        services = self._service_objs(plan)
+        for missing in sorted(set(plan.services) - set(services)):
+            rows.append(StepRow("*", "preflight", "failed", f"service {missing} does not exist in Render"))
+        for name in plan.services:
+            if name not in group.service_names:
+                rows.append(StepRow("*", "preflight", "failed", f"service {name} is not linked to {plan.group}"))
+        health = {n: self.render.health(s) for n, s in services.items()}
+        for name, (code, body) in health.items():
+            if code != 200 or not body.get("healthy"):
+                rows.append(StepRow("*", "preflight", "failed", f"service {name} is not healthy (HTTP {code})"))
+        for k in plan.keys:
+            r = plan.rotations[k.name]
+            resumed = bool(r.completed)
+            if k.name not in group.env:
+                rows.append(StepRow(k.name, "preflight", "failed", f"{k.name} is not in env group {plan.group}"))
+                continue
+            current = group.env[k.name]
+            fp = fingerprint(current)
+            on_services = [n for n, s in services.items() if k.name in self.render.service_env(s.id)]
+            if on_services:
+                rows.append(StepRow(k.name, "preflight", "failed",
+                                    f"{k.name} is also set on service(s) {', '.join(on_services)}: it would survive "
+                                    "the rotation; delete it there first (see audit-config-placement)"))
+            if not resumed:
+                stale = [n for n, (_, b) in health.items() if b.get("keys", {}).get(k.name) != fp]
+                if stale:
+                    rows.append(StepRow(k.name, "preflight", "failed",
+                                        f"service(s) {', '.join(stale)} do not run the group's current value ({fp}); "
+                                        "deploy them and re-run"))
+                known, old_id, detail = self.issuers[k.name].identify(current)
+                if not known:
+                    rows.append(StepRow(k.name, "preflight", "failed", detail))
+                    continue
+                r.old_id, r.old_fingerprint = old_id, fp
+                plan.old_values[k.name] = current
+                rows.append(StepRow(k.name, "preflight", "done", f"current {fp}: {detail}"))
+            else:
+                rows.append(StepRow(k.name, "preflight", "done",
+                                    f"resuming rotation started {r.started_at} (done: {', '.join(r.completed)}); "
+                                    f"group holds {fp}"))
+        return rows
+
+    # -- apply ------------------------------------------------------------------------------------
+    def _save(self, plan: Plan) -> None:
+        saved = self.store.load()
+        for k, r in plan.rotations.items():
+            r.updated_at = utcnow()
+            if self.run_id not in r.runs:
+                r.runs.append(self.run_id)
+            saved[k] = r
+        self.store.save(saved)
+
+    def _complete(self, plan: Plan, step: str, keys: Iterable[str]) -> None:
+        for k in keys:
+            if step not in plan.rotations[k].completed:
+                plan.rotations[k].completed.append(step)
+        self._save(plan)
+        if os.environ.get(INTERRUPT_ENV) == step:
+            raise Interrupted(f"interrupted after step {step} ({INTERRUPT_ENV})")
+
+    def apply(self, plan: Plan, *, on_row: Callable[[StepRow], None] | None = None) -> list[StepRow]:
+        if not plan.ok:
+            raise RotationRefused("preflight failed: nothing was changed")
+        rows: list[StepRow] = []
+
+        def emit(row: StepRow) -> None:
+            rows.append(row)
+            self.log(f"{row.key}: {row.step}: {row.status}: {row.detail}")
+            if on_row:
+                on_row(row)
+
+        names = [k.name for k in plan.keys]
+        try:
+            self._complete(plan, "preflight", names)
+            new_values = self._issue(plan, emit)
+            self._write_group(plan, new_values, emit)
+            self._deploy(plan, emit)
+            self._verify_services(plan, emit)
+            self._revoke(plan, emit)
+            self._verify_refused(plan, emit)
+        except Interrupted:
+            raise
+        except Exception as e:
+            for k in names:
+                plan.rotations[k].last_error = f"{type(e).__name__}: {e}"[:500]
+            self._save(plan)
+            raise
+        for k in names:
+            plan.rotations[k].status, plan.rotations[k].last_error = "done", None
+        self._save(plan)
+        return rows
+
+    def _issue(self, plan: Plan, emit: Callable[[StepRow], None]) -> dict[str, str]:
+        values: dict[str, str] = {}
+        for k in plan.keys:
+            r, issuer = plan.rotations[k.name], self.issuers[k.name]
+            if r.done("issue"):
+                emit(StepRow(k.name, "issue", "already done", f"new credential {r.new_fingerprint} ({r.new_id})"))
+                continue
+            if r.issuing:
+                found = issuer.find_issued(r)
+                if found is not None:
+                    values[k.name] = found.value
+                    r.new_id, r.new_fingerprint = found.id, fingerprint(found.value)
+                    self._complete(plan, "issue", [k.name])
+                    emit(StepRow(k.name, "issue", "already done",
+                                 f"found the credential issued by an interrupted run: {r.new_fingerprint}"))
+                    continue
+            r.new_name = r.new_name or f"rotated_{datetime.now(UTC):%Y%m%d%H%M%S}"
+            r.issuing = True
+            self._save(plan)
+            issued = issuer.issue_for(r) if isinstance(issuer, CloudflareTokenIssuer) else issuer.issue(r.new_name)
+            values[k.name] = issued.value
+            r.new_id, r.new_fingerprint = issued.id, fingerprint(issued.value)
+            self._complete(plan, "issue", [k.name])
+            emit(StepRow(k.name, "issue", "done", f"new credential {r.new_fingerprint}"
+                         + (f" ({issued.id})" if issued.id else "")))
+        return values
+
+    def _write_group(self, plan: Plan, values: dict[str, str], emit: Callable[[StepRow], None]) -> None:
+        group = self.render.env_group(plan.group)
+        for k in plan.keys:
+            r = plan.rotations[k.name]
+            current = group.env.get(k.name)
+            if current is not None and fingerprint(current) == r.new_fingerprint:
+                if not r.done("write_group"):
+                    self._complete(plan, "write_group", [k.name])
+                emit(StepRow(k.name, "write_group", "already done", f"{plan.group} holds {r.new_fingerprint}"))
+                continue
+            value = values.get(k.name)
+            if value is None:
+                found = self.issuers[k.name].find_issued(r)
+                if found is None or fingerprint(found.value) != r.new_fingerprint:
+                    raise RotationFailed(f"{k.name}: the new credential {r.new_fingerprint} cannot be read back to "
+                                         "write it to the group; issue a new one (delete the state entry)")
+                value = found.value
+            self.render.set_group_var(plan.group_id, k.name, value)
+            self._complete(plan, "write_group", [k.name])
+            emit(StepRow(k.name, "write_group", "done", f"{plan.group} now holds {r.new_fingerprint}"))
+
+    def _deploy(self, plan: Plan, emit: Callable[[StepRow], None]) -> None:
+        todo = [k.name for k in plan.keys if not plan.rotations[k.name].done("deploy")]
+        if not todo:
+            emit(StepRow("*", "deploy", "already done", "services were deployed with the new values"))
+            return
+        services = self._service_objs(plan)
+        started = {name: self.render.deploy(s.id) for name, s in services.items()}
+        for k in todo:
+            plan.rotations[k].deploys = {n: d.id for n, d in started.items()}
+        self._save(plan)
+        failed = []
+        for name, d in started.items():
+            final = self.render.wait_deploy(services[name].id, d.id, timeout=self.deploy_timeout)
+            emit(StepRow("*", "deploy", "done" if final.status == "live" else "failed",
+                         f"{name}: deploy {d.id} {final.status}"))
+            if final.status != "live":
+                failed.append(name)
+        if failed:
+            raise RotationFailed(f"deploys did not go live on {', '.join(failed)}; the old credentials are still "
+                                 "valid, nothing is broken: fix the service and re-run to resume")
+        self._complete(plan, "deploy", todo)
+
+    def _verify_services(self, plan: Plan, emit: Callable[[StepRow], None]) -> None:
+        todo = [k for k in plan.keys if not plan.rotations[k.name].done("verify_services")]
+        if not todo:
+            return
+        services = self._service_objs(plan)
+        deadline = time.monotonic() + self.verify_timeout
+        problems: dict[str, str] = {}
+        while True:
+            problems = {}
+            for name, s in services.items():
+                code, body = self.render.health(s)
+                for k in todo:
+                    want = plan.rotations[k.name].new_fingerprint
+                    got = body.get("keys", {}).get(k.name)
+                    works = body.get("supabase", {}).get(k.name, {"ok": True}).get("ok") if code else False
+                    if got != want:
+                        problems[f"{name}:{k.name}"] = f"reports {got or 'nothing'}, expected {want}"
+                    elif code != 200 or not works:
+                        problems[f"{name}:{k.name}"] = f"runs {want} but is not healthy (HTTP {code})"
+            if not problems or time.monotonic() > deadline:
+                break
+            time.sleep(0.5)
+        for name in services:
+            for k in todo:
+                p = problems.get(f"{name}:{k.name}")
+                emit(StepRow(k.name, "verify_services", "failed" if p else "done",
+                             f"{name}: {p}" if p else f"{name} runs {plan.rotations[k.name].new_fingerprint} and works"))
+        if problems:
+            raise RotationFailed(
+                "services do not run the new credential: " + "; ".join(f"{s} {p}" for s, p in problems.items())
+                + ". The old credential was NOT revoked. Fix the service(s) (a service that ignores deploys needs "
+                "a restart) and re-run to resume")
+        self._complete(plan, "verify_services", [k.name for k in todo])
+
+    def _revoke(self, plan: Plan, emit: Callable[[StepRow], None]) -> None:
+        for k in plan.keys:
+            r, issuer = plan.rotations[k.name], self.issuers[k.name]
+            if r.done("revoke_old"):
+                emit(StepRow(k.name, "revoke_old", "already done", f"old credential {r.old_fingerprint}"))
+                continue
+            detail = issuer.revoke(r)
+            self._complete(plan, "revoke_old", [k.name])
+            emit(StepRow(k.name, "revoke_old", "manual" if detail.startswith("manual") else "done", detail))
+
+    def _verify_refused(self, plan: Plan, emit: Callable[[StepRow], None]) -> None:
+        for k in plan.keys:
+            r = plan.rotations[k.name]
+            if r.done("verify_old_refused"):
+                continue
+            refused, detail = self.issuers[k.name].refused(r, plan.old_values.get(k.name))
+            emit(StepRow(k.name, "verify_old_refused",
+                         ("manual" if detail.startswith("manual") else "done") if refused else "failed", detail))
+            if not refused:
+                raise RotationFailed(f"{k.name}: the old credential is still accepted: {detail}")
+            self._complete(plan, "verify_old_refused", [k.name])
+
+
+# -- construction from the inventory ----------------------------------------------------------------
+def build_issuers(env: Environment, keys: list[RotatingKey], *, supabase: Any = None,
+                  cloudflare_admin: Any = None, cloudflare_verify: Callable[[str], Any] | None = None,
+                  resolve: Callable[[str], str] | None = None) -> dict[str, Issuer]:
+    from runbooks.secrets import secret
+
+    out: dict[str, Issuer] = {}
+    for k in keys:
+        if k.provider == "supabase":
+            if supabase is None:
+                from runbooks.providers.supabase_keys import SupabaseKeys
+
+                supabase = SupabaseKeys.from_environment(env)
+            out[k.name] = SupabaseKeyIssuer(supabase, k.kind)
+        elif k.provider == "cloudflare":
+            if cloudflare_admin is None or cloudflare_verify is None:
+                from runbooks.providers.cloudflare import CloudflareProvider
+
+                admin = cloudflare_admin or CloudflareProvider.from_environment(env)
+
+                def verify(value: str) -> Any:
+                    with CloudflareProvider(env.endpoints.cloudflare_api, value, account_id=env.cloudflare_account_id,
+                                            zone=env.zone) as p:
+                        return p.verify_token()
+
+                cloudflare_admin, cloudflare_verify = admin, cloudflare_verify or verify
+            out[k.name] = CloudflareTokenIssuer(cloudflare_admin, cloudflare_verify)
+        else:
+            out[k.name] = OAuthSecretIssuer(k.source, resolve or secret)
+    return out

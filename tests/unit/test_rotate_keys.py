@@ -1,0 +1,181 @@
+"""rotate_keys procedure against the standalone keys twin: full rotation, resume after interruption with
+exactly one new key, refusal on a key pinned on a service, stale services stop the rotation before revoke."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from test_render_harness import KeysTwin, keys_twin
+
+from runbooks.procedures import rotate_keys as rk
+from runbooks.providers.render import RenderProvider
+from runbooks.providers.supabase_keys import SupabaseKeys
+from runbooks.secrets import fingerprint
+
+GROUP = "spectral-sandbox-keys"
+
+
+@pytest.fixture()
+def twin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeysTwin]:
+    with keys_twin(tmp_path / "sandbox") as t:
+        monkeypatch.setenv("RUNBOOKS_SANDBOX", str(t.root))
+        yield t
+
+
+def rotator(t: KeysTwin, archive: Path, keys: str) -> tuple[rk.KeyRotator, list[rk.RotatingKey]]:
+    env = t.inventory()
+    selected = rk.parse_keys(env, keys)
+    r = rk.KeyRotator(env, RenderProvider.from_environment(env), rk.build_issuers(env, selected),
+                      rk.RotationStore.for_environment("sandbox", archive), verify_timeout=6, log=lambda _: None)
+    return r, selected
+
+
+def supabase(t: KeysTwin) -> SupabaseKeys:
+    return SupabaseKeys.from_environment(t.inventory())
+
+
+def group_env(t: KeysTwin) -> dict[str, str]:
+    return RenderProvider.from_environment(t.inventory()).env_group(GROUP).env
+
+
+def service_fingerprints(t: KeysTwin, key: str) -> dict[str, str]:
+    r = RenderProvider.from_environment(t.inventory())
+    return {s.name: r.health(s)[1]["keys"].get(key) for s in r.services()}
+
+
+def assert_no_values(path: Path, values: list[str]) -> None:
+    text = path.read_text()
+    for v in values:
+        assert v not in text
+
+
+def test_parse_keys(twin: KeysTwin) -> None:
+    env = twin.inventory()
+    assert [k.name for k in rk.parse_keys(env, " SUPABASE_SECRET_KEY, OAUTH_CLIENT_SECRET,SUPABASE_SECRET_KEY")] == [
+        "SUPABASE_SECRET_KEY", "OAUTH_CLIENT_SECRET"]
+    with pytest.raises(ValueError, match=r"one of: SUPABASE_SECRET_KEY.*got NOPE"):
+        rk.parse_keys(env, "SUPABASE_SECRET_KEY,NOPE")
+    with pytest.raises(ValueError, match="got nothing"):
+        rk.parse_keys(env, " , ")
+
+
+def test_plan_changes_nothing(twin: KeysTwin, tmp_path: Path) -> None:
+    before_keys = [k.id for k in supabase(twin).api_keys()]
+    before_group = group_env(twin)
+    r, keys = rotator(twin, tmp_path / "runs", "SUPABASE_SECRET_KEY,OAUTH_CLIENT_SECRET")
+    plan = r.plan(keys)
+    assert plan.ok, plan.preflight
+    assert [row["state"] for row in plan.rows()] == ["fresh rotation", "fresh rotation"]
+    assert [k.id for k in supabase(twin).api_keys()] == before_keys
+    assert group_env(twin) == before_group
+    assert not (tmp_path / "runs" / "state").exists()
+
+
+def test_full_rotation(twin: KeysTwin, tmp_path: Path) -> None:
+    sb = supabase(twin)
+    old = group_env(twin)
+    r, keys = rotator(twin, tmp_path / "runs", "SUPABASE_SECRET_KEY,OAUTH_CLIENT_SECRET")
+    plan = r.plan(keys)
+    rows = r.apply(plan)
+    new = group_env(twin)
+    assert new["SUPABASE_SECRET_KEY"] != old["SUPABASE_SECRET_KEY"]
+    assert new["OAUTH_CLIENT_SECRET"] == twin.secret("oauth_next_client_secret")
+    for key in ("SUPABASE_SECRET_KEY", "OAUTH_CLIENT_SECRET"):
+        assert set(service_fingerprints(twin, key).values()) == {fingerprint(new[key])}
+    # the old secret key is deleted and refused; the new one works
+    assert sb.project_accepts(old["SUPABASE_SECRET_KEY"]) == (False, 401)
+    assert sb.project_accepts(new["SUPABASE_SECRET_KEY"]) == (True, 200)
+    assert [k.type for k in sb.api_keys()].count("secret") == 1
+    steps = {(x.key, x.step): x.status for x in rows}
+    assert steps[("SUPABASE_SECRET_KEY", "verify_old_refused")] == "done"
+    assert steps[("OAUTH_CLIENT_SECRET", "revoke_old")] == "manual"
+    state = json.loads(r.store.path.read_text())
+    assert {k: v["status"] for k, v in state.items()} == {"SUPABASE_SECRET_KEY": "done", "OAUTH_CLIENT_SECRET": "done"}
+    assert state["SUPABASE_SECRET_KEY"]["completed"] == list(rk.STEPS)
+    assert state["SUPABASE_SECRET_KEY"]["new_fingerprint"] == fingerprint(new["SUPABASE_SECRET_KEY"])
+    assert_no_values(r.store.path, [*old.values(), *new.values()])
+    # the step details never hold a value either
+    text = json.dumps([x.as_dict() for x in rows])
+    assert not any(v in text for v in [*old.values(), *new.values()] if len(v) > 8)
+
+
+@pytest.mark.parametrize("stop_after", ["issue", "write_group", "deploy", "revoke_old"])
+def test_interrupted_rotation_resumes_with_exactly_one_new_key(twin: KeysTwin, tmp_path: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 stop_after: str) -> None:
+    sb = supabase(twin)
+    old_value = group_env(twin)["SUPABASE_SECRET_KEY"]
+    old_ids = {k.id for k in sb.api_keys()}
+    r, keys = rotator(twin, tmp_path / "runs", "SUPABASE_SECRET_KEY")
+    monkeypatch.setenv(rk.INTERRUPT_ENV, stop_after)
+    with pytest.raises(rk.Interrupted):
+        r.apply(r.plan(keys))
+    saved = rk.RotationStore.for_environment("sandbox", tmp_path / "runs").load()["SUPABASE_SECRET_KEY"]
+    assert saved.status == "in_progress" and saved.completed == list(rk.STEPS[: rk.STEPS.index(stop_after) + 1])
+    monkeypatch.delenv(rk.INTERRUPT_ENV)
+
+    r2, keys2 = rotator(twin, tmp_path / "runs", "SUPABASE_SECRET_KEY")  # a new run
+    plan = r2.plan(keys2)
+    assert plan.ok, plan.preflight
+    assert plan.rows()[0]["state"].startswith("resuming")
+    rows = r2.apply(plan)
+    assert ("SUPABASE_SECRET_KEY", "issue", "already done") in [(x.key, x.step, x.status) for x in rows]
+    new_ids = {k.id for k in sb.api_keys()} - old_ids
+    assert len(new_ids) == 1, "exactly one new key was issued across both runs"
+    new_value = group_env(twin)["SUPABASE_SECRET_KEY"]
+    assert sb.find_api_key(new_value).id == new_ids.pop()
+    assert sb.project_accepts(old_value)[0] is False
+    assert set(service_fingerprints(twin, "SUPABASE_SECRET_KEY").values()) == {fingerprint(new_value)}
+    assert rk.RotationStore.for_environment("sandbox", tmp_path / "runs").load()["SUPABASE_SECRET_KEY"].status == "done"
+    assert_no_values(r2.store.path, [old_value, new_value])
+
+
+def test_a_second_rotation_after_a_finished_one_starts_fresh(twin: KeysTwin, tmp_path: Path) -> None:
+    r, keys = rotator(twin, tmp_path / "runs", "SUPABASE_PUBLISHABLE_KEY")
+    r.apply(r.plan(keys))
+    first = group_env(twin)["SUPABASE_PUBLISHABLE_KEY"]
+    r, keys = rotator(twin, tmp_path / "runs", "SUPABASE_PUBLISHABLE_KEY")
+    plan = r.plan(keys)
+    assert plan.rows()[0]["state"] == "fresh rotation"
+    r.apply(plan)
+    assert group_env(twin)["SUPABASE_PUBLISHABLE_KEY"] != first
+    assert [k.type for k in supabase(twin).api_keys()].count("publishable") == 1
+
+
+def test_oauth_rotation_is_refused_when_the_source_holds_the_current_value(twin: KeysTwin, tmp_path: Path) -> None:
+    r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET")
+    r.apply(r.plan(keys))
+    r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET")
+    plan = r.plan(keys)
+    assert not plan.ok
+    assert any("holds the value already in the group" in x.detail for x in plan.preflight)
+
+
+def test_key_on_a_service_refuses_the_rotation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with keys_twin(tmp_path / "sandbox", frozenset({"key-on-service"})) as t:
+        monkeypatch.setenv("RUNBOOKS_SANDBOX", str(t.root))
+        before = [k.id for k in supabase(t).api_keys()]
+        r, keys = rotator(t, tmp_path / "runs", "SUPABASE_SECRET_KEY")
+        plan = r.plan(keys)
+        assert not plan.ok
+        assert any("also set on service(s) api" in x.detail for x in plan.preflight)
+        with pytest.raises(rk.RotationRefused):
+            r.apply(plan)
+        assert [k.id for k in supabase(t).api_keys()] == before
+        assert not r.store.path.exists()
+
+
+def test_stale_service_stops_the_rotation_before_revoking(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with keys_twin(tmp_path / "sandbox", frozenset({"stale-service"})) as t:
+        monkeypatch.setenv("RUNBOOKS_SANDBOX", str(t.root))
+        old_value = group_env(t)["SUPABASE_SECRET_KEY"]
+        r, keys = rotator(t, tmp_path / "runs", "SUPABASE_SECRET_KEY")
+        with pytest.raises(rk.RotationFailed, match=r"ops:SUPABASE_SECRET_KEY reports .*NOT revoked"):
+            r.apply(r.plan(keys))
+        assert supabase(t).project_accepts(old_value) == (True, 200)  # the old key still works
+        saved = r.store.load()["SUPABASE_SECRET_KEY"]
+        assert saved.completed == ["preflight", "issue", "write_group", "deploy"]
+        assert saved.last_error and "ops" in saved.last_error
