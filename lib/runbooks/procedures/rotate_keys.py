@@ -512,8 +512,8 @@ class KeyRotator:
         for name in services:
             for k in todo:
                 p = problems.get(f"{name}:{k.name}")
-                emit(StepRow(k.name, "verify_services", "failed" if p else "done",
-                             f"{name}: {p}" if p else f"{name} runs {plan.rotations[k.name].new_fingerprint} and works"))
+                ok = f"{name} runs {plan.rotations[k.name].new_fingerprint} and works"
+                emit(StepRow(k.name, "verify_services", "failed" if p else "done", f"{name}: {p}" if p else ok))
         if problems:
             raise RotationFailed(
                 "services do not run the new credential: " + "; ".join(f"{s} {p}" for s, p in problems.items())
