@@ -54,12 +54,14 @@ def test_up_status_down_through_the_cli(tmp_path: Path) -> None:
         assert refs and all(processes.alive(r) for r in refs)
     finally:
         down = _cli("down", "--root", str(root))
-        lifecycle.discard_external(root)
     assert down.returncode == 0, down.stderr
     left = [r.pid for r in refs if processes.alive(r)]
     assert left == [], f"processes of the twin still running after down: {left}"
     assert processes.group_members([r.pid for r in refs]) == []
     assert not (root / "endpoints.json").exists()
+    pg = root / "postgres"
+    assert not (pg.is_symlink() and pg.resolve().exists())  # data kept outside the root is discarded
+    assert (root / "logs" / "postgres.log").is_file()  # logs stay for troubleshooting
     after = _cli("status", "--root", str(root), "--json")
     assert json.loads(after.stdout)["status"] == "down"
     assert after.returncode == 3
@@ -81,7 +83,6 @@ def test_up_is_idempotent_and_refuses_a_different_fault_set(tmp_path: Path) -> N
         assert "down" in cli.stderr
     finally:
         lifecycle.down(root)
-        lifecycle.discard_external(root)
 
 
 def test_up_after_a_crash_restarts_cleanly(tmp_path: Path) -> None:
@@ -96,7 +97,6 @@ def test_up_after_a_crash_restarts_cleanly(tmp_path: Path) -> None:
         assert states["s3"].pids != [r.pid for r in refs]
     finally:
         lifecycle.down(root)
-        lifecycle.discard_external(root)
 
 
 def test_reset_wipes_the_root_and_refuses_foreign_directories(tmp_path: Path) -> None:

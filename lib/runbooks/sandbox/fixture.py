@@ -72,13 +72,12 @@ class Sandbox:
 @contextmanager
 def running_sandbox(root: Path, *, faults: Iterable[str] = (), scale: int = 1,
                     components: Iterable[str] | None = None, timeout: float | None = None,
-                    set_env: bool = False, keep_data: bool = False) -> Iterator[Sandbox]:
+                    set_env: bool = False) -> Iterator[Sandbox]:
     """Bring a twin up under ``root``; bring it down on exit, whatever happens.
 
     ``set_env`` points ``RUNBOOKS_SANDBOX`` at ``root`` for the duration (so ``runbooks.load_inventory
     ("sandbox")`` and ``sandbox:`` secret references resolve to this twin), restoring the previous value.
-    Logs and state stay under ``root``; data kept outside it (the Postgres cluster when running as root)
-    is removed after ``down`` unless ``keep_data``.
+    Logs and state stay under ``root`` after ``down``.
     """
     previous = os.environ.get(SANDBOX_ENV)
     if set_env:
@@ -90,9 +89,7 @@ def running_sandbox(root: Path, *, faults: Iterable[str] = (), scale: int = 1,
         try:
             yield Sandbox(root=Path(root).resolve(), components=states, faults=fault_set, scale=scale)
         finally:
-            lifecycle.down(root)
-            if not keep_data:
-                lifecycle.discard_external(root)  # logs and state stay under root for post-mortems
+            lifecycle.down(root)  # logs and state stay under root for post-mortems
     finally:
         if set_env:
             if previous is None:

@@ -164,7 +164,7 @@ def discard_external(root: Path | str | None = None) -> None:
     """Remove the directories a component keeps outside the root (linked into it as ``runbooks-twin-*``).
 
     Components whose files must be reachable by an unprivileged user may live outside the root; the
-    link stays so that the root still shows where they were. Call only when the twin is down.
+    link stays so that the root still shows where they were. ``down`` calls it once every process stopped.
     """
     root = resolve_root(root)
     if not root.is_dir():
@@ -424,7 +424,8 @@ def status(root: Path | str | None = None, *, check_health: bool = True) -> dict
 
 
 def down(root: Path | str | None = None, grace: float = STOP_GRACE) -> list[str]:
-    """Stop every process the twin started (graceful hook, then SIGTERM/SIGKILL of each process group).
+    """Stop every process the twin started (graceful hook, then SIGTERM/SIGKILL of each process group),
+    then discard the data kept outside the root (logs and state stay for troubleshooting).
 
     Returns the names of the components stopped. Raises SandboxError if a process survives.
     """
@@ -445,6 +446,8 @@ def down(root: Path | str | None = None, grace: float = STOP_GRACE) -> list[str]
     refs = [r for name in names for r in _refs(data["components"][name])]
     left = processes.stop_groups(refs, grace=grace, not_before=float(data.get("started_at", 0)))
     (root / ENDPOINTS_FILE).unlink(missing_ok=True)
+    if not left:
+        discard_external(root)  # `up` always starts from scratch; logs and state stay under the root
     data["status"] = "down"
     data["stopped"] = datetime.now(UTC).isoformat()
     _write_state(root, data)
