@@ -132,7 +132,10 @@ def register(app: typer.Typer) -> None:
         keep_up: Annotated[bool, typer.Option("--keep-up", help="Leave the twin running at the end.")] = False,
     ) -> None:
         """Bring the twin up, run every runbook through the runner, verify the archive, bring it down."""
-        code = run_demo(root, archive, only, timeout, keep_up)
+        from runbooks.cli.sandbox import sigterm_as_interrupt
+
+        with sigterm_as_interrupt():
+            code = run_demo(root, archive, only, timeout, keep_up)
         raise typer.Exit(code)
 
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import signal
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
@@ -30,6 +33,20 @@ healthy, provision it, and write state.json and endpoints.json under the root.
 Faults (--fault NAME, repeatable) build the twin wrong on purpose:
 {fault_catalogue.help_text()}
 """
+
+
+@contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    """Treat SIGTERM like Ctrl-C for the duration, so that cleanup (bringing the twin down) runs."""
+
+    def handler(_signum: int, _frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _report(name: str, message: str) -> None:
@@ -64,11 +81,15 @@ def up(
 
     t0 = time.monotonic()
     try:
-        states = lifecycle.up(root, scale=scale, faults=fault or [], components=component, timeout=timeout,
-                              report=_report)
+        with sigterm_as_interrupt():
+            states = lifecycle.up(root, scale=scale, faults=fault or [], components=component, timeout=timeout,
+                                  report=_report)
     except (lifecycle.SandboxError, fault_catalogue.UnknownFault, lifecycle.RegistryError) as e:
         err.print(f"[red]sandbox up failed:[/red] {e}", markup=True, highlight=False)
         raise typer.Exit(1) from None
+    except KeyboardInterrupt:
+        err.print("[yellow]interrupted: whatever had started was stopped again[/yellow]")
+        raise typer.Exit(130) from None
     for name, s in states.items():
         console.print(f"{name:>10}  {s.address}")
     root_dir = lifecycle.resolve_root(root)
