@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -269,6 +270,7 @@ class _Run:
         return env
 
     def _execute_locked(self, path: Path, text: str, held: Any) -> RunOutcome:
+        _skip_unused_heavy_imports()
         import nbformat
         from papermill.parameterize import parameterize_notebook
 
@@ -341,6 +343,14 @@ class _Run:
         manifest = self._manifest(status, error, dict(self.values), lock_event, dict(server.results), redactor)
         run_dir = self.archive.commit(manifest, {NOTEBOOK_FILE: body.encode("utf-8")})
         return self._outcome(manifest, run_dir)
+
+
+def _skip_unused_heavy_imports() -> None:
+    """Start-up cost: nbformat imports jsonschema, which builds an RFC 3987 grammar at import time (about a
+    second) to check the ``iri`` string format; no notebook schema uses that format, so the runner does not
+    load it. Only done when jsonschema is not imported yet (it treats the module as absent, as designed)."""
+    if "jsonschema" not in sys.modules:
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
 
 
 def _run_async(factory: Any) -> Any:
