@@ -98,6 +98,7 @@ def test_cli_exit_codes_and_summary(archive_root: Path) -> None:
     ok = run_cli("run", nb("succeed"), "-p", "count=2", "--actor", "bob", "--archive", str(archive_root))
     assert ok.returncode == 0, ok.stderr
     assert ok.stdout.startswith("succeeded: run ")
+    assert ok.stderr == ""  # no progress when stderr is not a terminal
     failed = run_cli("run", nb("raise"), "--archive", str(archive_root))
     assert failed.returncode == 1
     assert "ValueError in cell" in failed.stderr and "boom: the step failed" in failed.stderr
