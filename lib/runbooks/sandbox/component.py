@@ -5,6 +5,11 @@ each is healthy, then lets each provision itself (buckets, seed data, records...
 contributes to the endpoints file (``<root>/endpoints.json``) that the ``sandbox`` inventory reads:
 ``ctx.overlay`` is deep-merged into the inventory, ``ctx.write_secret(name, value)`` makes a value
 available as the secret reference ``sandbox:<name>``.
+
+Plugging in: add ``"module:Class"`` to ``COMPONENTS`` in ``runbooks.sandbox.registry``. A component's
+processes are started with ``ctx.spawn(name, argv)`` (own session, output in ``<root>/logs/<name>.log``)
+and their pids returned in ``ComponentState.pids``: ``down`` stops those process groups (after the
+optional ``stop`` hook). ``faults`` are validated and listed by ``runbooks.sandbox.faults``.
 """
 
 from __future__ import annotations
