@@ -122,14 +122,24 @@ class CloudflareProvider:
     # -- records -----------------------------------------------------------------------------------
     def list_records(self, *, name: str | None = None, type: str | None = None,
                      per_page: int = 100) -> list[DnsRecord]:
-        """Every record of the zone matching the filters (all pages)."""
+        """Every record of the zone matching the filters: all pages, stopping at ``result_info.total_pages``
+        (the SDK's own iteration asks for one more, empty, page)."""
         params: dict[str, Any] = {"zone_id": self.zone_id, "per_page": per_page}
         if name:
             params["name"] = {"exact": name}
         if type:
             params["type"] = type
-        return self._call(f"list DNS records{' of ' + name if name else ''}",
-                          lambda: [DnsRecord.from_sdk(r) for r in self._client.dns.records.list(**params)])
+
+        def fetch() -> list[DnsRecord]:
+            page = self._client.dns.records.list(**params)
+            out = [DnsRecord.from_sdk(r) for r in page.result]
+            while page.result and (info := page.result_info) is not None and (info.page or 1) < (
+                    getattr(info, "total_pages", None) or 0):
+                page = page.get_next_page()
+                out += [DnsRecord.from_sdk(r) for r in page.result]
+            return out
+
+        return self._call(f"list DNS records{' of ' + name if name else ''}", fetch)
 
     def find_record(self, name: str) -> DnsRecord | None:
         """The A, AAAA or CNAME record of ``name`` (a CNAME excludes the others), or None."""
