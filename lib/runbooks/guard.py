@@ -38,11 +38,12 @@ def _take_lock(environment: str) -> None:
     if environment in _held:
         return
     from runbooks import paths
+    from runbooks.archive.layout import LOCKS_DIR
     from runbooks.runner import lock
 
     run_id = os.environ.get(RUN_ID_ENV) or f"interactive-{socket.gethostname()}-{os.getpid()}"
     try:
-        held = lock.acquire(paths.archive_root() / "locks", environment, run_id=run_id, actor=_actor())
+        held = lock.acquire(paths.archive_root() / LOCKS_DIR, environment, run_id=run_id, actor=_actor())
     except lock.LockHeld as e:
         raise ApplyRefused(f"not applying: {e}") from None
     _held[environment] = held

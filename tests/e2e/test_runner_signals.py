@@ -38,3 +38,16 @@ def test_signal_interrupts_with_partial_notebook(archive_root: Path, tmp_path: P
     printed = json.dumps([o.get("text") for c in nbj["cells"] for o in c.get("outputs", []) if "text" in o])
     assert "before the sleep" in printed and "after the sleep" not in printed and "last cell" not in printed
     assert "KeyboardInterrupt" in json.dumps(cell["outputs"])  # the kernel was interrupted in that cell
+
+
+def test_kernel_does_not_outlive_a_killed_runner(archive_root: Path, tmp_path: Path) -> None:
+    started = tmp_path / "started"
+    proc = start_cli("run", nb("sleep"), "-p", f"started_marker={started}", "--archive", str(archive_root))
+    kernel_pid = int(wait_for_file(started, proc=proc))
+    proc.kill()  # SIGKILL: no chance to clean up
+    proc.communicate(timeout=30)
+    deadline = time.monotonic() + 20
+    while psutil.pid_exists(kernel_pid) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert not psutil.pid_exists(kernel_pid) or psutil.Process(kernel_pid).status() == psutil.STATUS_ZOMBIE
+    assert run_dirs(archive_root) == []  # nothing half-written was archived

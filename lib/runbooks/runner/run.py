@@ -265,6 +265,7 @@ class _Run:
         env[ACTOR_ENV] = self.actor
         env["RUNBOOKS_ENVIRONMENT"] = self.environment
         env.setdefault("PYDEVD_DISABLE_FILE_VALIDATION", "1")
+        env["JPY_PARENT_PID"] = str(os.getpid())  # ipykernel exits if the runner dies (even by SIGKILL)
         if held is not None:
             env[LOCKED_ENV] = self.environment
         return env
