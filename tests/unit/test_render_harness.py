@@ -57,7 +57,6 @@ class KeysTwin:
     ctx: SandboxContext
     supabase_url: str
     render: ComponentState
-    server: uvicorn.Server
 
     @property
     def render_api(self) -> str:
@@ -86,41 +85,50 @@ def _wait(predicate: object, timeout: float, what: str) -> None:
 
 
 @contextmanager
-def keys_twin(root: Path, faults: frozenset[str] = frozenset()) -> Iterator[KeysTwin]:
-    ctx = SandboxContext(root=root, faults=faults)
-    ctx.write_secret("supabase_access_token", "sbp_" + secrets.token_hex(20))
+def supabase_twin(root: Path) -> Iterator[str]:
+    """The Supabase keys + auth routers served in a thread; yields the project URL (= Management API URL)."""
+    (root / "secrets").mkdir(parents=True, exist_ok=True, mode=0o700)
+    (root / "secrets" / "supabase_access_token").write_text("sbp_" + secrets.token_hex(20))
     port = free_port()
     server = uvicorn.Server(uvicorn.Config(supabase_keys_app(root, port), host="127.0.0.1", port=port,
                                            log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
-    _wait(lambda: server.started, 15, "supabase keys twin")
-    url = f"http://127.0.0.1:{port}"
-    ctx.components["supabase"] = ComponentState("supabase", url, [])
-    ctx.merge_overlay({"endpoints": {"supabase_api": url, "supabase_project": url},
-                       "supabase_project_ref": PROJECT_REF})
-    comp = RenderComponent()
-    state = comp.start(ctx)
     try:
-        _wait(lambda: comp.health(ctx, state)[0], 30, "render twin")
-        comp.provision(ctx, state)
-        yield KeysTwin(root, ctx, url, state, server)
+        _wait(lambda: server.started, 15, "supabase keys twin")
+        yield f"http://127.0.0.1:{port}"
     finally:
-        for pid in state.pids:
-            with suppress(ProcessLookupError):
-                os.killpg(pid, signal.SIGTERM)
-        for pid in state.pids:
-            deadline = time.monotonic() + 10
-            while time.monotonic() < deadline:
-                with suppress(ChildProcessError):
-                    os.waitpid(pid, os.WNOHANG)  # the emulator is our child: reap it
-                try:
-                    os.killpg(pid, 0)
-                except ProcessLookupError:
-                    break
-                time.sleep(0.1)
         server.should_exit = True
         thread.join(10)
+
+
+@contextmanager
+def keys_twin(root: Path, faults: frozenset[str] = frozenset()) -> Iterator[KeysTwin]:
+    ctx = SandboxContext(root=root, faults=faults)
+    with supabase_twin(root) as url:
+        ctx.components["supabase"] = ComponentState("supabase", url, [])
+        ctx.merge_overlay({"endpoints": {"supabase_api": url, "supabase_project": url},
+                           "supabase_project_ref": PROJECT_REF})
+        comp = RenderComponent()
+        state = comp.start(ctx)
+        try:
+            _wait(lambda: comp.health(ctx, state)[0], 30, "render twin")
+            comp.provision(ctx, state)
+            yield KeysTwin(root, ctx, url, state)
+        finally:
+            for pid in state.pids:
+                with suppress(ProcessLookupError):
+                    os.killpg(pid, signal.SIGTERM)
+            for pid in state.pids:
+                deadline = time.monotonic() + 10
+                while time.monotonic() < deadline:
+                    with suppress(ChildProcessError):
+                        os.waitpid(pid, os.WNOHANG)  # the emulator is our child: reap it
+                    try:
+                        os.killpg(pid, 0)
+                    except ProcessLookupError:
+                        break
+                    time.sleep(0.1)
 
 
 def test_harness_brings_up_four_healthy_services(tmp_path: Path) -> None:
