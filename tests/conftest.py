@@ -41,10 +41,21 @@ SandboxFactory = Callable[..., AbstractContextManager[Sandbox]]
 def sandbox_factory(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SandboxFactory]:
     with ExitStack() as stack:
 
-        def make(*, faults: Iterable[str] = (), components: Iterable[str] | None = None, scale: int = 1,
-                 root: Path | None = None, set_env: bool = False) -> AbstractContextManager[Sandbox]:
-            cm = running_sandbox(root or tmp_path_factory.mktemp("sandbox-f"), faults=faults,
-                                 components=components, scale=scale, set_env=set_env)
+        def make(
+            *,
+            faults: Iterable[str] = (),
+            components: Iterable[str] | None = None,
+            scale: int = 1,
+            root: Path | None = None,
+            set_env: bool = False,
+        ) -> AbstractContextManager[Sandbox]:
+            cm = running_sandbox(
+                root or tmp_path_factory.mktemp("sandbox-f"),
+                faults=faults,
+                components=components,
+                scale=scale,
+                set_env=set_env,
+            )
             return _Guarded(cm, stack)
 
         yield make

@@ -24,7 +24,10 @@ def test_demo_runs_every_runbook_and_leaves_nothing_running(tmp_path: Path) -> N
     env = {k: v for k, v in os.environ.items() if k not in ("RUNBOOKS_SANDBOX", "RUNBOOKS_ARCHIVE")}
     out = subprocess.run(
         [sys.executable, "-m", "runbooks.cli.main", "demo", "--root", str(root), "--archive", str(archive)],
-        capture_output=True, text=True, timeout=900, env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**env, "COLUMNS": "200"},
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     for nb in notebooks:
@@ -35,8 +38,7 @@ def test_demo_runs_every_runbook_and_leaves_nothing_running(tmp_path: Path) -> N
     # every run is in the archive, with its record
     runs = [p for p in archive.rglob("run.json")]
     destructive_applies = sum(
-        1 for nb in notebooks
-        if json.loads(nb.read_text())["metadata"].get("runbook", {}).get("demo_apply")
+        1 for nb in notebooks if json.loads(nb.read_text())["metadata"].get("runbook", {}).get("demo_apply")
     )
     assert len(runs) == len(notebooks) + destructive_applies
 

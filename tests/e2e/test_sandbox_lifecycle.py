@@ -17,8 +17,9 @@ pytestmark = pytest.mark.sandbox
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "runbooks.cli.main", "sandbox", *args],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "runbooks.cli.main", "sandbox", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def _refs(root: Path) -> list[processes.ProcessRef]:
@@ -115,8 +116,9 @@ def test_reset_wipes_the_root_and_refuses_foreign_directories(tmp_path: Path) ->
     assert (foreign / "precious.txt").read_text() == "keep me"
 
 
-def test_a_component_that_never_becomes_healthy_is_named_with_its_log(tmp_path: Path,
-                                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_component_that_never_becomes_healthy_is_named_with_its_log(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from runbooks.sandbox.components.s3 import S3Component
 
     monkeypatch.setattr(S3Component, "health", lambda self, ctx, state: (False, "never ready"))

@@ -28,12 +28,16 @@ def test_seeded_schema_and_scale(sandbox_factory: Callable[..., object]) -> None
     for scale in (1, 2):
         with sandbox_factory(components=["postgres"], scale=scale) as sbx:  # type: ignore[attr-defined]
             with psycopg.connect(sbx.database_url) as c:
-                counts[scale] = {t: c.execute(f"select count(*) from {t}").fetchone()[0]  # type: ignore[index]
-                                 for t in ("tenants", "users", "sessions", "documents", "audit_events", "api_usage")}
+                counts[scale] = {
+                    t: c.execute(f"select count(*) from {t}").fetchone()[0]  # type: ignore[index]
+                    for t in ("tenants", "users", "sessions", "documents", "audit_events", "api_usage")
+                }
                 dims = c.execute("select distinct cardinality(embedding) from documents").fetchall()
                 assert dims == [(64,)]
-                kind = c.execute("select data_type from information_schema.columns "
-                                 "where table_name = 'documents' and column_name = 'embedding'").fetchone()
+                kind = c.execute(
+                    "select data_type from information_schema.columns "
+                    "where table_name = 'documents' and column_name = 'embedding'"
+                ).fetchone()
                 assert kind == ("ARRAY",)
             assert _labels(sbx.database_url) == ["seed"]
     assert all(n > 0 for n in counts[1].values())
@@ -47,8 +51,9 @@ def test_server_is_unprivileged_on_loopback_with_password_auth(sandbox: Sandbox)
     info = conninfo_to_dict(sandbox.database_url)
     assert info["host"] == "127.0.0.1" and int(info["port"]) == state.extra["port"]
     with pytest.raises(psycopg.OperationalError):
-        psycopg.connect(host="127.0.0.1", port=info["port"], user="postgres", password="wrong",
-                        dbname="spectral", connect_timeout=3)
+        psycopg.connect(
+            host="127.0.0.1", port=info["port"], user="postgres", password="wrong", dbname="spectral", connect_timeout=3
+        )
     assert postgres.pg_bin("pg_dump").is_file() and postgres.pg_bin("pg_restore").is_file()
     assert postgres.superuser_dsn(sandbox.root) == sandbox.database_url
 

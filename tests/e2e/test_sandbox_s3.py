@@ -62,11 +62,17 @@ def test_backup_writer_puts_but_cannot_destroy_or_weaken(sandbox: Sandbox) -> No
     assert v1 in {v["VersionId"] for v in keys} and len(keys) == 2
     for call in (
         lambda: writer.delete_object(Bucket=BACKUPS, Key="nightly/locked.dump", VersionId=v1),
-        lambda: writer.delete_object(Bucket=BACKUPS, Key="nightly/locked.dump", VersionId=v1,
-                                     BypassGovernanceRetention=True),
+        lambda: writer.delete_object(
+            Bucket=BACKUPS, Key="nightly/locked.dump", VersionId=v1, BypassGovernanceRetention=True
+        ),
         lambda: writer.put_bucket_versioning(Bucket=BACKUPS, VersioningConfiguration={"Status": "Suspended"}),
-        lambda: writer.put_object_lock_configuration(Bucket=BACKUPS, ObjectLockConfiguration={
-            "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}}}),
+        lambda: writer.put_object_lock_configuration(
+            Bucket=BACKUPS,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": "GOVERNANCE", "Days": 1}},
+            },
+        ),
         lambda: writer.get_object(Bucket=APP, Key="tenants/1/avatar.png"),
         lambda: writer.list_objects_v2(Bucket=APP),
     ):
@@ -77,8 +83,12 @@ def test_backup_writer_puts_but_cannot_destroy_or_weaken(sandbox: Sandbox) -> No
     with pytest.raises(ClientError) as err:
         sandbox.s3_client("admin").delete_object(Bucket=BACKUPS, Key="nightly/locked.dump", VersionId=v1)
     assert _code(err) == "AccessDenied"
-    assert sandbox.s3_client("drill-reader").get_object(
-        Bucket=BACKUPS, Key="nightly/locked.dump", VersionId=v1)["Body"].read() == b"one"
+    assert (
+        sandbox.s3_client("drill-reader")
+        .get_object(Bucket=BACKUPS, Key="nightly/locked.dump", VersionId=v1)["Body"]
+        .read()
+        == b"one"
+    )
 
 
 def test_drill_reader_reads_backups_and_cannot_write(sandbox: Sandbox) -> None:
@@ -99,8 +109,13 @@ def test_drill_reader_reads_backups_and_cannot_write(sandbox: Sandbox) -> None:
 def test_unknown_credentials_are_rejected(sandbox: Sandbox) -> None:
     import boto3
 
-    s3 = boto3.client("s3", endpoint_url=sandbox.address("s3"), region_name="us-east-1",
-                      aws_access_key_id="AKIAIOSFODNN7EXAMPLE", aws_secret_access_key="wrong")
+    s3 = boto3.client(
+        "s3",
+        endpoint_url=sandbox.address("s3"),
+        region_name="us-east-1",
+        aws_access_key_id="AKIAIOSFODNN7EXAMPLE",
+        aws_secret_access_key="wrong",
+    )
     with pytest.raises(ClientError) as err:
         s3.list_objects_v2(Bucket=APP)
     assert _code(err) in {"InvalidAccessKeyId", "AccessDenied", "SignatureDoesNotMatch"}

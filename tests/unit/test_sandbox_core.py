@@ -32,8 +32,12 @@ def _comp(name: str, deps: tuple[str, ...] = ()) -> type[Component]:
 
 
 def test_dependency_order_puts_dependencies_first_and_pulls_them_in() -> None:
-    classes = {"render": _comp("render", ("supabase",)), "postgres": _comp("postgres"),
-               "supabase": _comp("supabase", ("postgres",)), "s3": _comp("s3")}
+    classes = {
+        "render": _comp("render", ("supabase",)),
+        "postgres": _comp("postgres"),
+        "supabase": _comp("supabase", ("postgres",)),
+        "s3": _comp("s3"),
+    }
     assert registry.dependency_order(classes, ["render"]) == ["postgres", "supabase", "render"]
     full = registry.dependency_order(classes, list(classes))
     assert full.index("postgres") < full.index("supabase") < full.index("render")
@@ -47,8 +51,9 @@ def test_dependency_errors_are_named() -> None:
         registry.dependency_order({"a": _comp("a", ("ghost",))}, ["a"])
 
 
-def test_missing_module_is_skipped_but_a_broken_one_is_an_error(tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+def test_missing_module_is_skipped_but_a_broken_one_is_an_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     assert registry._load("runbooks.sandbox.components.does_not_exist:X") is None
     (tmp_path / "broken_twin_component.py").write_text("import no_such_dependency_xyz\n")
     (tmp_path / "odd_twin_component.py").write_text("X = 1\n")
@@ -72,8 +77,13 @@ def test_registered_components_include_postgres_and_s3() -> None:
 
 def test_fault_catalogue_validates_and_documents() -> None:
     cat = faults.catalogue()
-    for name in ("backup-versioning-off", "backup-no-object-lock", "runtime-reads-backups",
-                 "writer-can-delete-backups", "backup-bucket-is-app-bucket"):
+    for name in (
+        "backup-versioning-off",
+        "backup-no-object-lock",
+        "runtime-reads-backups",
+        "writer-can-delete-backups",
+        "backup-bucket-is-app-bucket",
+    ):
         assert cat[name].component == "s3" and cat[name].description
         assert name in faults.help_text()
     assert faults.validate(["runtime-reads-backups", " runtime-reads-backups "]) == {"runtime-reads-backups"}
@@ -85,8 +95,13 @@ def test_writer_policy_denies_destruction_unless_faulted() -> None:
     env = sandbox_inventory_static()
     healthy = policies(env, frozenset())["backup-writer"]["Statement"]
     denied = {a for s in healthy if s["Effect"] == "Deny" for a in s["Action"]}
-    assert {"s3:DeleteObjectVersion", "s3:BypassGovernanceRetention", "s3:PutBucketVersioning",
-            "s3:PutBucketObjectLockConfiguration", "s3:PutObjectRetention"} <= denied
+    assert {
+        "s3:DeleteObjectVersion",
+        "s3:BypassGovernanceRetention",
+        "s3:PutBucketVersioning",
+        "s3:PutBucketObjectLockConfiguration",
+        "s3:PutObjectRetention",
+    } <= denied
     faulty = policies(env, frozenset({"writer-can-delete-backups"}))["backup-writer"]["Statement"]
     allowed = {a for s in faulty if s["Effect"] == "Allow" for a in s["Action"]}
     assert "s3:DeleteObjectVersion" in allowed
@@ -132,8 +147,7 @@ def test_context_secrets_overlay_and_logs(tmp_path: Path) -> None:
     assert mode == 0o600 and ctx.read_secret("database_url") == "postgresql://x"
     ctx.merge_overlay({"endpoints": {"s3": "http://a"}})
     ctx.merge_overlay({"endpoints": {"s3_region": "us-east-1"}, "backup": {"recipient": "age1x"}})
-    assert ctx.overlay == {"endpoints": {"s3": "http://a", "s3_region": "us-east-1"},
-                           "backup": {"recipient": "age1x"}}
+    assert ctx.overlay == {"endpoints": {"s3": "http://a", "s3_region": "us-east-1"}, "backup": {"recipient": "age1x"}}
     pid = ctx.spawn("echo", ["/bin/sh", "-c", "echo hello-from-child"])
     assert processes.wait_exit(processes.identify(pid), 5)
     assert "hello-from-child" in ctx.log_path("echo").read_text()
@@ -145,11 +159,16 @@ def test_demo_plan_runs_defaults_then_demo_apply(tmp_path: Path) -> None:
         p.write_text(json.dumps({"cells": [], "metadata": {"runbook": meta}, "nbformat": 4, "nbformat_minor": 5}))
         return p
 
-    notebooks = [nb("b-flip", destructive=True, demo_apply=True), nb("a-check", destructive=False),
-                 nb("c-wipe", destructive=True)]
+    notebooks = [
+        nb("b-flip", destructive=True, demo_apply=True),
+        nb("a-check", destructive=False),
+        nb("c-wipe", destructive=True),
+    ]
     planned = [(p.procedure, p.mode, p.params) for p in plan(notebooks)]
     assert planned == [
-        ("a-check", "run", {}), ("b-flip", "dry-run", {}), ("c-wipe", "dry-run", {}),
+        ("a-check", "run", {}),
+        ("b-flip", "dry-run", {}),
+        ("c-wipe", "dry-run", {}),
         ("b-flip", "apply", {"apply": "true", "confirm": "sandbox"}),
     ]
     assert [p.procedure for p in plan(notebooks, only=["c-wipe"])] == ["c-wipe"]

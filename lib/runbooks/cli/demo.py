@@ -73,16 +73,32 @@ def execute(planned: list[PlannedRun], archive: Path, timeout: float | None) -> 
         err.print(f"[dim]running[/dim] {pr.procedure} ({pr.mode}) ...")
         t0 = time.monotonic()
         try:
-            out = run_procedure(pr.procedure, params=dict(pr.params), environment="sandbox", timeout=timeout,
-                                actor="demo", trigger="manual", archive_root=archive, progress=False)
+            out = run_procedure(
+                pr.procedure,
+                params=dict(pr.params),
+                environment="sandbox",
+                timeout=timeout,
+                actor="demo",
+                trigger="manual",
+                archive_root=archive,
+                progress=False,
+            )
         except Exception as e:  # the runner refused to even start: report and carry on with the others
             results.append(DemoRun(pr, "error", time.monotonic() - t0, None, 1, f"{type(e).__name__}: {e}"))
             continue
         detail = ""
         if out.error is not None:
             detail = str(getattr(out.error, "message", "") or out.error)
-        results.append(DemoRun(pr, str(out.status.value if hasattr(out.status, "value") else out.status),
-                               float(out.duration), out.run_dir, int(out.exit_code), detail))
+        results.append(
+            DemoRun(
+                pr,
+                str(out.status.value if hasattr(out.status, "value") else out.status),
+                float(out.duration),
+                out.run_dir,
+                int(out.exit_code),
+                detail,
+            )
+        )
         err.print(f"  -> {results[-1].status} in {results[-1].duration:.1f}s")
     return results
 
@@ -100,8 +116,13 @@ def table(results: list[DemoRun], archive: Path) -> Table:
                 where = str(r.run_dir.relative_to(archive))
             except ValueError:
                 where = str(r.run_dir)
-        t.add_row(r.planned.procedure, r.planned.mode, f"[{colour}]{r.status}[/{colour}]", f"{r.duration:.1f}s",
-                  where or r.error[:200])
+        t.add_row(
+            r.planned.procedure,
+            r.planned.mode,
+            f"[{colour}]{r.status}[/{colour}]",
+            f"{r.duration:.1f}s",
+            where or r.error[:200],
+        )
     return t
 
 
@@ -122,12 +143,13 @@ def register(app: typer.Typer) -> None:
 
     @app.command("demo")
     def demo(
-        root: Annotated[Path | None, typer.Option("--root", help="Sandbox state directory "
-                                                  "(default: .sandbox/ of the project).")] = None,
-        archive: Annotated[Path | None, typer.Option("--archive", help="Archive root (default: runs/, "
-                                                     "or $RUNBOOKS_ARCHIVE).")] = None,
-        only: Annotated[list[str] | None, typer.Option("--only", help="Run only this procedure "
-                                                       "(repeatable).")] = None,
+        root: Annotated[
+            Path | None, typer.Option("--root", help="Sandbox state directory (default: .sandbox/ of the project).")
+        ] = None,
+        archive: Annotated[
+            Path | None, typer.Option("--archive", help="Archive root (default: runs/, or $RUNBOOKS_ARCHIVE).")
+        ] = None,
+        only: Annotated[list[str] | None, typer.Option("--only", help="Run only this procedure (repeatable).")] = None,
         timeout: Annotated[float, typer.Option("--timeout", help="Seconds allowed per run.")] = 600.0,
         keep_up: Annotated[bool, typer.Option("--keep-up", help="Leave the twin running at the end.")] = False,
     ) -> None:
@@ -139,8 +161,9 @@ def register(app: typer.Typer) -> None:
         raise typer.Exit(code)
 
 
-def run_demo(root: Path | None, archive: Path | None, only: list[str] | None, timeout: float | None,
-             keep_up: bool) -> int:
+def run_demo(
+    root: Path | None, archive: Path | None, only: list[str] | None, timeout: float | None, keep_up: bool
+) -> int:
     from runbooks.runner.run import list_notebooks
     from runbooks.sandbox import lifecycle
 
@@ -161,19 +184,22 @@ def run_demo(root: Path | None, archive: Path | None, only: list[str] | None, ti
         except Exception as e:
             err.print(f"[red]sandbox up failed:[/red] {e}", highlight=False)
             return 1
-        console.print(f"sandbox up in {time.monotonic() - t0:.1f}s: "
-                      + ", ".join(f"{n} {s.address}" for n, s in states.items()))
+        console.print(
+            f"sandbox up in {time.monotonic() - t0:.1f}s: " + ", ".join(f"{n} {s.address}" for n, s in states.items())
+        )
         results = execute(planned, archive_dir, timeout)
         console.print(table(results, archive_dir))
         ok_verify, verdict = verify_archive(archive_dir)
         console.print(verdict, style="green" if ok_verify else "red", highlight=False)
         failed = [r for r in results if not r.ok]
         for r in failed:
-            err.print(f"[red]{r.planned.procedure} ({r.planned.mode}) {r.status}[/red]"
-                      + (f": {r.error}" if r.error else "") + (f" — record: {r.run_dir}" if r.run_dir else ""),
-                      highlight=False)
-        console.print(f"{len(results) - len(failed)}/{len(results)} runs succeeded in "
-                      f"{time.monotonic() - t0:.0f}s")
+            err.print(
+                f"[red]{r.planned.procedure} ({r.planned.mode}) {r.status}[/red]"
+                + (f": {r.error}" if r.error else "")
+                + (f" — record: {r.run_dir}" if r.run_dir else ""),
+                highlight=False,
+            )
+        console.print(f"{len(results) - len(failed)}/{len(results)} runs succeeded in {time.monotonic() - t0:.0f}s")
         return 0 if not failed and ok_verify else 1
     except KeyboardInterrupt:
         err.print("[yellow]interrupted[/yellow]")

@@ -22,8 +22,9 @@ err = Console(stderr=True)
 
 RootOpt = Annotated[
     Path | None,
-    typer.Option("--root", help="State directory of the twin (default: .sandbox/ of the project, "
-                 "or $RUNBOOKS_SANDBOX)."),
+    typer.Option(
+        "--root", help="State directory of the twin (default: .sandbox/ of the project, or $RUNBOOKS_SANDBOX)."
+    ),
 ]
 
 _UP_HELP = f"""Bring the twin up (idempotent): start every component on loopback, wait until each is
@@ -59,8 +60,9 @@ def _print_components(report: dict) -> None:
         table.add_column(col)
     for name, c in report["components"].items():
         healthy = "[green]healthy[/green]" if c.get("healthy") else "[red]unhealthy[/red]"
-        table.add_row(name, str(c.get("address", "")), healthy, ",".join(map(str, c.get("pids", []))),
-                      str(c.get("detail", "")))
+        table.add_row(
+            name, str(c.get("address", "")), healthy, ",".join(map(str, c.get("pids", []))), str(c.get("detail", ""))
+        )
     console.print(table)
     if report.get("faults"):
         console.print(f"faults: {', '.join(report['faults'])}")
@@ -70,20 +72,26 @@ def _print_components(report: dict) -> None:
 def up(
     root: RootOpt = None,
     scale: Annotated[int, typer.Option("--scale", min=1, help="Multiply the seeded data by N.")] = 1,
-    fault: Annotated[list[str] | None, typer.Option("--fault", help="Build the twin with this fault "
-                                                     "(repeatable; see the list above).")] = None,
-    component: Annotated[list[str] | None, typer.Option(
-        "--component", help="Only this component and its dependencies (repeatable; default: all).")] = None,
-    timeout: Annotated[float | None, typer.Option(
-        "--timeout", help="Seconds each component may take to become healthy.")] = None,
+    fault: Annotated[
+        list[str] | None,
+        typer.Option("--fault", help="Build the twin with this fault (repeatable; see the list above)."),
+    ] = None,
+    component: Annotated[
+        list[str] | None,
+        typer.Option("--component", help="Only this component and its dependencies (repeatable; default: all)."),
+    ] = None,
+    timeout: Annotated[
+        float | None, typer.Option("--timeout", help="Seconds each component may take to become healthy.")
+    ] = None,
 ) -> None:
     from runbooks.sandbox import lifecycle
 
     t0 = time.monotonic()
     try:
         with sigterm_as_interrupt():
-            states = lifecycle.up(root, scale=scale, faults=fault or [], components=component, timeout=timeout,
-                                  report=_report)
+            states = lifecycle.up(
+                root, scale=scale, faults=fault or [], components=component, timeout=timeout, report=_report
+            )
     except (lifecycle.SandboxError, fault_catalogue.UnknownFault, lifecycle.RegistryError) as e:
         err.print(f"[red]sandbox up failed:[/red] {e}", markup=True, highlight=False)
         raise typer.Exit(1) from None

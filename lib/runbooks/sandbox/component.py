@@ -100,8 +100,16 @@ class SandboxContext:
         """Where ``spawn(name, ...)`` sends the process's output."""
         return self.logs_dir / f"{name}.log"
 
-    def spawn(self, name: str, argv: list[str], *, env: dict[str, str] | None = None,
-              user: str | None = None, cwd: Path | None = None, group: str | None = None) -> int:
+    def spawn(
+        self,
+        name: str,
+        argv: list[str],
+        *,
+        env: dict[str, str] | None = None,
+        user: str | None = None,
+        cwd: Path | None = None,
+        group: str | None = None,
+    ) -> int:
         """Start a detached process (own session, so ``down`` can stop its whole group); log to logs/.
 
         The process group id equals the returned pid: ``down`` signals the whole group, so children
@@ -110,8 +118,15 @@ class SandboxContext:
         log = open(self.log_path(name), "ab")  # noqa: SIM115 - handed to the child
         full_env = {**os.environ, **(env or {})}
         proc = subprocess.Popen(
-            argv, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=full_env,
-            start_new_session=True, cwd=cwd, user=user, group=group,
+            argv,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            start_new_session=True,
+            cwd=cwd,
+            user=user,
+            group=group,
             extra_groups=[] if (user is not None and os.geteuid() == 0) else None,
         )
         log.close()

@@ -29,9 +29,7 @@ def catalogue() -> dict[str, Fault]:
     for comp_name, cls in component_classes().items():
         for name, description in cls.faults.items():
             if name in out:
-                raise RegistryError(
-                    f"fault {name!r} is declared by both {out[name].component} and {comp_name}"
-                )
+                raise RegistryError(f"fault {name!r} is declared by both {out[name].component} and {comp_name}")
             out[name] = Fault(name, comp_name, description)
     return dict(sorted(out.items()))
 
@@ -43,9 +41,7 @@ def validate(names: Iterable[str]) -> frozenset[str]:
     unknown = sorted(wanted - known.keys())
     if unknown:
         listing = "\n".join(f"  {f.name:32} {f.description}" for f in known.values())
-        raise UnknownFault(
-            f"unknown fault(s): {', '.join(unknown)}. Known faults:\n{listing or '  (none registered)'}"
-        )
+        raise UnknownFault(f"unknown fault(s): {', '.join(unknown)}. Known faults:\n{listing or '  (none registered)'}")
     return wanted
 
 

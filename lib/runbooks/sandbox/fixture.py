@@ -59,7 +59,9 @@ class Sandbox:
         prefix = S3_CREDENTIALS[credential]
         state = self.components["s3"]
         return boto3.client(
-            "s3", endpoint_url=state.address, region_name=state.extra.get("region", "us-east-1"),
+            "s3",
+            endpoint_url=state.address,
+            region_name=state.extra.get("region", "us-east-1"),
             aws_access_key_id=self.secret(f"{prefix}_aws_access_key_id"),
             aws_secret_access_key=self.secret(f"{prefix}_aws_secret_access_key"),
             config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
@@ -70,9 +72,15 @@ class Sandbox:
 
 
 @contextmanager
-def running_sandbox(root: Path, *, faults: Iterable[str] = (), scale: int = 1,
-                    components: Iterable[str] | None = None, timeout: float | None = None,
-                    set_env: bool = False) -> Iterator[Sandbox]:
+def running_sandbox(
+    root: Path,
+    *,
+    faults: Iterable[str] = (),
+    scale: int = 1,
+    components: Iterable[str] | None = None,
+    timeout: float | None = None,
+    set_env: bool = False,
+) -> Iterator[Sandbox]:
     """Bring a twin up under ``root``; bring it down on exit, whatever happens.
 
     ``set_env`` points ``RUNBOOKS_SANDBOX`` at ``root`` for the duration (so ``runbooks.load_inventory
@@ -84,8 +92,13 @@ def running_sandbox(root: Path, *, faults: Iterable[str] = (), scale: int = 1,
         os.environ[SANDBOX_ENV] = str(root)
     try:
         fault_set = frozenset(faults)
-        states = lifecycle.up(root, scale=scale, faults=fault_set,
-                              components=list(components) if components is not None else None, timeout=timeout)
+        states = lifecycle.up(
+            root,
+            scale=scale,
+            faults=fault_set,
+            components=list(components) if components is not None else None,
+            timeout=timeout,
+        )
         try:
             yield Sandbox(root=Path(root).resolve(), components=states, faults=fault_set, scale=scale)
         finally:

@@ -82,8 +82,9 @@ def _component_json(state: ComponentState, refs: list[processes.ProcessRef]) -> 
 
 
 def _component_state(data: dict[str, Any]) -> ComponentState:
-    return ComponentState(name=data["name"], address=data["address"], pids=list(data.get("pids", [])),
-                          extra=dict(data.get("extra", {})))
+    return ComponentState(
+        name=data["name"], address=data["address"], pids=list(data.get("pids", [])), extra=dict(data.get("extra", {}))
+    )
 
 
 def _refs(data: dict[str, Any]) -> list[processes.ProcessRef]:
@@ -118,8 +119,13 @@ def context_from_state(root: Path | str | None = None) -> tuple[SandboxContext, 
     ep = root / ENDPOINTS_FILE
     if ep.is_file():
         overlay = json.loads(ep.read_text()).get("inventory_overlay", {})
-    ctx = SandboxContext(root=root, faults=frozenset(data.get("faults", [])), scale=int(data.get("scale", 1)),
-                         components=dict(states), overlay=overlay)
+    ctx = SandboxContext(
+        root=root,
+        faults=frozenset(data.get("faults", [])),
+        scale=int(data.get("scale", 1)),
+        components=dict(states),
+        overlay=overlay,
+    )
     return ctx, states
 
 
@@ -197,8 +203,7 @@ def _same_config(data: dict[str, Any], scale: int, faults: frozenset[str], names
     """None if the running twin matches the request; otherwise what differs."""
     running_faults = frozenset(data.get("faults", []))
     if running_faults != faults:
-        return (f"it runs with faults {sorted(running_faults) or 'none'}, "
-                f"you asked for {sorted(faults) or 'none'}")
+        return f"it runs with faults {sorted(running_faults) or 'none'}, you asked for {sorted(faults) or 'none'}"
     if int(data.get("scale", 1)) != scale:
         return f"it runs at scale {data.get('scale')}, you asked for scale {scale}"
     missing = sorted(set(names) - set(data.get("components", {})))
@@ -213,8 +218,15 @@ def _same_config(data: dict[str, Any], scale: int, faults: frozenset[str], names
 class _Bringup:
     """One thread per component: wait for dependencies, start, wait healthy, provision."""
 
-    def __init__(self, ctx: SandboxContext, classes: dict[str, type[Component]], order: list[str],
-                 data: dict[str, Any], timeout: float, report: Reporter):
+    def __init__(
+        self,
+        ctx: SandboxContext,
+        classes: dict[str, type[Component]],
+        order: list[str],
+        data: dict[str, Any],
+        timeout: float,
+        report: Reporter,
+    ):
         self.ctx, self.classes, self.order, self.data = ctx, classes, order, data
         self.timeout, self.report = timeout, report
         self.ready = {n: threading.Event() for n in order}
@@ -269,8 +281,7 @@ class _Bringup:
                 self.abort.set()
                 return
             if time.monotonic() > deadline:
-                self.errors[name] = _error(
-                    self.ctx.root, name, f"was not healthy after {self.timeout:.0f}s ({detail})")
+                self.errors[name] = _error(self.ctx.root, name, f"was not healthy after {self.timeout:.0f}s ({detail})")
                 self.abort.set()
                 return
             time.sleep(0.1)
@@ -281,8 +292,9 @@ class _Bringup:
         self.ready[name].set()
 
     def run(self) -> None:
-        threads = [threading.Thread(target=self.run_one, args=(n,), name=f"sandbox-{n}", daemon=True)
-                   for n in self.order]
+        threads = [
+            threading.Thread(target=self.run_one, args=(n,), name=f"sandbox-{n}", daemon=True) for n in self.order
+        ]
         for t in threads:
             t.start()
         try:
@@ -296,9 +308,14 @@ class _Bringup:
             raise
 
 
-def up(root: Path | str | None = None, scale: int = 1, faults: Iterable[str] = (),
-       components: Iterable[str] | None = None, timeout: float | None = None,
-       report: Reporter | None = None) -> dict[str, ComponentState]:
+def up(
+    root: Path | str | None = None,
+    scale: int = 1,
+    faults: Iterable[str] = (),
+    components: Iterable[str] | None = None,
+    timeout: float | None = None,
+    report: Reporter | None = None,
+) -> dict[str, ComponentState]:
     """Bring the twin up (or confirm it is already up with the same configuration).
 
     ``components`` restricts the twin to those components and their dependencies (default: all
@@ -337,14 +354,26 @@ def up(root: Path | str | None = None, scale: int = 1, faults: Iterable[str] = (
         return _fresh_up(root, scale, fault_set, order, classes, _timeout(timeout), report)
 
 
-def _fresh_up(root: Path, scale: int, fault_set: frozenset[str], order: list[str],
-              classes: dict[str, type[Component]], timeout: float, report: Reporter) -> dict[str, ComponentState]:
+def _fresh_up(
+    root: Path,
+    scale: int,
+    fault_set: frozenset[str],
+    order: list[str],
+    classes: dict[str, type[Component]],
+    timeout: float,
+    report: Reporter,
+) -> dict[str, ComponentState]:
     _prepare_root(root)
     started = time.time()
     data: dict[str, Any] = {
-        "version": 1, "status": "starting", "scale": scale, "faults": sorted(fault_set),
-        "order": order, "started_at": started,
-        "started": datetime.fromtimestamp(started, UTC).isoformat(), "components": {},
+        "version": 1,
+        "status": "starting",
+        "scale": scale,
+        "faults": sorted(fault_set),
+        "order": order,
+        "started_at": started,
+        "started": datetime.fromtimestamp(started, UTC).isoformat(),
+        "components": {},
     }
     _write_state(root, data)
     ctx = SandboxContext(root=root, faults=fault_set, scale=scale)
@@ -389,8 +418,12 @@ def status(root: Path | str | None = None, *, check_health: bool = True) -> dict
     if data is None:
         return {"root": str(root), "status": "not running", "components": {}}
     out: dict[str, Any] = {
-        "root": str(root), "status": data.get("status"), "scale": data.get("scale"),
-        "faults": data.get("faults", []), "started": data.get("started"), "up_seconds": data.get("up_seconds"),
+        "root": str(root),
+        "status": data.get("status"),
+        "scale": data.get("scale"),
+        "faults": data.get("faults", []),
+        "started": data.get("started"),
+        "up_seconds": data.get("up_seconds"),
         "components": {},
     }
     if data.get("status") == "down":

@@ -96,8 +96,9 @@ def stop_groups(refs: Iterable[ProcessRef], *, grace: float = 5.0, not_before: f
     pgids = [r.pid for r in refs if alive(r)]
     # orphans of a group whose leader already died (e.g. a crashed server's children); a pid now used
     # by another process means the group id belongs to that process's group: leave it alone
-    pgids += [r.pid for r in refs
-              if r.pid not in pgids and not _pid_taken(r.pid) and group_members([r.pid], not_before)]
+    pgids += [
+        r.pid for r in refs if r.pid not in pgids and not _pid_taken(r.pid) and group_members([r.pid], not_before)
+    ]
     for pgid in pgids:
         _signal_group(pgid, signal.SIGTERM)
     deadline = time.monotonic() + grace

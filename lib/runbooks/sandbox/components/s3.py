@@ -84,23 +84,45 @@ def policies(env: Environment, faults: frozenset[str]) -> dict[str, dict[str, An
     backups = env.backup_bucket.name
     apps = [b.name for b in env.app_buckets if b.name != backups]
     app_res = [r for b in apps for r in _both(b)]
-    read_config = ["s3:GetBucketLocation", "s3:GetBucketVersioning", "s3:GetBucketObjectLockConfiguration",
-                   "s3:GetEncryptionConfiguration"]
+    read_config = [
+        "s3:GetBucketLocation",
+        "s3:GetBucketVersioning",
+        "s3:GetBucketObjectLockConfiguration",
+        "s3:GetEncryptionConfiguration",
+    ]
 
     runtime = [
-        _stmt("Allow", ["s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject",
-                        "s3:GetBucketLocation"], app_res, "AppData"),
+        _stmt(
+            "Allow",
+            ["s3:ListBucket", "s3:GetObject", "s3:PutObject", "s3:DeleteObject", "s3:GetBucketLocation"],
+            app_res,
+            "AppData",
+        ),
         _stmt("Allow", ["s3:ListAllMyBuckets"], ["*"], "ListBuckets"),
     ]
     if "runtime-reads-backups" in faults:
-        runtime.append(_stmt("Allow", ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetObject",
-                                       "s3:GetObjectVersion"], _both(backups), "FaultRuntimeReadsBackups"))
+        runtime.append(
+            _stmt(
+                "Allow",
+                ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetObject", "s3:GetObjectVersion"],
+                _both(backups),
+                "FaultRuntimeReadsBackups",
+            )
+        )
 
     destroy = ["s3:DeleteObject", "s3:DeleteObjectVersion", "s3:BypassGovernanceRetention"]
-    protect = ["s3:PutObjectRetention", "s3:PutObjectLegalHold", "s3:PutBucketObjectLockConfiguration",
-               "s3:PutBucketVersioning", "s3:PutLifecycleConfiguration", "s3:PutBucketPolicy",
-               "s3:DeleteBucketPolicy", "s3:PutEncryptionConfiguration", "s3:PutBucketPublicAccessBlock",
-               "s3:DeleteBucket"]
+    protect = [
+        "s3:PutObjectRetention",
+        "s3:PutObjectLegalHold",
+        "s3:PutBucketObjectLockConfiguration",
+        "s3:PutBucketVersioning",
+        "s3:PutLifecycleConfiguration",
+        "s3:PutBucketPolicy",
+        "s3:DeleteBucketPolicy",
+        "s3:PutEncryptionConfiguration",
+        "s3:PutBucketPublicAccessBlock",
+        "s3:DeleteBucket",
+    ]
     writer = [
         _stmt("Allow", ["s3:PutObject"], [_arn(backups, True)], "PutBackups"),
         _stmt("Allow", ["s3:ListBucket", "s3:ListBucketVersions", *read_config], [_arn(backups)], "ListBackups"),
@@ -114,19 +136,33 @@ def policies(env: Environment, faults: frozenset[str]) -> dict[str, dict[str, An
         writer.append(_stmt("Deny", ["s3:*"], app_res, "NoApplicationData"))
 
     drill = [
-        _stmt("Allow", ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
-              [_arn(backups, True)], "ReadBackups"),
-        _stmt("Allow", ["s3:ListBucket", "s3:ListBucketVersions", *read_config, "s3:GetBucketPublicAccessBlock",
-                        "s3:GetPublicAccessBlock", "s3:GetBucketPolicy", "s3:GetBucketPolicyStatus"],
-              [_arn(backups)], "ReadBackupConfiguration"),
+        _stmt(
+            "Allow",
+            ["s3:GetObject", "s3:GetObjectVersion", "s3:GetObjectRetention", "s3:GetObjectLegalHold"],
+            [_arn(backups, True)],
+            "ReadBackups",
+        ),
+        _stmt(
+            "Allow",
+            [
+                "s3:ListBucket",
+                "s3:ListBucketVersions",
+                *read_config,
+                "s3:GetBucketPublicAccessBlock",
+                "s3:GetPublicAccessBlock",
+                "s3:GetBucketPolicy",
+                "s3:GetBucketPolicyStatus",
+            ],
+            [_arn(backups)],
+            "ReadBackupConfiguration",
+        ),
     ]
     admin = [_stmt("Allow", ["*"], ["*"], "BuildTheTwin")]
 
     def doc(statements: list[dict[str, Any]]) -> dict[str, Any]:
         return {"Version": "2012-10-17", "Statement": statements}
 
-    return {"admin": doc(admin), "runtime": doc(runtime), "backup-writer": doc(writer),
-            "drill-reader": doc(drill)}
+    return {"admin": doc(admin), "runtime": doc(runtime), "backup-writer": doc(writer), "drill-reader": doc(drill)}
 
 
 class S3Component(Component):
@@ -136,11 +172,15 @@ class S3Component(Component):
 
     def start(self, ctx: SandboxContext) -> ComponentState:
         port = free_port(ctx.host)
-        pid = ctx.spawn(NAME, [sys.executable, "-m", "moto.server", "-H", ctx.host, "-p", str(port)],
-                        env={"MOTO_PORT": str(port), "PYTHONWARNINGS": "ignore"})
+        pid = ctx.spawn(
+            NAME,
+            [sys.executable, "-m", "moto.server", "-H", ctx.host, "-p", str(port)],
+            env={"MOTO_PORT": str(port), "PYTHONWARNINGS": "ignore"},
+        )
         url = f"http://{ctx.host}:{port}"
-        return ComponentState(name=NAME, address=url, pids=[pid],
-                              extra={"endpoint": url, "port": port, "iam_enforced": False})
+        return ComponentState(
+            name=NAME, address=url, pids=[pid], extra={"endpoint": url, "port": port, "iam_enforced": False}
+        )
 
     def health(self, ctx: SandboxContext, state: ComponentState) -> tuple[bool, str]:
         try:
@@ -153,19 +193,33 @@ class S3Component(Component):
 
     # -- provisioning ---------------------------------------------------------------------------
 
-    def _client(self, ctx: SandboxContext, service: str, state: ComponentState, region: str,
-                key: tuple[str, str] = ("bootstrap", "bootstrap")) -> Any:
+    def _client(
+        self,
+        ctx: SandboxContext,
+        service: str,
+        state: ComponentState,
+        region: str,
+        key: tuple[str, str] = ("bootstrap", "bootstrap"),
+    ) -> Any:
         import boto3
         from botocore.config import Config
 
-        return boto3.client(service, endpoint_url=state.address, region_name=region,
-                            aws_access_key_id=key[0], aws_secret_access_key=key[1],
-                            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}))
+        return boto3.client(
+            service,
+            endpoint_url=state.address,
+            region_name=region,
+            aws_access_key_id=key[0],
+            aws_secret_access_key=key[1],
+            config=Config(retries={"max_attempts": 1}, s3={"addressing_style": "path"}),
+        )
 
     def _set_auth(self, state: ComponentState, unauthenticated_requests: str) -> None:
-        req = urllib.request.Request(f"{state.address}/moto-api/reset-auth",
-                                     data=unauthenticated_requests.encode(), method="POST",
-                                     headers={"Content-Type": "text/plain"})
+        req = urllib.request.Request(
+            f"{state.address}/moto-api/reset-auth",
+            data=unauthenticated_requests.encode(),
+            method="POST",
+            headers={"Content-Type": "text/plain"},
+        )
         with urllib.request.urlopen(req, timeout=5) as r:
             r.read()
 
@@ -216,11 +270,9 @@ class S3Component(Component):
             raw_buckets = list(sandbox_inventory_raw()["buckets"])
             overlay["buckets"] = [*raw_buckets, {"name": env.backup_bucket.name, "role": "app_data"}]
         ctx.merge_overlay(overlay)
-        state.extra.update(region=region, buckets=created, users=sorted(USERS.values()),
-                           account_id=ACCOUNT_ID)
+        state.extra.update(region=region, buckets=created, users=sorted(USERS.values()), account_id=ACCOUNT_ID)
 
-    def _create_bucket(self, s3: Any, env: Environment, name: str, role: BucketRole,
-                       faults: frozenset[str]) -> None:
+    def _create_bucket(self, s3: Any, env: Environment, name: str, role: BucketRole, faults: frozenset[str]) -> None:
         bucket = next(b for b in env.buckets if b.name == name)
         is_backups = role is BucketRole.BACKUPS
         versioning = bucket.versioning and not (is_backups and "backup-versioning-off" in faults)
@@ -233,12 +285,27 @@ class S3Component(Component):
         if lock:
             days = env.backup.retention_days if is_backups else lock.days
             mode = env.backup.lock_mode if is_backups else lock.mode
-            s3.put_object_lock_configuration(Bucket=name, ObjectLockConfiguration={
-                "ObjectLockEnabled": "Enabled", "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}}})
+            s3.put_object_lock_configuration(
+                Bucket=name,
+                ObjectLockConfiguration={
+                    "ObjectLockEnabled": "Enabled",
+                    "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}},
+                },
+            )
         if bucket.encryption:
-            s3.put_bucket_encryption(Bucket=name, ServerSideEncryptionConfiguration={
-                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": bucket.encryption}}]})
+            s3.put_bucket_encryption(
+                Bucket=name,
+                ServerSideEncryptionConfiguration={
+                    "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": bucket.encryption}}]
+                },
+            )
         if bucket.block_public_access:
-            s3.put_public_access_block(Bucket=name, PublicAccessBlockConfiguration={
-                "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-                "RestrictPublicBuckets": True})
+            s3.put_public_access_block(
+                Bucket=name,
+                PublicAccessBlockConfiguration={
+                    "BlockPublicAcls": True,
+                    "IgnorePublicAcls": True,
+                    "BlockPublicPolicy": True,
+                    "RestrictPublicBuckets": True,
+                },
+            )
