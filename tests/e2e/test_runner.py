@@ -114,3 +114,26 @@ def test_runs_with_inventory_environment_and_env_var(archive_root: Path) -> None
     m = manifest(out.run_dir)
     assert m["environment"] == "staging" and m["parameters"]["environment"] == "staging"
     assert "environment=staging" in json.dumps(notebook(out.run_dir))
+
+
+def test_plain_notebook_without_parameters_cell_or_kernelspec(archive_root: Path, tmp_path: Path) -> None:
+    import nbformat
+
+    path = tmp_path / "plain.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('plain ' + 'ok')")]), path)
+    out = run_procedure(str(path), archive_root=archive_root)
+    assert out.status is RunStatus.SUCCEEDED and out.run_dir is not None
+    nbj = notebook(out.run_dir)
+    assert len(nbj["cells"]) == 1 and "plain ok" in outputs_text(nbj, 0)  # nothing injected
+    refused = run_procedure(str(path), params={"x": "1"}, archive_root=archive_root)
+    assert refused.status is RunStatus.REFUSED and refused.error is not None
+    assert "unknown parameter 'x' for plain; known parameters: (none)" in refused.error.message
+
+
+def test_run_procedure_inside_a_running_event_loop(archive_root: Path) -> None:
+    import asyncio
+
+    async def from_a_notebook() -> RunStatus:  # e.g. the demo notebook calling the runner from Jupyter
+        return run_procedure(nb("raise"), archive_root=archive_root).status
+
+    assert asyncio.run(from_a_notebook()) is RunStatus.FAILED

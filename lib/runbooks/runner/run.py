@@ -289,9 +289,10 @@ class _Run:
         nb.metadata.setdefault("papermill", {})
         for cell in nb.cells:  # papermill expects tags on every cell
             cell.metadata.setdefault("tags", [])
-        nb = parameterize_notebook(
-            nb, dict(self.values), kernel_name=kernel_name, language=kernelspec.get("language") or "python"
-        )
+        if self.values:  # papermill's injected cell: the parameters as given (references stay references)
+            nb = parameterize_notebook(
+                nb, dict(self.values), kernel_name=kernel_name, language=kernelspec.get("language") or "python"
+            )
         progress = Progress(self.show_progress, scrub=redactor.scrub)
         server = ChannelServer(on_secret=redactor.register)
         lock_event = (
