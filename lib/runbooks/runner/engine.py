@@ -73,6 +73,7 @@ class Engine:
         progress: Any = None,
         kernel_name: str | None = None,
         on_started: Callable[[], None] | None = None,
+        pending_signal: Callable[[], int | None] | None = None,
     ) -> None:
         self.nb = nb
         self.cwd = cwd
@@ -81,6 +82,7 @@ class Engine:
         self.progress = progress
         self.kernel_name = kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
         self.on_started = on_started
+        self.pending_signal = pending_signal  #: a signal the runner received before the engine took over
         self._deadline: float | None = None
         self._state = _State()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -122,6 +124,8 @@ class Engine:
                 installed.append(sig)
             except (RuntimeError, NotImplementedError, ValueError):
                 pass
+        if installed and self.pending_signal is not None and (pending := self.pending_signal()):
+            state.signum = pending  # stops before the first cell
         return installed
 
     async def _interrupt_kernel(self, client: Any) -> None:

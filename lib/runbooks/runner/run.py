@@ -20,6 +20,7 @@ import asyncio
 import hashlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -112,6 +113,39 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+class _DeferSignals:
+    """SIGINT/SIGTERM outside the engine are remembered, not fatal: a run always ends with its record.
+
+    The engine installs its own handlers while the kernel runs (interrupt, then stop the kernel) and is
+    told about a signal that came before it took over; after it, a signal waits for the commit.
+    """
+
+    def __init__(self) -> None:
+        self.received: int | None = None
+        self._old: dict[int, Any] = {}
+
+    def _on(self, signum: int, frame: Any) -> None:
+        self.received = self.received or signum
+
+    def pending(self) -> int | None:
+        return self.received
+
+    def install(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            old = signal.signal(sig, self._on)
+            self._old.setdefault(sig, old)
+
+    def __enter__(self) -> _DeferSignals:
+        self.install()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, old in self._old.items():
+            signal.signal(sig, old)
+
+
 class _Run:
     """State of one run_procedure call."""
 
@@ -144,6 +178,7 @@ class _Run:
         self.notebook_sha = ""
         self.spec: NotebookSpec | None = None
         self.values: dict[str, Any] = {}
+        self.deferred = _DeferSignals()
 
     # -- manifest and commit ---------------------------------------------------------------------------
     def _manifest(
@@ -277,7 +312,7 @@ class _Run:
 
         from runbooks.redact import Redactor, default_redactor
         from runbooks.runner.channel import ChannelServer
-        from runbooks.runner.engine import Engine
+        from runbooks.runner.engine import Engine, ExecutionResult
         from runbooks.runner.progress import Progress
 
         assert self.spec is not None
@@ -311,17 +346,24 @@ class _Run:
                     timeout=self.timeout,
                     progress=progress,
                     kernel_name=kernel_name,
+                    pending_signal=self.deferred.pending,
                 )
                 return await engine.run()
             finally:
                 await server.stop()
 
         code_cells = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
-        progress.start(self.procedure, self.run_id, code_cells)
-        try:
-            result = _run_async(go)
-        finally:
-            progress.stop()
+        if self.deferred.received:  # stopped before a kernel was started
+            name = signal.Signals(self.deferred.received).name
+            msg = f"the runner received {name} before the kernel started; nothing ran"
+            result = ExecutionResult("interrupted", "Interrupted", msg)
+        else:
+            progress.start(self.procedure, self.run_id, code_cells)
+            try:
+                result = _run_async(go)
+            finally:
+                progress.stop()
+                self.deferred.install()  # the engine restored the default handlers: defer until committed
         redactor.update(default_redactor())  # anything resolved in this process meanwhile
         status = RunStatus(result.status)
         error = None
@@ -389,11 +431,12 @@ def run_procedure(
 ) -> RunOutcome:
     """Run a procedure through the audit-grade runner and archive the record (see the module doc)."""
     run = _Run(name_or_path, dict(params or {}), environment, timeout, actor, trigger, archive_root, progress)
-    try:
-        path, text = run.prepare()
-    except (NotebookError, ParamError) as e:
-        return run.refuse(str(e))
-    return run.execute(path, text)
+    with run.deferred:
+        try:
+            path, text = run.prepare()
+        except (NotebookError, ParamError) as e:
+            return run.refuse(str(e))
+        return run.execute(path, text)
 
 
 def refuse_run(
