@@ -10,9 +10,11 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.core import TyperCommand
 
 from runbooks.sandbox import faults as fault_catalogue
 
@@ -27,13 +29,21 @@ RootOpt = Annotated[
     ),
 ]
 
-_UP_HELP = f"""Bring the twin up (idempotent): start every component on loopback, wait until each is
+_UP_HELP = """Bring the twin up (idempotent): start every component on loopback, wait until each is
 healthy, provision it, and write state.json and endpoints.json under the root.
-
-\b
-Faults (--fault NAME, repeatable) build the twin wrong on purpose:
-{fault_catalogue.help_text()}
 """
+
+
+class _UpCommand(TyperCommand):
+    """``up --help`` lists the fault catalogue, computed only when help is shown (it imports every component)."""
+
+    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        self.help = (
+            _UP_HELP
+            + "\n\b\nFaults (--fault NAME, repeatable) build the twin wrong on purpose:\n"
+            + fault_catalogue.help_text()
+        )
+        super().format_help(ctx, formatter)
 
 
 @contextmanager
@@ -68,7 +78,7 @@ def _print_components(report: dict) -> None:
         console.print(f"faults: {', '.join(report['faults'])}")
 
 
-@app.command(help=_UP_HELP)
+@app.command(help=_UP_HELP, cls=_UpCommand)
 def up(
     root: RootOpt = None,
     scale: Annotated[int, typer.Option("--scale", min=1, help="Multiply the seeded data by N.")] = 1,
