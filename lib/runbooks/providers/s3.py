@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import threading
+import queue
 from collections.abc import Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
@@ -182,9 +182,11 @@ class S3:
 class MultipartWriter(io.RawIOBase):
     """Write-only stream that becomes one S3 object, uploaded in fixed-size parts as it is written.
 
-    Parts are uploaded by a small thread pool; at most ``max_inflight`` parts wait or travel at once
-    (``write`` blocks otherwise), so memory is bounded. ``close()`` completes the upload; leaving the
-    ``with`` block on an exception, or ``abort()``, aborts it and S3 discards the parts. ``sha256`` and
+    Parts are uploaded by a small thread pool from a fixed set of ``max_inflight + 1`` part buffers that
+    are reused (no allocation churn): at most ``max_inflight`` parts travel at once while the next one
+    fills (``write`` blocks otherwise), so memory is bounded whatever the stream size. ``close()``
+    completes the upload; leaving the ``with`` block on an exception, or ``abort()``, aborts it and S3
+    discards the parts. ``sha256`` and
     ``size`` describe exactly the bytes stored.
     """
 
@@ -200,11 +202,16 @@ class MultipartWriter(io.RawIOBase):
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
         self._client, self.bucket, self.key, self.part_size, self.label = client, bucket, key, part_size, label
-        self._buf = bytearray()
+        # the part being filled: a preallocated buffer handed over whole (no copy) once full
+        self._buf = bytearray(part_size)
+        self._fill = 0
         self._hash = hashlib.sha256()
         self.size = 0
         self._parts: list[Future[dict[str, Any]]] = []
-        self._slots = threading.BoundedSemaphore(max_inflight)
+        # spare part buffers (allocated on first use), returned by the upload threads once a part is sent
+        self._free: queue.SimpleQueue[bytearray | None] = queue.SimpleQueue()
+        for _ in range(max_inflight):
+            self._free.put(None)
         self._pool = ThreadPoolExecutor(max_workers=max_inflight, thread_name_prefix="s3-part")
         self.result: UploadResult | None = None
         self._aborted = False
@@ -229,26 +236,26 @@ class MultipartWriter(io.RawIOBase):
         n = len(mv)
         self._hash.update(mv)
         self.size += n
-        self._buf += mv
-        while len(self._buf) >= self.part_size:
-            chunk = bytes(self._buf[: self.part_size])
-            del self._buf[: self.part_size]
-            self._submit(chunk)
+        i = 0
+        while i < n:
+            take = min(n - i, self.part_size - self._fill)
+            self._buf[self._fill:self._fill + take] = mv[i:i + take]
+            self._fill += take
+            i += take
+            if self._fill == self.part_size:
+                self._submit(self._buf, recycle=True)
+                spare = self._free.get()  # blocks while max_inflight parts are in flight
+                self._buf, self._fill = spare if spare is not None else bytearray(self.part_size), 0
         return n
 
-    def _submit(self, chunk: bytes) -> None:
+    def _submit(self, chunk: bytes | bytearray, *, recycle: bool = False) -> None:
         for f in self._parts:  # surface a failed part early instead of uploading the rest
             if f.done() and f.exception():
                 raise f.exception()  # type: ignore[misc]
         number = len(self._parts) + 1
-        self._slots.acquire()
-        try:
-            self._parts.append(self._pool.submit(self._upload_part, number, chunk))
-        except BaseException:
-            self._slots.release()
-            raise
+        self._parts.append(self._pool.submit(self._upload_part, number, chunk, recycle))
 
-    def _upload_part(self, number: int, chunk: bytes) -> dict[str, Any]:
+    def _upload_part(self, number: int, chunk: bytes | bytearray, recycle: bool) -> dict[str, Any]:
         try:
             out = self._client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
                                            PartNumber=number, Body=chunk, ChecksumAlgorithm="SHA256")
@@ -257,7 +264,8 @@ class MultipartWriter(io.RawIOBase):
                 part["ChecksumSHA256"] = out["ChecksumSHA256"]
             return part
         finally:
-            self._slots.release()
+            if recycle:
+                self._free.put(chunk)  # type: ignore[arg-type]
 
     def abort(self) -> None:
         if not self.upload_id:
@@ -269,8 +277,12 @@ class MultipartWriter(io.RawIOBase):
         self._pool.shutdown(wait=True, cancel_futures=True)
         try:
             self._client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id)
+        except ClientError:
+            # never mask the error that caused the abort; uploaded parts never become an object, and the
+            # bucket's AbortIncompleteMultipartUpload lifecycle rule (or a later abort) frees them
+            pass
         finally:
-            self._buf.clear()
+            self._buf = bytearray()
             super().close()
 
     def close(self) -> None:
@@ -280,9 +292,9 @@ class MultipartWriter(io.RawIOBase):
             super().close()
             return
         try:
-            if self._buf or not self._parts:
-                self._submit(bytes(self._buf))
-                self._buf.clear()
+            if self._fill or not self._parts:
+                self._submit(bytes(memoryview(self._buf)[: self._fill]))
+            self._buf, self._fill = bytearray(), 0
             parts = [f.result() for f in self._parts]
             self._pool.shutdown(wait=True)
             out = self._client.complete_multipart_upload(
