@@ -27,9 +27,7 @@ def _forms(value: str) -> list[str]:
 
 def test_secret_never_reaches_archive_ledger_index_or_log(archive_root: Path) -> None:
     value = f"rbk-{secrets.token_hex(16)}&<Q>'x"
-    proc = run_cli(
-        "run", nb("leak_secret"), "--archive", str(archive_root), env={"RUNBOOKS_TEST_SECRET": value}
-    )
+    proc = run_cli("run", nb("leak_secret"), "--archive", str(archive_root), env={"RUNBOOKS_TEST_SECRET": value})
     assert proc.returncode == 1, proc.stderr  # the last cell raises with the value in its message
     (run_dir,) = run_dirs(archive_root)
     m = manifest(run_dir)
