@@ -35,8 +35,10 @@ def main() -> None:
     ap.add_argument("--latency-ms", type=float, default=10.0, help="added per API/DNS/HTTP answer by the twin")
     ap.add_argument("--workers", type=int, default=16)
     a = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-dns-posture-") as tmp, \
-            running_edge(Path(tmp), generated=a.hostnames, latency_ms=a.latency_ms) as edge:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-dns-posture-") as tmp,
+        running_edge(Path(tmp), generated=a.hostnames, latency_ms=a.latency_ms) as edge,
+    ):
         env = edge.environment()
         hosts = generated_hostnames(env.zone, a.hostnames)
         ep = env.endpoints

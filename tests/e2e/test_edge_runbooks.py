@@ -15,8 +15,15 @@ from runbooks.sandbox.fixture import Sandbox
 
 pytestmark = [pytest.mark.sandbox]
 
-ALL_FAULTS = ["api-proxied", "app-dns-only", "cert-expiring", "cert-wrong-name", "ssl-flexible",
-              "cookie-host-only", "codex-no-function"]
+ALL_FAULTS = [
+    "api-proxied",
+    "app-dns-only",
+    "cert-expiring",
+    "cert-wrong-name",
+    "ssl-flexible",
+    "cookie-host-only",
+    "codex-no-function",
+]
 
 
 @pytest.fixture
@@ -38,8 +45,12 @@ def archived_text(out: RunOutcome) -> str:
 
 def cloudflare(sbx: Sandbox) -> CloudflareProvider:
     env = sbx.inventory()
-    return CloudflareProvider(env.endpoints.cloudflare_api, sbx.secret("cloudflare_api_token"),
-                              account_id=env.cloudflare_account_id, zone=env.zone)
+    return CloudflareProvider(
+        env.endpoints.cloudflare_api,
+        sbx.secret("cloudflare_api_token"),
+        account_id=env.cloudflare_account_id,
+        zone=env.zone,
+    )
 
 
 def content(sbx: Sandbox, name: str) -> tuple[str, bool]:
@@ -66,17 +77,25 @@ def test_posture_fails_with_each_fault_on_its_check(sandbox_factory: Any, archiv
     assert out.status is RunStatus.FAILED and out.exit_code != 0
     assert m["error"]["kind"] == "ChecksFailed"
     failed = {(r["check"], r["subject"].split(".")[0]) for r in m["results"]["checks"] if r["status"] == "FAIL"}
-    assert {("dns.proxied", "api"), ("dns.resolution", "api"), ("sse.unbuffered", "api"),
-            ("dns.proxied", "app"), ("dns.resolution", "app"), ("tls.expiry", "app"), ("tls.name", "ops"),
-            ("zone.ssl", "runspectral"), ("cookie.session", "app"), ("pages.function", "codex")} <= failed
+    assert {
+        ("dns.proxied", "api"),
+        ("dns.resolution", "api"),
+        ("sse.unbuffered", "api"),
+        ("dns.proxied", "app"),
+        ("dns.resolution", "app"),
+        ("tls.expiry", "app"),
+        ("tls.name", "ops"),
+        ("zone.ssl", "runspectral"),
+        ("cookie.session", "app"),
+        ("pages.function", "codex"),
+    } <= failed
     assert ("dns.proxied", "docs") not in failed and ("tls.chain", "docs") not in failed
     assert all(r["remediation"] for r in m["results"]["checks"] if r["status"] == "FAIL")
     assert token not in archived_text(out)
 
 
 def test_min_cert_days_parameter(sandbox: Sandbox, archive: Path) -> None:
-    out = run_procedure("check-dns-posture", params={"min_cert_days": "365", "hostname": "docs"},
-                        archive_root=archive)
+    out = run_procedure("check-dns-posture", params={"min_cert_days": "365", "hostname": "docs"}, archive_root=archive)
     m = manifest(out)
     assert out.status is RunStatus.FAILED
     assert [r["check"] for r in m["results"]["checks"] if r["status"] == "FAIL"] == ["tls.expiry"]
@@ -93,8 +112,11 @@ def test_flip_dry_run_apply_and_rollback(sandbox: Sandbox, archive: Path) -> Non
     assert all(r["status"] == "PASS" for r in plan["preflight"])
     assert content(sandbox, "api.runspectral.com") == (blue, False)  # a dry run changes nothing
 
-    flipped = run_procedure("flip-blue-green", params={"hostname": "api", "colour": "green", "apply": "true",
-                                                       "confirm": "sandbox"}, archive_root=archive)
+    flipped = run_procedure(
+        "flip-blue-green",
+        params={"hostname": "api", "colour": "green", "apply": "true", "confirm": "sandbox"},
+        archive_root=archive,
+    )
     m = manifest(flipped)
     assert flipped.status is RunStatus.SUCCEEDED, m.get("error")
     assert m["results"]["previous_target"] == blue
@@ -104,23 +126,30 @@ def test_flip_dry_run_apply_and_rollback(sandbox: Sandbox, archive: Path) -> Non
     posture = run_procedure("check-dns-posture", params={"hostname": "api"}, archive_root=archive)
     assert posture.status is RunStatus.SUCCEEDED
 
-    back = run_procedure("flip-blue-green", params={"hostname": "api", "colour": "rollback", "apply": "true",
-                                                    "confirm": "sandbox"}, archive_root=archive)
+    back = run_procedure(
+        "flip-blue-green",
+        params={"hostname": "api", "colour": "rollback", "apply": "true", "confirm": "sandbox"},
+        archive_root=archive,
+    )
     mb = manifest(back)
     assert back.status is RunStatus.SUCCEEDED, mb.get("error")
     assert mb["results"]["plan"]["new"] == blue and mb["results"]["flip"]["previous"] == green
     assert content(sandbox, "api.runspectral.com") == (blue, False)
 
 
-@pytest.mark.parametrize(("params", "status", "message"), [
-    ({"hostname": "www.runspectral.com"}, RunStatus.FAILED, "hostname='www.runspectral.com' is not a hostname"),
-    ({"hostname": "docs"}, RunStatus.FAILED, "has no blue/green origins"),
-    ({"colour": "purple"}, RunStatus.REFUSED, "colour"),
-    ({"hostname": "app", "apply": "true"}, RunStatus.FAILED, "confirm='sandbox'"),
-    ({"hostname": "app", "apply": "true", "confirm": "production"}, RunStatus.FAILED, "does not name the target"),
-])
-def test_flip_refusals_change_nothing(sandbox: Sandbox, archive: Path, params: dict[str, str], status: RunStatus,
-                                      message: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "status", "message"),
+    [
+        ({"hostname": "www.runspectral.com"}, RunStatus.FAILED, "hostname='www.runspectral.com' is not a hostname"),
+        ({"hostname": "docs"}, RunStatus.FAILED, "has no blue/green origins"),
+        ({"colour": "purple"}, RunStatus.REFUSED, "colour"),
+        ({"hostname": "app", "apply": "true"}, RunStatus.FAILED, "confirm='sandbox'"),
+        ({"hostname": "app", "apply": "true", "confirm": "production"}, RunStatus.FAILED, "does not name the target"),
+    ],
+)
+def test_flip_refusals_change_nothing(
+    sandbox: Sandbox, archive: Path, params: dict[str, str], status: RunStatus, message: str
+) -> None:
     before = [(r.name, r.content, r.proxied, r.comment) for r in cloudflare(sandbox).list_records()]
     out = run_procedure("flip-blue-green", params=params, archive_root=archive)
     m = manifest(out)

@@ -21,8 +21,13 @@ def edge(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningEdge]:
 
 def provider(e: RunningEdge, token: str | None = None) -> CloudflareProvider:
     env = e.environment()
-    return CloudflareProvider(env.endpoints.cloudflare_api, token or e.token, account_id=env.cloudflare_account_id,
-                              zone=env.zone, max_retries=0)
+    return CloudflareProvider(
+        env.endpoints.cloudflare_api,
+        token or e.token,
+        account_id=env.cloudflare_account_id,
+        zone=env.zone,
+        max_retries=0,
+    )
 
 
 def test_from_environment_resolves_the_token_reference(edge: RunningEdge, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -34,8 +39,9 @@ def test_from_environment_resolves_the_token_reference(edge: RunningEdge, monkey
 def test_list_records_reads_every_page_without_an_extra_request(edge: RunningEdge) -> None:
     seen: list[str] = []
     cf = provider(edge)
-    cf._client = cf._client.with_options(http_client=httpx.Client(event_hooks={
-        "request": [lambda r: seen.append(str(r.url))]}))
+    cf._client = cf._client.with_options(
+        http_client=httpx.Client(event_hooks={"request": [lambda r: seen.append(str(r.url))]})
+    )
     records = cf.list_records(per_page=5)
     assert len(records) == 17 and len({r.id for r in records}) == 17
     assert len([u for u in seen if "dns_records" in u]) == 4  # 17 records, 5 a page: exactly 4 pages
@@ -47,8 +53,12 @@ def test_find_get_edit_record(edge: RunningEdge) -> None:
     assert rec is not None and rec.type == "CNAME" and rec.proxied is True
     assert cf.find_record("nope.runspectral.com") is None
     edited = cf.edit_record(rec, content="spectral-ops-2.onrender.com", comment="moved")
-    assert (edited.content, edited.proxied, edited.comment, edited.ttl) == ("spectral-ops-2.onrender.com", True,
-                                                                          "moved", rec.ttl)
+    assert (edited.content, edited.proxied, edited.comment, edited.ttl) == (
+        "spectral-ops-2.onrender.com",
+        True,
+        "moved",
+        rec.ttl,
+    )
     assert cf.get_record(rec.id).content == "spectral-ops-2.onrender.com"
     cf.edit_record(edited, content=rec.content)
     assert cf.list_records(name="ops.runspectral.com", type="CNAME")[0].content == rec.content

@@ -15,14 +15,24 @@ from runbooks.providers.dns import DnsResolver, Resolution
 from runbooks.providers.tls import TlsClient
 from runbooks.sandbox.edge.standalone import RunningEdge, running_edge
 
-ALL_FAULTS = ["api-proxied", "app-dns-only", "cert-expiring", "cert-wrong-name", "ssl-flexible",
-              "cookie-host-only", "codex-no-function"]
+ALL_FAULTS = [
+    "api-proxied",
+    "app-dns-only",
+    "cert-expiring",
+    "cert-wrong-name",
+    "ssl-flexible",
+    "cookie-host-only",
+    "codex-no-function",
+]
 
 
 def providers(e: RunningEdge, env: Environment) -> tuple[CloudflareProvider, DnsResolver, TlsClient]:
     cf = CloudflareProvider(env.endpoints.cloudflare_api, e.token, account_id=env.cloudflare_account_id, zone=env.zone)
-    return cf, DnsResolver(env.endpoints.dns_resolver), TlsClient(ca_bundle=env.endpoints.ca_bundle,
-                                                                  overrides=env.endpoints.https_overrides)
+    return (
+        cf,
+        DnsResolver(env.endpoints.dns_resolver),
+        TlsClient(ca_bundle=env.endpoints.ca_bundle, overrides=env.endpoints.https_overrides),
+    )
 
 
 def run(e: RunningEdge, **kw: object) -> dict[tuple[str, str], CheckResult]:
@@ -58,29 +68,45 @@ def faulted_results(faulted: RunningEdge) -> dict[tuple[str, str], CheckResult]:
 def test_clean_twin_passes_every_check(clean_results: dict[tuple[str, str], CheckResult]) -> None:
     failed = [r for r in clean_results.values() if r.status is not Status.PASS]
     assert not failed, failed
-    expected = {("dns.record", "app"), ("dns.proxied", "api"), ("dns.resolution", "codex"), ("tls.chain", "docs"),
-                ("tls.name", "ops"), ("tls.expiry", "app"), ("zone.ssl", "runspectral"),
-                ("zone.always_use_https", "runspectral"), ("zone.min_tls_version", "runspectral"),
-                ("pages.project", "codex"), ("pages.project", "docs"), ("pages.function", "codex"),
-                ("cookie.session", "app"), ("cookie.session", "ops"), ("sse.unbuffered", "api")}
+    expected = {
+        ("dns.record", "app"),
+        ("dns.proxied", "api"),
+        ("dns.resolution", "codex"),
+        ("tls.chain", "docs"),
+        ("tls.name", "ops"),
+        ("tls.expiry", "app"),
+        ("zone.ssl", "runspectral"),
+        ("zone.always_use_https", "runspectral"),
+        ("zone.min_tls_version", "runspectral"),
+        ("pages.project", "codex"),
+        ("pages.project", "docs"),
+        ("pages.function", "codex"),
+        ("cookie.session", "app"),
+        ("cookie.session", "ops"),
+        ("sse.unbuffered", "api"),
+    }
     assert expected <= set(clean_results)
     fail_on_fail(list(clean_results.values()))  # does not raise
 
 
-@pytest.mark.parametrize(("check", "label", "evidence"), [
-    ("dns.proxied", "api", "record is proxied; required posture is DNS-only"),
-    ("dns.resolution", "api", "inside"),
-    ("sse.unbuffered", "api", "buffered"),
-    ("dns.proxied", "app", "record is DNS-only; required posture is proxied"),
-    ("dns.resolution", "app", "required posture is proxied"),
-    ("tls.expiry", "app", "3.0 days left"),
-    ("tls.name", "ops", "not ops.runspectral.com"),
-    ("zone.ssl", "runspectral", "flexible"),
-    ("cookie.session", "app", "host-only"),
-    ("pages.function", "codex", "uses_functions=False"),
-])
-def test_each_fault_fails_its_check(faulted_results: dict[tuple[str, str], CheckResult], check: str, label: str,
-                                    evidence: str) -> None:
+@pytest.mark.parametrize(
+    ("check", "label", "evidence"),
+    [
+        ("dns.proxied", "api", "record is proxied; required posture is DNS-only"),
+        ("dns.resolution", "api", "inside"),
+        ("sse.unbuffered", "api", "buffered"),
+        ("dns.proxied", "app", "record is DNS-only; required posture is proxied"),
+        ("dns.resolution", "app", "required posture is proxied"),
+        ("tls.expiry", "app", "3.0 days left"),
+        ("tls.name", "ops", "not ops.runspectral.com"),
+        ("zone.ssl", "runspectral", "flexible"),
+        ("cookie.session", "app", "host-only"),
+        ("pages.function", "codex", "uses_functions=False"),
+    ],
+)
+def test_each_fault_fails_its_check(
+    faulted_results: dict[tuple[str, str], CheckResult], check: str, label: str, evidence: str
+) -> None:
     r = faulted_results[(check, label)]
     assert r.status is Status.FAIL, r
     assert evidence in r.evidence
@@ -88,8 +114,14 @@ def test_each_fault_fails_its_check(faulted_results: dict[tuple[str, str], Check
 
 
 def test_faults_do_not_fail_unrelated_checks(faulted_results: dict[tuple[str, str], CheckResult]) -> None:
-    for key in [("dns.record", "api"), ("dns.proxied", "docs"), ("tls.chain", "app"), ("tls.expiry", "ops"),
-                ("zone.min_tls_version", "runspectral"), ("pages.project", "codex")]:
+    for key in [
+        ("dns.record", "api"),
+        ("dns.proxied", "docs"),
+        ("tls.chain", "app"),
+        ("tls.expiry", "ops"),
+        ("zone.min_tls_version", "runspectral"),
+        ("pages.project", "codex"),
+    ]:
         assert faulted_results[key].status is Status.PASS, faulted_results[key]
 
 
@@ -176,30 +208,38 @@ class _Answers(DnsResolver):
         return Resolution(name, "A+AAAA", "NOERROR", (), self._addresses, True, "udp")
 
 
-@pytest.mark.parametrize(("addresses", "evidence"), [
-    (("198.18.0.7",), "resolution disagrees with the flag"),
-    (("104.16.0.9", "198.18.0.7"), "mixed answers"),
-])
+@pytest.mark.parametrize(
+    ("addresses", "evidence"),
+    [
+        (("198.18.0.7",), "resolution disagrees with the flag"),
+        (("104.16.0.9", "198.18.0.7"), "mixed answers"),
+    ],
+)
 def test_resolution_disagreeing_with_flag_fails(clean: RunningEdge, addresses: tuple[str, ...], evidence: str) -> None:
     env = clean.environment()
     cf, _, tls = providers(clean, env)
-    [fn] = [c for c in build_checks(env, cf, _Answers(addresses), tls, hostnames=[env.hostname("app")])
-            if getattr(c, "check_name", "") == "dns.resolution"]
+    [fn] = [
+        c
+        for c in build_checks(env, cf, _Answers(addresses), tls, hostnames=[env.hostname("app")])
+        if getattr(c, "check_name", "") == "dns.resolution"
+    ]
     r = fn()
     assert isinstance(r, CheckResult) and r.status is Status.FAIL and evidence in r.evidence
 
 
 def test_ranges_fall_back_to_the_built_in_list() -> None:
-    cf = CloudflareProvider("http://127.0.0.1:9/client/v4", "unused", account_id="a", zone="z", timeout=0.5,
-                            max_retries=0)
+    cf = CloudflareProvider(
+        "http://127.0.0.1:9/client/v4", "unused", account_id="a", zone="z", timeout=0.5, max_retries=0
+    )
     ranges = cf.ip_ranges()
     assert ranges.source == "built-in list" and ranges.ipv4 == PUBLISHED_IPV4
 
 
 def test_a_check_that_cannot_run_is_a_fail_row(clean: RunningEdge) -> None:
     env = clean.environment()
-    cf = CloudflareProvider(env.endpoints.cloudflare_api, "wrong-token", account_id=env.cloudflare_account_id,
-                            zone=env.zone, max_retries=0)
+    cf = CloudflareProvider(
+        env.endpoints.cloudflare_api, "wrong-token", account_id=env.cloudflare_account_id, zone=env.zone, max_retries=0
+    )
     _, dns, tls = providers(clean, env)
     rows = run_checks(build_checks(env, cf, dns, tls, hostnames=[env.hostname("api")]))
     rec = next(r for r in rows if r.check == "dns.record")

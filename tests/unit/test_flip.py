@@ -22,8 +22,9 @@ class Ctx:
         self.edge = e
         self.env: Environment = e.environment()
         ep = self.env.endpoints
-        self.cf = CloudflareProvider(ep.cloudflare_api, e.token, account_id=self.env.cloudflare_account_id,
-                                     zone=self.env.zone)
+        self.cf = CloudflareProvider(
+            ep.cloudflare_api, e.token, account_id=self.env.cloudflare_account_id, zone=self.env.zone
+        )
         self.dns = DnsResolver(ep.dns_resolver)
         self.tls = TlsClient(ca_bundle=ep.ca_bundle, overrides=ep.https_overrides)
 
@@ -78,14 +79,18 @@ def test_flip_to_current_colour_is_a_noop(ctx: Ctx) -> None:
     assert not out.applied and out.verified
 
 
-@pytest.mark.parametrize(("hostname", "colour", "message"), [
-    ("www.runspectral.com", "green", "hostname='www.runspectral.com' is not a hostname"),
-    ("ops.runspectral.com", "green", "hostname='ops.runspectral.com' has no blue/green origins"),
-    ("app.runspectral.com", "purple", "colour='purple' is not a colour"),
-    ("app.runspectral.com", "rollback", "colour=rollback: app.runspectral.com carries no previous target"),
-])
-def test_refused_inputs_name_the_parameter_and_change_nothing(ctx: Ctx, hostname: str, colour: str,
-                                                                message: str) -> None:
+@pytest.mark.parametrize(
+    ("hostname", "colour", "message"),
+    [
+        ("www.runspectral.com", "green", "hostname='www.runspectral.com' is not a hostname"),
+        ("ops.runspectral.com", "green", "hostname='ops.runspectral.com' has no blue/green origins"),
+        ("app.runspectral.com", "purple", "colour='purple' is not a colour"),
+        ("app.runspectral.com", "rollback", "colour=rollback: app.runspectral.com carries no previous target"),
+    ],
+)
+def test_refused_inputs_name_the_parameter_and_change_nothing(
+    ctx: Ctx, hostname: str, colour: str, message: str
+) -> None:
     before = [(r.name, r.content, r.proxied) for r in ctx.cf.list_records()]
     with pytest.raises(flip.FlipRefused) as err:
         ctx.plan(hostname, colour)
@@ -95,8 +100,11 @@ def test_refused_inputs_name_the_parameter_and_change_nothing(ctx: Ctx, hostname
 
 
 def test_unhealthy_target_fails_preflight_and_apply_refuses(ctx: Ctx) -> None:
-    r = httpx.patch(ctx.edge.state.address.replace("/client/v4", "") + "/_twin/origins/spectral-app-green.onrender.com",
-                    json={"healthy": False}, headers={"Authorization": f"Bearer {ctx.edge.token}"})
+    r = httpx.patch(
+        ctx.edge.state.address.replace("/client/v4", "") + "/_twin/origins/spectral-app-green.onrender.com",
+        json={"healthy": False},
+        headers={"Authorization": f"Bearer {ctx.edge.token}"},
+    )
     assert r.status_code == 200
     p = ctx.plan("app", "green")
     health = next(r for r in p.preflight if r.check == "flip.origin_health")

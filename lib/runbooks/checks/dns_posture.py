@@ -62,20 +62,29 @@ def record_check(cf: CloudflareProvider, h: Hostname) -> CheckFn:
         rec = cf.find_record(h.name)
         expected = sorted(set((h.blue_green or {}).values())) if h.blue_green else [h.target]
         if rec is None:
-            return CheckResult.fail("dns.record", h.name, "no A, AAAA or CNAME record in the zone",
-                                    f"create a {h.record_type} record {h.name} -> {h.target} "
-                                    f"({_posture_word(h.posture is Posture.PROXIED)})")
+            return CheckResult.fail(
+                "dns.record",
+                h.name,
+                "no A, AAAA or CNAME record in the zone",
+                f"create a {h.record_type} record {h.name} -> {h.target} "
+                f"({_posture_word(h.posture is Posture.PROXIED)})",
+            )
         if rec.type != h.record_type:
-            return CheckResult.fail("dns.record", h.name,
-                                    f"record is {rec.type} {rec.content}, expected {h.record_type}",
-                                    f"replace it with a {h.record_type} record -> {h.target}")
+            return CheckResult.fail(
+                "dns.record",
+                h.name,
+                f"record is {rec.type} {rec.content}, expected {h.record_type}",
+                f"replace it with a {h.record_type} record -> {h.target}",
+            )
         if rec.content.rstrip(".").lower() not in [t.lower() for t in expected]:
-            return CheckResult.fail("dns.record", h.name,
-                                    f"{rec.type} -> {rec.content}; expected {' or '.join(expected)}",
-                                    f"point the record at {h.target} (or run flip-blue-green for blue/green hosts)")
+            return CheckResult.fail(
+                "dns.record",
+                h.name,
+                f"{rec.type} -> {rec.content}; expected {' or '.join(expected)}",
+                f"point the record at {h.target} (or run flip-blue-green for blue/green hosts)",
+            )
         colour = next((c for c, t in (h.blue_green or {}).items() if t == rec.content), None)
-        return CheckResult.ok("dns.record", h.name,
-                              f"{rec.type} -> {rec.content}" + (f" ({colour})" if colour else ""))
+        return CheckResult.ok("dns.record", h.name, f"{rec.type} -> {rec.content}" + (f" ({colour})" if colour else ""))
 
     return _named("dns.record", h.name, run)
 
@@ -87,12 +96,17 @@ def proxied_check(cf: CloudflareProvider, h: Hostname) -> CheckFn:
         if rec is None:
             return CheckResult.fail("dns.proxied", h.name, "no record", "create the record first (see dns.record)")
         if rec.proxied != want:
-            why = ("server-sent events and large uploads break through the proxy" if not want
-                   else "a DNS-only record exposes the origin's address")
-            return CheckResult.fail("dns.proxied", h.name,
-                                    f"record is {_posture_word(rec.proxied)}; required posture is "
-                                    f"{_posture_word(want)} ({why})",
-                                    f"set proxied={str(want).lower()} on {h.name} in the Cloudflare dashboard or API")
+            why = (
+                "server-sent events and large uploads break through the proxy"
+                if not want
+                else "a DNS-only record exposes the origin's address"
+            )
+            return CheckResult.fail(
+                "dns.proxied",
+                h.name,
+                f"record is {_posture_word(rec.proxied)}; required posture is {_posture_word(want)} ({why})",
+                f"set proxied={str(want).lower()} on {h.name} in the Cloudflare dashboard or API",
+            )
         return CheckResult.ok("dns.proxied", h.name, f"{_posture_word(rec.proxied)}, as required")
 
     return _named("dns.proxied", h.name, run)
@@ -105,27 +119,42 @@ def resolution_check(cf: CloudflareProvider, resolver: DnsResolver, ranges: _Ran
         res = resolver.addresses(h.name)
         source = ranges.get()[1]
         if not res.addresses:
-            return CheckResult.fail("dns.resolution", h.name,
-                                    f"{res.rcode}: no address from {resolver.description}",
-                                    "check the record exists and its target resolves")
+            return CheckResult.fail(
+                "dns.resolution",
+                h.name,
+                f"{res.rcode}: no address from {resolver.description}",
+                "check the record exists and its target resolves",
+            )
         inside = [a for a in res.addresses if ranges.inside(a)]
         outside = [a for a in res.addresses if not ranges.inside(a)]
         chain = f" via {' -> '.join(res.cname_chain)}" if res.cname_chain else ""
-        seen = (f"answers {', '.join(res.addresses)}{chain}: {len(inside)} inside, {len(outside)} outside "
-                f"Cloudflare's ranges ({source})")
+        seen = (
+            f"answers {', '.join(res.addresses)}{chain}: {len(inside)} inside, {len(outside)} outside "
+            f"Cloudflare's ranges ({source})"
+        )
         if inside and outside:
-            return CheckResult.fail("dns.resolution", h.name, seen + "; mixed answers",
-                                    "remove the extra A/AAAA records so that one posture answers")
+            return CheckResult.fail(
+                "dns.resolution",
+                h.name,
+                seen + "; mixed answers",
+                "remove the extra A/AAAA records so that one posture answers",
+            )
         observed = bool(inside)
         flag = "no record" if rec is None else f"flag says {_posture_word(rec.proxied)}"
         if rec is not None and observed != rec.proxied:
-            return CheckResult.fail("dns.resolution", h.name, f"{seen}; {flag}: resolution disagrees with the flag",
-                                    "another record or a stale delegation answers; check the zone's NS "
-                                    "delegation and duplicate records")
+            return CheckResult.fail(
+                "dns.resolution",
+                h.name,
+                f"{seen}; {flag}: resolution disagrees with the flag",
+                "another record or a stale delegation answers; check the zone's NS delegation and duplicate records",
+            )
         if observed != want:
-            return CheckResult.fail("dns.resolution", h.name,
-                                    f"{seen}; {flag}; required posture is {_posture_word(want)}",
-                                    f"set proxied={str(want).lower()} on {h.name} (see dns.proxied)")
+            return CheckResult.fail(
+                "dns.resolution",
+                h.name,
+                f"{seen}; {flag}; required posture is {_posture_word(want)}",
+                f"set proxied={str(want).lower()} on {h.name} (see dns.proxied)",
+            )
         return CheckResult.ok("dns.resolution", h.name, f"{seen}; {flag}")
 
     return _named("dns.resolution", h.name, run)
@@ -136,26 +165,41 @@ def certificate_check(tls: TlsClient, h: Hostname, min_cert_days: int) -> CheckF
         c = tls.certificate(h.name)
         out = []
         if c.chain_valid:
-            out.append(CheckResult.ok("tls.chain", h.name, f"chains to a trusted root (issuer {c.issuer!r}, "
-                                                           f"{c.tls_version})"))
+            out.append(
+                CheckResult.ok("tls.chain", h.name, f"chains to a trusted root (issuer {c.issuer!r}, {c.tls_version})")
+            )
         else:
-            out.append(CheckResult.fail("tls.chain", h.name, f"chain does not validate: {c.chain_error} "
-                                                             f"(issuer {c.issuer!r})",
-                                        "install a certificate issued by a trusted CA (Cloudflare edge "
-                                        "certificate or the origin's), with its full chain"))
+            out.append(
+                CheckResult.fail(
+                    "tls.chain",
+                    h.name,
+                    f"chain does not validate: {c.chain_error} (issuer {c.issuer!r})",
+                    "install a certificate issued by a trusted CA (Cloudflare edge "
+                    "certificate or the origin's), with its full chain",
+                )
+            )
         names = ", ".join(c.names) or "(no subjectAltName)"
         if c.covers_host:
             out.append(CheckResult.ok("tls.name", h.name, f"covered by {names}"))
         else:
-            out.append(CheckResult.fail("tls.name", h.name, f"certificate covers {names}, not {h.name}",
-                                        f"issue a certificate whose subjectAltName includes {h.name}"))
+            out.append(
+                CheckResult.fail(
+                    "tls.name",
+                    h.name,
+                    f"certificate covers {names}, not {h.name}",
+                    f"issue a certificate whose subjectAltName includes {h.name}",
+                )
+            )
         days = c.days_left
         expiry = f"expires {c.not_after:%Y-%m-%d %H:%M} UTC ({days:.1f} days left; minimum {min_cert_days})"
         if days > min_cert_days:
             out.append(CheckResult.ok("tls.expiry", h.name, expiry))
         else:
-            out.append(CheckResult.fail("tls.expiry", h.name, expiry,
-                                        "renew the certificate now and check why automatic renewal did not"))
+            out.append(
+                CheckResult.fail(
+                    "tls.expiry", h.name, expiry, "renew the certificate now and check why automatic renewal did not"
+                )
+            )
         return out
 
     return _named("tls.certificate", h.name, run)
@@ -174,27 +218,47 @@ def pages_check(cf: CloudflareProvider, tls: TlsClient, h: Hostname) -> CheckFn:
         if status != "active":
             problems.append(f"custom domain {h.name} is {status or 'not attached'} on the project")
         if problems:
-            out.append(CheckResult.fail("pages.project", h.name, f"project {p.name}: " + "; ".join(problems),
-                                        f"attach {h.name} as a custom domain of Pages project {p.name} and "
-                                        f"point the record at {p.subdomain}"))
+            out.append(
+                CheckResult.fail(
+                    "pages.project",
+                    h.name,
+                    f"project {p.name}: " + "; ".join(problems),
+                    f"attach {h.name} as a custom domain of Pages project {p.name} and "
+                    f"point the record at {p.subdomain}",
+                )
+            )
         else:
-            out.append(CheckResult.ok("pages.project", h.name,
-                                      f"served by Pages project {p.name} ({p.subdomain}); custom domain active"))
+            out.append(
+                CheckResult.ok(
+                    "pages.project", h.name, f"served by Pages project {p.name} ({p.subdomain}); custom domain active"
+                )
+            )
         if h.pages_function:
             try:
                 r = tls.request(h.name, "GET", "/")
             except ProviderError as e:
-                out.append(CheckResult.fail("pages.function", h.name, f"could not fetch / : {e}",
-                                            "fix TLS for this hostname first (see the tls.* rows), then re-run"))
+                out.append(
+                    CheckResult.fail(
+                        "pages.function",
+                        h.name,
+                        f"could not fetch / : {e}",
+                        "fix TLS for this hostname first (see the tls.* rows), then re-run",
+                    )
+                )
                 return out
             gated = r.status_code in (401, 403)
             seen = f"latest deployment uses_functions={p.uses_functions}; unauthenticated GET / -> {r.status_code}"
             if p.uses_functions and gated:
                 out.append(CheckResult.ok("pages.function", h.name, seen + " (the Function gates it)"))
             else:
-                out.append(CheckResult.fail("pages.function", h.name, seen + " (the Function's gate is missing)",
-                                            f"redeploy Pages project {p.name} with its functions/ directory "
-                                            "(the JWKS gate), then re-run"))
+                out.append(
+                    CheckResult.fail(
+                        "pages.function",
+                        h.name,
+                        seen + " (the Function's gate is missing)",
+                        f"redeploy Pages project {p.name} with its functions/ directory (the JWKS gate), then re-run",
+                    )
+                )
         return out
 
     return _named("pages.project", h.name, run)
@@ -205,12 +269,20 @@ def cookie_check(tls: TlsClient, h: Hostname, cookie_domain: str, sign_in_path: 
         try:
             r = tls.request(h.name, "POST", sign_in_path)
         except ProviderError as e:
-            return CheckResult.fail("cookie.session", h.name, f"could not sign in: {e}",
-                                    "fix TLS for this hostname first (see the tls.* rows), then re-run")
+            return CheckResult.fail(
+                "cookie.session",
+                h.name,
+                f"could not sign in: {e}",
+                "fix TLS for this hostname first (see the tls.* rows), then re-run",
+            )
         headers = r.headers.get_list("set-cookie")
         if not headers:
-            return CheckResult.fail("cookie.session", h.name, f"POST {sign_in_path} -> {r.status_code}, no Set-Cookie",
-                                    "check the sign-in endpoint (the check signs in to read the session cookie)")
+            return CheckResult.fail(
+                "cookie.session",
+                h.name,
+                f"POST {sign_in_path} -> {r.status_code}, no Set-Cookie",
+                "check the sign-in endpoint (the check signs in to read the session cookie)",
+            )
         problems, seen = [], []
         for header in headers:
             jar = SimpleCookie()
@@ -238,9 +310,13 @@ def cookie_check(tls: TlsClient, h: Hostname, cookie_domain: str, sign_in_path: 
                     attrs.append(f"SameSite={samesite}")
                 seen.append(f"{name}: {'; '.join(attrs)}")
         if problems:
-            return CheckResult.fail("cookie.session", h.name, "; ".join(problems),
-                                    f"set the session cookie with Domain={cookie_domain}; Secure; HttpOnly; "
-                                    "SameSite=Lax (the app's cookie settings), so sessions span subdomains")
+            return CheckResult.fail(
+                "cookie.session",
+                h.name,
+                "; ".join(problems),
+                f"set the session cookie with Domain={cookie_domain}; Secure; HttpOnly; "
+                "SameSite=Lax (the app's cookie settings), so sessions span subdomains",
+            )
         return CheckResult.ok("cookie.session", h.name, "; ".join(seen))
 
     return _named("cookie.session", h.name, run)
@@ -250,14 +326,24 @@ def events_check(tls: TlsClient, h: Hostname, events_path: str, min_spread_s: fl
     def run() -> CheckResult:
         arrivals = tls.events(h.name, events_path)
         if len(arrivals) < 2:
-            return CheckResult.fail("sse.unbuffered", h.name, f"{len(arrivals)} event(s) from GET {events_path}",
-                                    "check the events endpoint serves a stream of at least two events")
+            return CheckResult.fail(
+                "sse.unbuffered",
+                h.name,
+                f"{len(arrivals)} event(s) from GET {events_path}",
+                "check the events endpoint serves a stream of at least two events",
+            )
         spread = arrivals[-1].offset_s - arrivals[0].offset_s
-        seen = (f"{len(arrivals)} events; first after {arrivals[0].offset_s:.2f}s, last after "
-                f"{arrivals[-1].offset_s:.2f}s (spread {spread:.2f}s)")
+        seen = (
+            f"{len(arrivals)} events; first after {arrivals[0].offset_s:.2f}s, last after "
+            f"{arrivals[-1].offset_s:.2f}s (spread {spread:.2f}s)"
+        )
         if spread < min_spread_s:
-            return CheckResult.fail("sse.unbuffered", h.name, seen + ": delivered at once (buffered)",
-                                    f"make {h.name} DNS-only (proxied=false): a buffering proxy holds the stream")
+            return CheckResult.fail(
+                "sse.unbuffered",
+                h.name,
+                seen + ": delivered at once (buffered)",
+                f"make {h.name} DNS-only (proxied=false): a buffering proxy holds the stream",
+            )
         return CheckResult.ok("sse.unbuffered", h.name, seen + ": streamed as they were produced")
 
     return _named("sse.unbuffered", h.name, run)
@@ -269,16 +355,23 @@ def zone_checks(cf: CloudflareProvider, zone: str) -> list[CheckFn]:
         v = cf.setting("ssl")
         if v == REQUIRED_SSL_MODE:
             return CheckResult.ok("zone.ssl", zone, "SSL mode strict (edge verifies the origin's certificate)")
-        return CheckResult.fail("zone.ssl", zone, f"SSL mode is {v}",
-                                "set SSL/TLS encryption mode to Full (strict) once every origin has a valid "
-                                "certificate")
+        return CheckResult.fail(
+            "zone.ssl",
+            zone,
+            f"SSL mode is {v}",
+            "set SSL/TLS encryption mode to Full (strict) once every origin has a valid certificate",
+        )
 
     def always_https() -> CheckResult:
         v = cf.setting("always_use_https")
         if v == "on":
             return CheckResult.ok("zone.always_use_https", zone, "Always Use HTTPS is on")
-        return CheckResult.fail("zone.always_use_https", zone, f"Always Use HTTPS is {v}",
-                                "turn Always Use HTTPS on (SSL/TLS > Edge Certificates)")
+        return CheckResult.fail(
+            "zone.always_use_https",
+            zone,
+            f"Always Use HTTPS is {v}",
+            "turn Always Use HTTPS on (SSL/TLS > Edge Certificates)",
+        )
 
     def min_tls() -> CheckResult:
         v = cf.setting("min_tls_version")
@@ -288,22 +381,39 @@ def zone_checks(cf: CloudflareProvider, zone: str) -> list[CheckFn]:
             ok = False
         if ok:
             return CheckResult.ok("zone.min_tls_version", zone, f"minimum TLS version {v}")
-        return CheckResult.fail("zone.min_tls_version", zone, f"minimum TLS version is {v}",
-                                "set Minimum TLS Version to 1.2 or higher")
+        return CheckResult.fail(
+            "zone.min_tls_version", zone, f"minimum TLS version is {v}", "set Minimum TLS Version to 1.2 or higher"
+        )
 
-    return [_named("zone.ssl", zone, ssl_mode), _named("zone.always_use_https", zone, always_https),
-            _named("zone.min_tls_version", zone, min_tls)]
+    return [
+        _named("zone.ssl", zone, ssl_mode),
+        _named("zone.always_use_https", zone, always_https),
+        _named("zone.min_tls_version", zone, min_tls),
+    ]
 
 
-def build_checks(env: Environment, cf: CloudflareProvider, resolver: DnsResolver, tls: TlsClient, *,
-                 min_cert_days: int = 14, sign_in_path: str = "/auth/sign-in", events_path: str = "/events",
-                 min_event_spread_s: float = 0.1, hostnames: list[Hostname] | None = None) -> list[CheckFn]:
+def build_checks(
+    env: Environment,
+    cf: CloudflareProvider,
+    resolver: DnsResolver,
+    tls: TlsClient,
+    *,
+    min_cert_days: int = 14,
+    sign_in_path: str = "/auth/sign-in",
+    events_path: str = "/events",
+    min_event_spread_s: float = 0.1,
+    hostnames: list[Hostname] | None = None,
+) -> list[CheckFn]:
     """Every edge posture check for ``env`` (or for ``hostnames``, e.g. a subset), in a stable order."""
     ranges = _Ranges(cf)
     checks: list[CheckFn] = []
     for h in hostnames if hostnames is not None else env.hostnames:
-        checks += [record_check(cf, h), proxied_check(cf, h), resolution_check(cf, resolver, ranges, h),
-                   certificate_check(tls, h, min_cert_days)]
+        checks += [
+            record_check(cf, h),
+            proxied_check(cf, h),
+            resolution_check(cf, resolver, ranges, h),
+            certificate_check(tls, h, min_cert_days),
+        ]
         if h.pages_project:
             checks.append(pages_check(cf, tls, h))
         if h.sets_session_cookie:

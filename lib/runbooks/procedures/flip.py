@@ -59,16 +59,28 @@ class Plan:
     def rows(self) -> list[dict[str, Any]]:
         """The plan as a table: one row per field, current -> new."""
         return [
-            {"field": "content", "current": self.current, "new": self.new,
-             "change": "unchanged" if self.noop else "changes"},
+            {
+                "field": "content",
+                "current": self.current,
+                "new": self.new,
+                "change": "unchanged" if self.noop else "changes",
+            },
             {"field": "proxied", "current": self.proxied, "new": self.proxied, "change": "unchanged"},
             {"field": "type", "current": self.record_type, "new": self.record_type, "change": "unchanged"},
         ]
 
     def as_dict(self) -> dict[str, Any]:
-        return {"environment": self.environment, "hostname": self.hostname, "colour": self.colour,
-                "record_id": self.record_id, "current": self.current, "new": self.new, "proxied": self.proxied,
-                "noop": self.noop, "preflight": [r.as_dict() for r in self.preflight]}
+        return {
+            "environment": self.environment,
+            "hostname": self.hostname,
+            "colour": self.colour,
+            "record_id": self.record_id,
+            "current": self.current,
+            "new": self.new,
+            "proxied": self.proxied,
+            "noop": self.noop,
+            "preflight": [r.as_dict() for r in self.preflight],
+        }
 
 
 @dataclass(frozen=True)
@@ -84,9 +96,15 @@ class Outcome:
         return all(r.status is Status.PASS for r in self.verification)
 
     def as_dict(self) -> dict[str, Any]:
-        return {"hostname": self.plan.hostname, "applied": self.applied, "previous": self.previous,
-                "new": self.record.content, "proxied": self.record.proxied, "verified": self.verified,
-                "verification": [r.as_dict() for r in self.verification]}
+        return {
+            "hostname": self.plan.hostname,
+            "applied": self.applied,
+            "previous": self.previous,
+            "new": self.record.content,
+            "proxied": self.record.proxied,
+            "verified": self.verified,
+            "verification": [r.as_dict() for r in self.verification],
+        }
 
 
 def flippable(env: Environment) -> list[Hostname]:
@@ -98,11 +116,15 @@ def resolve_hostname(env: Environment, hostname: str) -> Hostname:
     try:
         h = env.hostname(hostname.strip())
     except KeyError:
-        raise FlipRefused(f"hostname={hostname!r} is not a hostname of the {env.environment} inventory; "
-                          f"set hostname to one of: {names}") from None
+        raise FlipRefused(
+            f"hostname={hostname!r} is not a hostname of the {env.environment} inventory; "
+            f"set hostname to one of: {names}"
+        ) from None
     if not h.blue_green:
-        raise FlipRefused(f"hostname={h.name!r} has no blue/green origins in the inventory (it is not routed "
-                          f"by flipping a CNAME); set hostname to one of: {names}")
+        raise FlipRefused(
+            f"hostname={h.name!r} has no blue/green origins in the inventory (it is not routed "
+            f"by flipping a CNAME); set hostname to one of: {names}"
+        )
     return h
 
 
@@ -117,17 +139,30 @@ def _preflight(h: Hostname, record: DnsRecord, new: str, tls: TlsClient) -> list
     if record.type == "CNAME":
         out.append(CheckResult.ok("flip.record_type", h.name, f"CNAME -> {record.content}"))
     else:
-        out.append(CheckResult.fail("flip.record_type", h.name, f"record is {record.type} {record.content}",
-                                    f"make {h.name} a CNAME to its origin before flipping"))
+        out.append(
+            CheckResult.fail(
+                "flip.record_type",
+                h.name,
+                f"record is {record.type} {record.content}",
+                f"make {h.name} a CNAME to its origin before flipping",
+            )
+        )
     want = h.posture is Posture.PROXIED
     if record.proxied == want:
-        out.append(CheckResult.ok("flip.posture", h.name,
-                                  f"proxied={str(record.proxied).lower()} as required; the flip keeps it"))
+        out.append(
+            CheckResult.ok(
+                "flip.posture", h.name, f"proxied={str(record.proxied).lower()} as required; the flip keeps it"
+            )
+        )
     else:
-        out.append(CheckResult.fail("flip.posture", h.name,
-                                    f"proxied={str(record.proxied).lower()} but the required posture is "
-                                    f"{h.posture.value}",
-                                    "fix the posture first (run check-dns-posture), then flip"))
+        out.append(
+            CheckResult.fail(
+                "flip.posture",
+                h.name,
+                f"proxied={str(record.proxied).lower()} but the required posture is {h.posture.value}",
+                "fix the posture first (run check-dns-posture), then flip",
+            )
+        )
     try:
         r = tls.request(new, "GET", h.health_path)
         status, detail = r.status_code, r.text[:120]
@@ -136,10 +171,14 @@ def _preflight(h: Hostname, record: DnsRecord, new: str, tls: TlsClient) -> list
     if status == 200:
         out.append(CheckResult.ok("flip.origin_health", new, f"GET {h.health_path} -> 200"))
     else:
-        out.append(CheckResult.fail("flip.origin_health", new,
-                                    f"GET {h.health_path} -> {status if status is not None else 'no answer'}: "
-                                    f"{detail}",
-                                    f"bring {new} up and healthy (deploy, check its logs) before flipping to it"))
+        out.append(
+            CheckResult.fail(
+                "flip.origin_health",
+                new,
+                f"GET {h.health_path} -> {status if status is not None else 'no answer'}: {detail}",
+                f"bring {new} up and healthy (deploy, check its logs) before flipping to it",
+            )
+        )
     return out
 
 
@@ -152,21 +191,35 @@ def plan(env: Environment, cf: CloudflareProvider, tls: TlsClient, hostname: str
     assert h.blue_green is not None
     record = cf.find_record(h.name)
     if record is None:
-        raise FlipRefused(f"hostname={h.name!r} has no record in zone {env.zone}; create it "
-                          f"(CNAME -> {h.target}) or run check-dns-posture")
+        raise FlipRefused(
+            f"hostname={h.name!r} has no record in zone {env.zone}; create it "
+            f"(CNAME -> {h.target}) or run check-dns-posture"
+        )
     if colour == ROLLBACK:
         new = previous_target(record)
         if new is None:
-            raise FlipRefused(f"colour=rollback: {h.name} carries no previous target (no flip recorded on the "
-                              "record); flip to an explicit colour instead: colour=blue or colour=green")
+            raise FlipRefused(
+                f"colour=rollback: {h.name} carries no previous target (no flip recorded on the "
+                "record); flip to an explicit colour instead: colour=blue or colour=green"
+            )
         if new not in h.blue_green.values():
-            raise FlipRefused(f"colour=rollback: the recorded previous target {new!r} is not one of {h.name}'s "
-                              f"origins ({', '.join(h.blue_green.values())}); flip to colour=blue or colour=green")
+            raise FlipRefused(
+                f"colour=rollback: the recorded previous target {new!r} is not one of {h.name}'s "
+                f"origins ({', '.join(h.blue_green.values())}); flip to colour=blue or colour=green"
+            )
     else:
         new = h.blue_green[colour]  # type: ignore[index]
-    return Plan(environment=env.environment, hostname=h.name, colour=colour, record_id=record.id,
-                record_type=record.type, current=record.content, new=new, proxied=record.proxied,
-                preflight=tuple(_preflight(h, record, new, tls)))
+    return Plan(
+        environment=env.environment,
+        hostname=h.name,
+        colour=colour,
+        record_id=record.id,
+        record_type=record.type,
+        current=record.content,
+        new=new,
+        proxied=record.proxied,
+        preflight=tuple(_preflight(h, record, new, tls)),
+    )
 
 
 def verify(env: Environment, p: Plan, cf: CloudflareProvider, resolver: DnsResolver) -> list[CheckResult]:
@@ -176,44 +229,61 @@ def verify(env: Environment, p: Plan, cf: CloudflareProvider, resolver: DnsResol
     if rec.content == p.new and rec.proxied == p.proxied:
         out.append(CheckResult.ok("flip.record", p.hostname, f"API: CNAME -> {rec.content}, proxied={rec.proxied}"))
     else:
-        out.append(CheckResult.fail("flip.record", p.hostname,
-                                    f"API: CNAME -> {rec.content}, proxied={rec.proxied}; expected {p.new}, "
-                                    f"proxied={p.proxied}", "re-run the flip, or roll back with colour=rollback"))
+        out.append(
+            CheckResult.fail(
+                "flip.record",
+                p.hostname,
+                f"API: CNAME -> {rec.content}, proxied={rec.proxied}; expected {p.new}, proxied={p.proxied}",
+                "re-run the flip, or roll back with colour=rollback",
+            )
+        )
     answer = resolver.resolve(p.hostname, "A")
     if p.proxied:
         nets = [ipaddress.ip_network(c) for c in cf.ip_ranges().ipv4]
-        inside = bool(answer.addresses) and all(any(ipaddress.ip_address(a) in n for n in nets)
-                                                for a in answer.addresses)
+        inside = bool(answer.addresses) and all(
+            any(ipaddress.ip_address(a) in n for n in nets) for a in answer.addresses
+        )
         origin = resolver.resolve(p.new, "A")
         ok = inside and bool(origin.addresses)
-        seen = (f"{p.hostname} answers {', '.join(answer.addresses) or answer.rcode} (Cloudflare's ranges: "
-                f"{inside}); {p.new} answers {', '.join(origin.addresses) or origin.rcode}")
+        seen = (
+            f"{p.hostname} answers {', '.join(answer.addresses) or answer.rcode} (Cloudflare's ranges: "
+            f"{inside}); {p.new} answers {', '.join(origin.addresses) or origin.rcode}"
+        )
     else:
         ok = bool(answer.cname_chain) and answer.cname_chain[0] == p.new and bool(answer.addresses)
-        seen = (f"{p.hostname} -> {' -> '.join(answer.cname_chain) or '(no CNAME)'} -> "
-                f"{', '.join(answer.addresses) or answer.rcode}")
+        seen = (
+            f"{p.hostname} -> {' -> '.join(answer.cname_chain) or '(no CNAME)'} -> "
+            f"{', '.join(answer.addresses) or answer.rcode}"
+        )
     if ok:
         out.append(CheckResult.ok("flip.dns", p.hostname, f"authoritative DNS ({resolver.description}): {seen}"))
     else:
-        out.append(CheckResult.fail("flip.dns", p.hostname, f"authoritative DNS ({resolver.description}): {seen}",
-                                    "wait for the edit to propagate and re-check; if it does not, roll back "
-                                    "with colour=rollback"))
+        out.append(
+            CheckResult.fail(
+                "flip.dns",
+                p.hostname,
+                f"authoritative DNS ({resolver.description}): {seen}",
+                "wait for the edit to propagate and re-check; if it does not, roll back with colour=rollback",
+            )
+        )
     return out
 
 
-def apply(env: Environment, p: Plan, cf: CloudflareProvider, resolver: DnsResolver, *,
-          wait_s: float = 15.0) -> Outcome:
+def apply(env: Environment, p: Plan, cf: CloudflareProvider, resolver: DnsResolver, *, wait_s: float = 15.0) -> Outcome:
     """Edit the record as planned (call only after ``runbooks.guard_apply``), then verify through DNS."""
     if not p.ready:
         failed = "; ".join(f"{r.check} [{r.subject}]: {r.evidence}" for r in p.preflight if r.status is Status.FAIL)
         raise FlipRefused(f"preflight failed, nothing changed: {failed}")
     record = cf.get_record(p.record_id)
     if record.content != p.current or record.proxied != p.proxied:
-        raise FlipRefused(f"{p.hostname} changed since the plan (now -> {record.content}, proxied={record.proxied});"
-                          " nothing changed: re-run to plan again")
+        raise FlipRefused(
+            f"{p.hostname} changed since the plan (now -> {record.content}, proxied={record.proxied});"
+            " nothing changed: re-run to plan again"
+        )
     if p.noop:
-        return Outcome(p, applied=False, previous=record.content, record=record,
-                       verification=verify(env, p, cf, resolver))
+        return Outcome(
+            p, applied=False, previous=record.content, record=record, verification=verify(env, p, cf, resolver)
+        )
     edited = cf.edit_record(record, content=p.new, proxied=p.proxied, comment=f"{PREVIOUS_MARK}{p.current}")
     deadline = time.monotonic() + wait_s
     while True:

@@ -19,13 +19,30 @@ from runbooks.providers.base import ProviderError
 
 #: Cloudflare's published ranges (https://www.cloudflare.com/ips/): the fallback when /ips cannot be read
 PUBLISHED_IPV4: tuple[str, ...] = (
-    "173.245.48.0/20", "103.21.244.0/22", "103.22.200.0/22", "103.31.4.0/22", "141.101.64.0/18",
-    "108.162.192.0/18", "190.93.240.0/20", "188.114.96.0/20", "197.234.240.0/22", "198.41.128.0/17",
-    "162.158.0.0/15", "104.16.0.0/13", "104.24.0.0/14", "172.64.0.0/13", "131.0.72.0/22",
+    "173.245.48.0/20",
+    "103.21.244.0/22",
+    "103.22.200.0/22",
+    "103.31.4.0/22",
+    "141.101.64.0/18",
+    "108.162.192.0/18",
+    "190.93.240.0/20",
+    "188.114.96.0/20",
+    "197.234.240.0/22",
+    "198.41.128.0/17",
+    "162.158.0.0/15",
+    "104.16.0.0/13",
+    "104.24.0.0/14",
+    "172.64.0.0/13",
+    "131.0.72.0/22",
 )
 PUBLISHED_IPV6: tuple[str, ...] = (
-    "2400:cb00::/32", "2606:4700::/32", "2803:f800::/32", "2405:b500::/32", "2405:8100::/32",
-    "2a06:98c0::/29", "2c0f:f248::/32",
+    "2400:cb00::/32",
+    "2606:4700::/32",
+    "2803:f800::/32",
+    "2405:b500::/32",
+    "2405:8100::/32",
+    "2a06:98c0::/29",
+    "2c0f:f248::/32",
 )
 
 T = TypeVar("T")
@@ -43,8 +60,15 @@ class DnsRecord:
 
     @classmethod
     def from_sdk(cls, r: Any) -> DnsRecord:
-        return cls(id=r.id, name=r.name, type=r.type, content=r.content, proxied=bool(r.proxied),
-                   ttl=int(r.ttl or 1), comment=getattr(r, "comment", None))
+        return cls(
+            id=r.id,
+            name=r.name,
+            type=r.type,
+            content=r.content,
+            proxied=bool(r.proxied),
+            ttl=int(r.ttl or 1),
+            comment=getattr(r, "comment", None),
+        )
 
 
 @dataclass(frozen=True)
@@ -73,11 +97,13 @@ class TokenInfo:
 class CloudflareProvider:
     provider = "cloudflare"
 
-    def __init__(self, base_url: str, api_token: str, *, account_id: str, zone: str,
-                 timeout: float = 20.0, max_retries: int = 2):
+    def __init__(
+        self, base_url: str, api_token: str, *, account_id: str, zone: str, timeout: float = 20.0, max_retries: int = 2
+    ):
         self.account_id, self.zone_name = account_id, zone
-        self._client = cloudflare.Cloudflare(api_token=api_token, base_url=base_url.rstrip("/"),
-                                             timeout=timeout, max_retries=max_retries)
+        self._client = cloudflare.Cloudflare(
+            api_token=api_token, base_url=base_url.rstrip("/"), timeout=timeout, max_retries=max_retries
+        )
         self._zone_id: str | None = None
         self._lock = threading.Lock()
 
@@ -85,8 +111,12 @@ class CloudflareProvider:
     def from_environment(cls, env: Any) -> CloudflareProvider:
         from runbooks.secrets import secret
 
-        return cls(env.endpoints.cloudflare_api, secret(env.credentials.cloudflare_api_token),
-                   account_id=env.cloudflare_account_id, zone=env.zone)
+        return cls(
+            env.endpoints.cloudflare_api,
+            secret(env.credentials.cloudflare_api_token),
+            account_id=env.cloudflare_account_id,
+            zone=env.zone,
+        )
 
     def close(self) -> None:
         self._client.close()
@@ -111,17 +141,20 @@ class CloudflareProvider:
     def zone_id(self) -> str:
         with self._lock:
             if self._zone_id is None:
-                zones = self._call(f"look up zone {self.zone_name}",
-                                   lambda: list(self._client.zones.list(name=self.zone_name)))
+                zones = self._call(
+                    f"look up zone {self.zone_name}", lambda: list(self._client.zones.list(name=self.zone_name))
+                )
                 if not zones:
-                    raise ProviderError(self.provider, f"look up zone {self.zone_name}",
-                                        "no such zone in this account (is the token scoped to it?)")
+                    raise ProviderError(
+                        self.provider,
+                        f"look up zone {self.zone_name}",
+                        "no such zone in this account (is the token scoped to it?)",
+                    )
                 self._zone_id = zones[0].id
             return self._zone_id
 
     # -- records -----------------------------------------------------------------------------------
-    def list_records(self, *, name: str | None = None, type: str | None = None,
-                     per_page: int = 100) -> list[DnsRecord]:
+    def list_records(self, *, name: str | None = None, type: str | None = None, per_page: int = 100) -> list[DnsRecord]:
         """Every record of the zone matching the filters: all pages, stopping at ``result_info.total_pages``
         (the SDK's own iteration asks for one more, empty, page)."""
         params: dict[str, Any] = {"zone_id": self.zone_id, "per_page": per_page}
@@ -133,8 +166,11 @@ class CloudflareProvider:
         def fetch() -> list[DnsRecord]:
             page = self._client.dns.records.list(**params)
             out = [DnsRecord.from_sdk(r) for r in page.result]
-            while page.result and (info := page.result_info) is not None and (info.page or 1) < (
-                    getattr(info, "total_pages", None) or 0):
+            while (
+                page.result
+                and (info := page.result_info) is not None
+                and (info.page or 1) < (getattr(info, "total_pages", None) or 0)
+            ):
                 page = page.get_next_page()
                 out += [DnsRecord.from_sdk(r) for r in page.result]
             return out
@@ -147,12 +183,14 @@ class CloudflareProvider:
         return next((r for r in records if r.type == "CNAME"), records[0] if records else None)
 
     def get_record(self, record_id: str) -> DnsRecord:
-        r = self._call(f"get DNS record {record_id}",
-                       lambda: self._client.dns.records.get(record_id, zone_id=self.zone_id))
+        r = self._call(
+            f"get DNS record {record_id}", lambda: self._client.dns.records.get(record_id, zone_id=self.zone_id)
+        )
         return DnsRecord.from_sdk(r)
 
-    def edit_record(self, record: DnsRecord, *, content: str | None = None, proxied: bool | None = None,
-                    comment: str | None = None) -> DnsRecord:
+    def edit_record(
+        self, record: DnsRecord, *, content: str | None = None, proxied: bool | None = None, comment: str | None = None
+    ) -> DnsRecord:
         """PATCH ``record``: only the given fields change (name, type and TTL are sent as they are)."""
         changes: dict[str, Any] = {}
         if content is not None:
@@ -161,33 +199,53 @@ class CloudflareProvider:
             changes["proxied"] = proxied
         if comment is not None:
             changes["comment"] = comment
-        r = self._call(f"edit DNS record {record.name}", lambda: self._client.dns.records.edit(
-            record.id, zone_id=self.zone_id, name=record.name, type=record.type, ttl=record.ttl,  # type: ignore[arg-type]
-            **changes))
+        r = self._call(
+            f"edit DNS record {record.name}",
+            lambda: self._client.dns.records.edit(  # type: ignore[call-overload]
+                record.id,
+                zone_id=self.zone_id,
+                name=record.name,
+                type=record.type,
+                ttl=record.ttl,
+                **changes,
+            ),
+        )
         return DnsRecord.from_sdk(r)
 
     # -- settings ------------------------------------------------------------------------------------
     def setting(self, setting_id: str) -> str:
-        s = self._call(f"read zone setting {setting_id}",
-                       lambda: self._client.zones.settings.get(setting_id, zone_id=self.zone_id))
+        s = self._call(
+            f"read zone setting {setting_id}", lambda: self._client.zones.settings.get(setting_id, zone_id=self.zone_id)
+        )
         return str(getattr(s, "value", None))
 
     def set_setting(self, setting_id: str, value: str) -> str:
-        s = self._call(f"edit zone setting {setting_id}", lambda: self._client.zones.settings.edit(
-            setting_id, zone_id=self.zone_id, value=value))  # type: ignore[call-overload]
+        s = self._call(
+            f"edit zone setting {setting_id}",
+            lambda: self._client.zones.settings.edit(setting_id, zone_id=self.zone_id, value=value),
+        )  # type: ignore[call-overload]
         return str(getattr(s, "value", None))
 
     # -- Pages ----------------------------------------------------------------------------------------
     def pages_project(self, name: str) -> PagesProject:
-        p = self._call(f"get Pages project {name}", lambda: self._client.pages.projects.get(
-            name, account_id=self.account_id))
-        domains = self._call(f"list custom domains of Pages project {name}", lambda: list(
-            self._client.pages.projects.domains.list(name, account_id=self.account_id)))
+        p = self._call(
+            f"get Pages project {name}", lambda: self._client.pages.projects.get(name, account_id=self.account_id)
+        )
+        domains = self._call(
+            f"list custom domains of Pages project {name}",
+            lambda: list(self._client.pages.projects.domains.list(name, account_id=self.account_id)),
+        )
         deployment = p.latest_deployment or p.canonical_deployment
-        uses = bool(deployment.uses_functions if deployment and deployment.uses_functions is not None
-                    else p.uses_functions)
-        return PagesProject(name=p.name, subdomain=p.subdomain or "", domains=tuple(p.domains or ()),
-                            uses_functions=uses, domain_status={d.name: d.status for d in domains})
+        uses = bool(
+            deployment.uses_functions if deployment and deployment.uses_functions is not None else p.uses_functions
+        )
+        return PagesProject(
+            name=p.name,
+            subdomain=p.subdomain or "",
+            domains=tuple(p.domains or ()),
+            uses_functions=uses,
+            domain_status={d.name: d.status for d in domains},
+        )
 
     # -- /ips -------------------------------------------------------------------------------------------
     def ip_ranges(self) -> IpRanges:
@@ -211,8 +269,13 @@ class CloudflareProvider:
         return TokenInfo(id=r.id, name="", status=str(r.status))
 
     def list_tokens(self) -> list[TokenInfo]:
-        return self._call("list API tokens", lambda: [
-            TokenInfo(id=t.id or "", name=t.name or "", status=str(t.status)) for t in self._client.user.tokens.list()])
+        return self._call(
+            "list API tokens",
+            lambda: [
+                TokenInfo(id=t.id or "", name=t.name or "", status=str(t.status))
+                for t in self._client.user.tokens.list()
+            ],
+        )
 
     def roll_token(self, token_id: str) -> str:
         """Roll the token's secret: returns the new value; the old value stops working at once.

@@ -45,9 +45,15 @@ def _parse(name: str, rdtype: str, msg: dns.message.Message, transport: str) -> 
                 chain.append(rr.target.to_text().rstrip("."))
             elif rrset.rdtype in (dns.rdatatype.A, dns.rdatatype.AAAA):
                 addresses.append(rr.address)
-    return Resolution(name=name, rdtype=rdtype, rcode=dns.rcode.to_text(msg.rcode()), cname_chain=tuple(chain),
-                      addresses=tuple(addresses), authoritative=bool(msg.flags & dns.flags.AA),
-                      transport=transport)
+    return Resolution(
+        name=name,
+        rdtype=rdtype,
+        rcode=dns.rcode.to_text(msg.rcode()),
+        cname_chain=tuple(chain),
+        addresses=tuple(addresses),
+        authoritative=bool(msg.flags & dns.flags.AA),
+        transport=transport,
+    )
 
 
 class DnsResolver:
@@ -104,5 +110,12 @@ class DnsResolver:
         a = self.resolve(name, "A")
         aaaa = self.resolve(name, "AAAA")
         rcode = a.rcode if a.rcode != "NOERROR" else aaaa.rcode
-        return Resolution(name, "A+AAAA", rcode, a.cname_chain or aaaa.cname_chain, a.addresses + aaaa.addresses,
-                          a.authoritative and aaaa.authoritative, a.transport)
+        return Resolution(
+            name,
+            "A+AAAA",
+            rcode,
+            a.cname_chain or aaaa.cname_chain,
+            a.addresses + aaaa.addresses,
+            a.authoritative and aaaa.authoritative,
+            a.transport,
+        )

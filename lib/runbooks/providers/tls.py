@@ -63,8 +63,7 @@ class EventArrival:
 class TlsClient:
     provider = "tls"
 
-    def __init__(self, *, ca_bundle: str | None = None, overrides: dict[str, str] | None = None,
-                 timeout: float = 10.0):
+    def __init__(self, *, ca_bundle: str | None = None, overrides: dict[str, str] | None = None, timeout: float = 10.0):
         self.ca_bundle, self.overrides, self.timeout = ca_bundle, dict(overrides or {}), timeout
 
     @classmethod
@@ -88,8 +87,10 @@ class TlsClient:
     # -- certificates ------------------------------------------------------------------------------
     def _handshake(self, host: str, ctx: ssl.SSLContext) -> tuple[bytes, str]:
         addr = self.address(host)
-        with socket.create_connection(addr, timeout=self.timeout) as raw, \
-                ctx.wrap_socket(raw, server_hostname=host) as tls:
+        with (
+            socket.create_connection(addr, timeout=self.timeout) as raw,
+            ctx.wrap_socket(raw, server_hostname=host) as tls,
+        ):
             der = tls.getpeercert(binary_form=True)
             if der is None:
                 raise ProviderError(self.provider, f"TLS handshake with {host}", "no certificate presented")
@@ -120,10 +121,14 @@ class TlsClient:
         cn = cert.subject.get_attributes_for_oid(NameOID.COMMON_NAME)
         issuer_cn = cert.issuer.get_attributes_for_oid(NameOID.COMMON_NAME)
         return CertificateInfo(
-            host=host, address=f"{addr[0]}:{addr[1]}",
+            host=host,
+            address=f"{addr[0]}:{addr[1]}",
             subject=str(cn[0].value) if cn else cert.subject.rfc4514_string(),
-            names=names, issuer=str(issuer_cn[0].value) if issuer_cn else cert.issuer.rfc4514_string(),
-            not_after=cert.not_valid_after_utc, chain_valid=chain_error is None, chain_error=chain_error,
+            names=names,
+            issuer=str(issuer_cn[0].value) if issuer_cn else cert.issuer.rfc4514_string(),
+            not_after=cert.not_valid_after_utc,
+            chain_valid=chain_error is None,
+            chain_error=chain_error,
             tls_version=version,
         )
 
@@ -139,13 +144,13 @@ class TlsClient:
         with httpx.Client(verify=self.context(), timeout=self.timeout, follow_redirects=False) as c:
             yield c
 
-    def request(self, host: str, method: str, path: str, *, headers: dict[str, str] | None = None,
-                **kwargs: Any) -> httpx.Response:
+    def request(
+        self, host: str, method: str, path: str, *, headers: dict[str, str] | None = None, **kwargs: Any
+    ) -> httpx.Response:
         url, base_headers, ext = self._target(host, path)
         try:
             with self._client() as c:
-                return c.request(method, url, headers={**base_headers, **(headers or {})}, extensions=ext,
-                                 **kwargs)
+                return c.request(method, url, headers={**base_headers, **(headers or {})}, extensions=ext, **kwargs)
         except httpx.HTTPError as e:
             raise ProviderError(self.provider, f"{method} https://{host}{path}", f"{type(e).__name__}: {e}") from None
 
@@ -154,11 +159,16 @@ class TlsClient:
         url, base_headers, ext = self._target(host, path)
         arrivals: list[EventArrival] = []
         try:
-            with self._client() as c, c.stream("GET", url, headers={**base_headers, "Accept": "text/event-stream"},
-                                              extensions=ext, timeout=timeout) as resp:
+            with (
+                self._client() as c,
+                c.stream(
+                    "GET", url, headers={**base_headers, "Accept": "text/event-stream"}, extensions=ext, timeout=timeout
+                ) as resp,
+            ):
                 if resp.status_code != 200:
-                    raise ProviderError(self.provider, f"GET https://{host}{path}", f"HTTP {resp.status_code}",
-                                        status=resp.status_code)
+                    raise ProviderError(
+                        self.provider, f"GET https://{host}{path}", f"HTTP {resp.status_code}", status=resp.status_code
+                    )
                 start, buf = time.monotonic(), ""
                 for chunk in resp.iter_text():
                     buf += chunk

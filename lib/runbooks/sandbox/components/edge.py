@@ -63,9 +63,22 @@ class EdgeComponent(Component):
             ctx.write_secret(TOKEN_SECRET, secrets.token_urlsafe(32))  # bootstraps a new world
         (state_dir / PORTS_FILE).unlink(missing_ok=True)
         faults = sorted(f for f in ctx.faults if f in FAULTS)
-        args = ["--root", str(ctx.root), "--host", ctx.host, "--token-file", str(token_file),
-                "--faults", ",".join(faults), "--environment", self.environment,
-                "--generated", str(self.generated), "--latency-ms", str(self.latency_ms)]
+        args = [
+            "--root",
+            str(ctx.root),
+            "--host",
+            ctx.host,
+            "--token-file",
+            str(token_file),
+            "--faults",
+            ",".join(faults),
+            "--environment",
+            self.environment,
+            "--generated",
+            str(self.generated),
+            "--latency-ms",
+            str(self.latency_ms),
+        ]
         pid = ctx.spawn_python("edge", "runbooks.sandbox.edge", *args)
         deadline = time.monotonic() + START_TIMEOUT_S
         while (ports := _ports(ctx.root)) is None:
@@ -79,9 +92,17 @@ class EdgeComponent(Component):
     @staticmethod
     def _state(host: str, ports: dict[str, Any], pid: int) -> ComponentState:
         return ComponentState(
-            name="edge", address=f"http://{host}:{ports['api']}/client/v4", pids=[pid],
-            extra={"dns": f"{host}:{ports['dns']}", "https": f"{host}:{ports['https']}", "ca_bundle": ports["ca"],
-                   "account_id": ports["account_id"], "names": ports["names"], "zone": ports["zone"]},
+            name="edge",
+            address=f"http://{host}:{ports['api']}/client/v4",
+            pids=[pid],
+            extra={
+                "dns": f"{host}:{ports['dns']}",
+                "https": f"{host}:{ports['https']}",
+                "ca_bundle": ports["ca"],
+                "account_id": ports["account_id"],
+                "names": ports["names"],
+                "zone": ports["zone"],
+            },
         )
 
     def health(self, ctx: SandboxContext, state: ComponentState) -> tuple[bool, str]:
@@ -90,8 +111,9 @@ class EdgeComponent(Component):
             if r.status_code != 200 or not r.json().get("success"):
                 return False, f"API /ips answered HTTP {r.status_code}"
             host, port = state.extra["dns"].rsplit(":", 1)
-            answer = dns.query.udp(dns.message.make_query(state.extra["zone"], "SOA"), host, port=int(port),
-                                   timeout=2.0)
+            answer = dns.query.udp(
+                dns.message.make_query(state.extra["zone"], "SOA"), host, port=int(port), timeout=2.0
+            )
             if answer.rcode() != dns.rcode.NOERROR or not answer.answer:
                 return False, f"DNS answered {dns.rcode.to_text(answer.rcode())}"
         except (httpx.HTTPError, OSError, ValueError, dns.exception.DNSException) as e:
@@ -100,13 +122,14 @@ class EdgeComponent(Component):
 
     def provision(self, ctx: SandboxContext, state: ComponentState) -> None:
         https = state.extra["https"]
-        ctx.merge_overlay({
-            "endpoints": {
-                "cloudflare_api": state.address,
-                "dns_resolver": state.extra["dns"],
-                "ca_bundle": state.extra["ca_bundle"],
-                "https_overrides": {name: https for name in state.extra["names"]},
-            },
-            "cloudflare_account_id": state.extra["account_id"],
-        })
-
+        ctx.merge_overlay(
+            {
+                "endpoints": {
+                    "cloudflare_api": state.address,
+                    "dns_resolver": state.extra["dns"],
+                    "ca_bundle": state.extra["ca_bundle"],
+                    "https_overrides": {name: https for name in state.extra["names"]},
+                },
+                "cloudflare_account_id": state.extra["account_id"],
+            }
+        )

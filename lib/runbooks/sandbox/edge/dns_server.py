@@ -31,7 +31,7 @@ MAX_CHAIN = 8
 
 @dataclass
 class Resolution:
-    rcode: int = dns.rcode.NOERROR
+    rcode: dns.rcode.Rcode = dns.rcode.NOERROR
     authoritative: bool = True
     answer: list[dns.rrset.RRset] = field(default_factory=list)
     authority: list[dns.rrset.RRset] = field(default_factory=list)
@@ -42,8 +42,9 @@ def _rrset(name: str, rdtype: str, ttl: int, *values: str) -> dns.rrset.RRset:
 
 
 def _soa(zone: str) -> dns.rrset.RRset:
-    return _rrset(zone, "SOA", 1800, f"ada.ns.cloudflare.com. dns.cloudflare.com. {int(time.time())} "
-                                     "10000 2400 604800 1800")
+    return _rrset(
+        zone, "SOA", 1800, f"ada.ns.cloudflare.com. dns.cloudflare.com. {int(time.time())} 10000 2400 604800 1800"
+    )
 
 
 def resolve(world: EdgeWorld, qname: str, qtype: str, depth: int = 0) -> Resolution:

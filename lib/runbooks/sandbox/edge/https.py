@@ -55,8 +55,11 @@ def create_app(world: EdgeWorld) -> FastAPI:
         if not project["uses_functions"]:
             return HTMLResponse(f"<h1>{project['name']}</h1><p>static page</p>")
         if not request.headers.get("authorization", "").lower().startswith("bearer "):
-            return JSONResponse({"error": "authentication required (JWKS-verified bearer token)"},
-                                status_code=401, headers={"WWW-Authenticate": 'Bearer realm="codex"'})
+            return JSONResponse(
+                {"error": "authentication required (JWKS-verified bearer token)"},
+                status_code=401,
+                headers={"WWW-Authenticate": 'Bearer realm="codex"'},
+            )
         return HTMLResponse(f"<h1>{project['name']}</h1><p>rendered by the Function</p>")
 
     @app.get("/healthz")
@@ -65,8 +68,10 @@ def create_app(world: EdgeWorld) -> FastAPI:
         origin = world.origin(host)
         if origin is not None:
             status = 200 if origin["healthy"] else 503
-            return JSONResponse({"status": "ok" if origin["healthy"] else "unhealthy", "origin": host,
-                                 "colour": origin["colour"]}, status_code=status)
+            return JSONResponse(
+                {"status": "ok" if origin["healthy"] else "unhealthy", "origin": host, "colour": origin["colour"]},
+                status_code=status,
+            )
         if world.site(host) is None:
             return JSONResponse({"error": f"unknown host {host}"}, status_code=421)
         return JSONResponse({"status": "ok", "host": host})
@@ -79,8 +84,15 @@ def create_app(world: EdgeWorld) -> FastAPI:
             return JSONResponse({"error": "not found"}, status_code=404)
         resp = JSONResponse({"signed_in": True, "host": host}, status_code=200)
         domain = None if "cookie-host-only" in world.faults else world.cookie_domain
-        resp.set_cookie(SESSION_COOKIE, secrets.token_urlsafe(24), domain=domain, path="/", secure=True,
-                        httponly=True, samesite="lax")
+        resp.set_cookie(
+            SESSION_COOKIE,
+            secrets.token_urlsafe(24),
+            domain=domain,
+            path="/",
+            secure=True,
+            httponly=True,
+            samesite="lax",
+        )
         return resp
 
     @app.get(EVENTS_PATH)
@@ -102,8 +114,9 @@ def create_app(world: EdgeWorld) -> FastAPI:
                     await asyncio.sleep(EVENT_SPACING_S)
                 yield f"id: {i}\nevent: tick\ndata: {i}\n\n".encode()
 
-        return StreamingResponse(stream(), media_type="text/event-stream",
-                                 headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        return StreamingResponse(
+            stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+        )
 
     @app.api_route("/{path:path}", methods=["GET", "HEAD"])
     def page(request: Request, path: str) -> Response:

@@ -56,8 +56,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--root", type=Path, required=True, help="the sandbox root")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--faults", default="", help=f"comma-separated, of: {', '.join(FAULTS)}")
-    p.add_argument("--token-file", type=Path, required=True,
-                   help="file holding the bootstrap API token (read once, when the world is first built)")
+    p.add_argument(
+        "--token-file",
+        type=Path,
+        required=True,
+        help="file holding the bootstrap API token (read once, when the world is first built)",
+    )
     p.add_argument("--environment", default="sandbox", help="inventory whose hostnames the zone serves")
     p.add_argument("--generated", type=int, default=0, help="extra synthetic hostnames (benchmark)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="added to every API, DNS and HTTPS answer")
@@ -75,8 +79,13 @@ async def _serve(args: argparse.Namespace) -> None:
     world = EdgeWorld(state_dir / "state.json")
     if not world.built:
         zone, cookie_domain, hostnames = inventory_hostnames(args.environment)
-        world.build(zone, hostnames + generated_hostnames(zone, args.generated), faults,
-                    args.token_file.read_text().strip(), cookie_domain=cookie_domain)
+        world.build(
+            zone,
+            hostnames + generated_hostnames(zone, args.generated),
+            faults,
+            args.token_file.read_text().strip(),
+            cookie_domain=cookie_domain,
+        )
     world.set_latency_ms(args.latency_ms)
 
     ca = TwinCA.load_or_create(state_dir)
@@ -89,8 +98,13 @@ async def _serve(args: argparse.Namespace) -> None:
     api_sock, https_sock = _listen(args.host), _listen(args.host)
     api = _Server(uvicorn.Config(create_api_app(world), log_level="warning", access_log=False))
     cert_file, key_file = certs.default_files
-    https_cfg = uvicorn.Config(create_edge_app(world), log_level="warning", access_log=False,
-                               ssl_certfile=str(cert_file), ssl_keyfile=str(key_file))
+    https_cfg = uvicorn.Config(
+        create_edge_app(world),
+        log_level="warning",
+        access_log=False,
+        ssl_certfile=str(cert_file),
+        ssl_keyfile=str(key_file),
+    )
     https_cfg.load()
     assert https_cfg.ssl is not None
     https_cfg.ssl.minimum_version = ssl.TLSVersion.TLSv1_2
@@ -105,8 +119,7 @@ async def _serve(args: argparse.Namespace) -> None:
     for sig in (signal.SIGTERM, signal.SIGINT):
         loop.add_signal_handler(sig, stop)
 
-    tasks = [asyncio.create_task(api.serve(sockets=[api_sock])),
-             asyncio.create_task(https.serve(sockets=[https_sock]))]
+    tasks = [asyncio.create_task(api.serve(sockets=[api_sock])), asyncio.create_task(https.serve(sockets=[https_sock]))]
     while not (api.started and https.started):
         if any(t.done() for t in tasks):
             for t in tasks:
@@ -114,11 +127,18 @@ async def _serve(args: argparse.Namespace) -> None:
                     raise t.exception()  # type: ignore[misc]
             raise SystemExit("edge: a server stopped while starting")
         await asyncio.sleep(0.02)
-    ports = {"api": api_sock.getsockname()[1], "dns": dns.port, "https": https_sock.getsockname()[1],
-             "pid": os.getpid(), "ca": str(state_dir / "ca.pem"), "account_id": world.account_id,
-             "zone": world.zone_names()[0],
-             "names": sorted({*world.hostnames(), *world.data["origins"],
-                              *(p["subdomain"] for p in world.data["pages"].values())})}
+    ports = {
+        "api": api_sock.getsockname()[1],
+        "dns": dns.port,
+        "https": https_sock.getsockname()[1],
+        "pid": os.getpid(),
+        "ca": str(state_dir / "ca.pem"),
+        "account_id": world.account_id,
+        "zone": world.zone_names()[0],
+        "names": sorted(
+            {*world.hostnames(), *world.data["origins"], *(p["subdomain"] for p in world.data["pages"].values())}
+        ),
+    }
     tmp = state_dir / (PORTS_FILE + ".tmp")
     tmp.write_text(json.dumps(ports))
     tmp.replace(state_dir / PORTS_FILE)

@@ -69,8 +69,9 @@ def _alive(pid: int) -> bool:
 
 
 @contextmanager
-def running_edge(root: Path, faults: Iterable[str] = (), *, generated: int = 0, latency_ms: float = 0.0,
-                 health_timeout: float = 30.0) -> Iterator[RunningEdge]:
+def running_edge(
+    root: Path, faults: Iterable[str] = (), *, generated: int = 0, latency_ms: float = 0.0, health_timeout: float = 30.0
+) -> Iterator[RunningEdge]:
     from runbooks.sandbox.components.edge import EdgeComponent
 
     root.mkdir(parents=True, exist_ok=True)

@@ -83,10 +83,14 @@ def generated_hostnames(zone: str, count: int) -> list[Hostname]:
     out = []
     for i in range(count):
         dns_only = i % 4 == 3
-        out.append(Hostname(
-            name=f"gen-{i:03d}.{zone}", audience="generated", target=f"spectral-gen-{i:03d}.onrender.com",
-            posture=Posture.DNS_ONLY if dns_only else Posture.PROXIED,
-        ))
+        out.append(
+            Hostname(
+                name=f"gen-{i:03d}.{zone}",
+                audience="generated",
+                target=f"spectral-gen-{i:03d}.onrender.com",
+                posture=Posture.DNS_ONLY if dns_only else Posture.PROXIED,
+            )
+        )
     return out
 
 
@@ -111,8 +115,15 @@ class EdgeWorld:
         return bool(self.data.get("zones"))
 
     # -- construction ---------------------------------------------------------------------------
-    def build(self, zone: str, hostnames: list[Hostname], faults: frozenset[str], bootstrap_token: str,
-              *, cookie_domain: str | None = None) -> None:
+    def build(
+        self,
+        zone: str,
+        hostnames: list[Hostname],
+        faults: frozenset[str],
+        bootstrap_token: str,
+        *,
+        cookie_domain: str | None = None,
+    ) -> None:
         """Create the account as the inventory says, then apply ``faults``. No-op if already built."""
         if self.built:
             return
@@ -123,28 +134,58 @@ class EdgeWorld:
             d["account"] = {"id": account_id, "name": "Spectral (twin)"}
             d["faults"] = sorted(faults)
             d["cookie_domain"] = cookie_domain or zone
-            d["sites"] = {h.name: {"label": h.label, "sets_session_cookie": h.sets_session_cookie,
-                                   "streams_events": h.streams_events, "pages_project": h.pages_project}
-                          for h in hostnames}
-            d["zones"] = {zone_id: {
-                "id": zone_id, "name": zone, "status": "active", "paused": False, "type": "full",
-                "development_mode": 0, "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
-                "original_name_servers": None, "original_registrar": None, "original_dnshost": None,
-                "created_on": now, "modified_on": now, "activated_on": now,
-                "account": {"id": account_id, "name": "Spectral (twin)"},
-                "owner": {"id": None, "type": "organization", "email": None},
-                "permissions": ["#zone:read", "#zone:edit", "#dns_records:edit"],
-                "plan": {"id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee", "name": "Free Website", "price": 0,
-                         "currency": "USD", "frequency": "", "is_subscribed": False, "can_subscribe": False,
-                         "legacy_id": "free", "legacy_discount": False, "externally_managed": False},
-                "meta": {"step": 2, "custom_certificate_quota": 0, "page_rule_quota": 3,
-                         "phishing_detected": False},
-                "settings": {
-                    "ssl": {"value": "flexible" if "ssl-flexible" in faults else "strict", "modified_on": now},
-                    "always_use_https": {"value": "on", "modified_on": now},
-                    "min_tls_version": {"value": "1.2", "modified_on": now},
-                },
-            }}
+            d["sites"] = {
+                h.name: {
+                    "label": h.label,
+                    "sets_session_cookie": h.sets_session_cookie,
+                    "streams_events": h.streams_events,
+                    "pages_project": h.pages_project,
+                }
+                for h in hostnames
+            }
+            d["zones"] = {
+                zone_id: {
+                    "id": zone_id,
+                    "name": zone,
+                    "status": "active",
+                    "paused": False,
+                    "type": "full",
+                    "development_mode": 0,
+                    "name_servers": ["ada.ns.cloudflare.com", "bob.ns.cloudflare.com"],
+                    "original_name_servers": None,
+                    "original_registrar": None,
+                    "original_dnshost": None,
+                    "created_on": now,
+                    "modified_on": now,
+                    "activated_on": now,
+                    "account": {"id": account_id, "name": "Spectral (twin)"},
+                    "owner": {"id": None, "type": "organization", "email": None},
+                    "permissions": ["#zone:read", "#zone:edit", "#dns_records:edit"],
+                    "plan": {
+                        "id": "0feeeeeeeeeeeeeeeeeeeeeeeeeeeeee",
+                        "name": "Free Website",
+                        "price": 0,
+                        "currency": "USD",
+                        "frequency": "",
+                        "is_subscribed": False,
+                        "can_subscribe": False,
+                        "legacy_id": "free",
+                        "legacy_discount": False,
+                        "externally_managed": False,
+                    },
+                    "meta": {
+                        "step": 2,
+                        "custom_certificate_quota": 0,
+                        "page_rule_quota": 3,
+                        "phishing_detected": False,
+                    },
+                    "settings": {
+                        "ssl": {"value": "flexible" if "ssl-flexible" in faults else "strict", "modified_on": now},
+                        "always_use_https": {"value": "on", "modified_on": now},
+                        "min_tls_version": {"value": "1.2", "modified_on": now},
+                    },
+                }
+            }
             d["records"] = {}
             d["origins"] = {}
             d["pages"] = {}
@@ -154,54 +195,109 @@ class EdgeWorld:
                     proxied = not proxied
                 rid = hex_id("record", h.name)
                 d["records"][rid] = {
-                    "id": rid, "zone_id": zone_id, "zone_name": zone, "name": h.name, "type": h.record_type,
-                    "content": h.target, "proxiable": True, "proxied": proxied, "ttl": 1, "settings": {},
-                    "meta": {}, "comment": None, "tags": [], "created_on": now, "modified_on": now,
+                    "id": rid,
+                    "zone_id": zone_id,
+                    "zone_name": zone,
+                    "name": h.name,
+                    "type": h.record_type,
+                    "content": h.target,
+                    "proxiable": True,
+                    "proxied": proxied,
+                    "ttl": 1,
+                    "settings": {},
+                    "meta": {},
+                    "comment": None,
+                    "tags": [],
+                    "created_on": now,
+                    "modified_on": now,
                 }
                 for origin in {h.target, *(h.blue_green or {}).values()}:
                     if origin.endswith(".pages.dev"):
                         continue
                     colour = next((c for c, o in (h.blue_green or {}).items() if o == origin), None)
-                    d["origins"][origin] = {"address": origin_address(origin), "healthy": True,
-                                            "colour": colour, "serves": h.label}
+                    d["origins"][origin] = {
+                        "address": origin_address(origin),
+                        "healthy": True,
+                        "colour": colour,
+                        "serves": h.label,
+                    }
                 if h.pages_project:
                     with_function = h.pages_function and "codex-no-function" not in faults
                     d["pages"][h.pages_project] = self._pages_project(h, account_id, zone_id, with_function, now)
             token_id = hex_id("token", "spectral-runbooks")
-            d["tokens"] = {token_id: {
-                "id": token_id, "name": "spectral-runbooks", "status": "active", "issued_on": now,
-                "modified_on": now, "last_used_on": None, "not_before": None, "expires_on": None,
-                "policies": [{"id": hex_id("policy", token_id), "effect": "allow",
-                              "permission_groups": [{"id": "4755a26eedb94da69e1066d98aa820be",
-                                                     "name": "DNS Write"}],
-                              "resources": {f"com.cloudflare.api.account.zone.{zone_id}": "*"}}],
-                "condition": {}, "value_hash": token_hash(bootstrap_token),
-            }}
+            d["tokens"] = {
+                token_id: {
+                    "id": token_id,
+                    "name": "spectral-runbooks",
+                    "status": "active",
+                    "issued_on": now,
+                    "modified_on": now,
+                    "last_used_on": None,
+                    "not_before": None,
+                    "expires_on": None,
+                    "policies": [
+                        {
+                            "id": hex_id("policy", token_id),
+                            "effect": "allow",
+                            "permission_groups": [{"id": "4755a26eedb94da69e1066d98aa820be", "name": "DNS Write"}],
+                            "resources": {f"com.cloudflare.api.account.zone.{zone_id}": "*"},
+                        }
+                    ],
+                    "condition": {},
+                    "value_hash": token_hash(bootstrap_token),
+                }
+            }
 
     @staticmethod
     def _pages_project(h: Hostname, account_id: str, zone_id: str, with_function: bool, now: str) -> dict[str, Any]:
         name = h.pages_project or ""
-        deployment = {
-            "id": hex_id("deployment", name), "short_id": hex_id("deployment", name)[:8],
-            "project_id": hex_id("project", name), "project_name": name, "environment": "production",
-            "url": f"https://{hex_id('deployment', name)[:8]}.{name}.pages.dev", "created_on": now,
-            "modified_on": now, "aliases": None, "is_skipped": False, "uses_functions": with_function,
+        deployment: dict[str, Any] = {
+            "id": hex_id("deployment", name),
+            "short_id": hex_id("deployment", name)[:8],
+            "project_id": hex_id("project", name),
+            "project_name": name,
+            "environment": "production",
+            "url": f"https://{hex_id('deployment', name)[:8]}.{name}.pages.dev",
+            "created_on": now,
+            "modified_on": now,
+            "aliases": None,
+            "is_skipped": False,
+            "uses_functions": with_function,
             "latest_stage": {"name": "deploy", "status": "success", "started_on": now, "ended_on": now},
-            "stages": [], "deployment_trigger": {"type": "ad_hoc", "metadata": {"branch": "main"}},
-            "build_config": {}, "source": {}, "env_vars": {},
+            "stages": [],
+            "deployment_trigger": {"type": "ad_hoc", "metadata": {"branch": "main"}},
+            "build_config": {},
+            "source": {},
+            "env_vars": {},
         }
         return {
-            "id": hex_id("project", name), "name": name, "subdomain": f"{name}.pages.dev",
-            "domains": [h.name], "created_on": now, "production_branch": "main", "framework": "",
-            "framework_version": "", "preview_script_name": "", "production_script_name": "",
-            "uses_functions": with_function, "deployment_configs": {"preview": {}, "production": {}},
-            "latest_deployment": deployment, "canonical_deployment": deployment,
-            "custom_domains": [{
-                "id": hex_id("domain", h.name), "domain_id": hex_id("domain", h.name), "name": h.name,
-                "status": "active", "certificate_authority": "google", "created_on": now, "zone_tag": zone_id,
-                "validation_data": {"method": "http", "status": "active"},
-                "verification_data": {"status": "active"},
-            }],
+            "id": hex_id("project", name),
+            "name": name,
+            "subdomain": f"{name}.pages.dev",
+            "domains": [h.name],
+            "created_on": now,
+            "production_branch": "main",
+            "framework": "",
+            "framework_version": "",
+            "preview_script_name": "",
+            "production_script_name": "",
+            "uses_functions": with_function,
+            "deployment_configs": {"preview": {}, "production": {}},
+            "latest_deployment": deployment,
+            "canonical_deployment": deployment,
+            "custom_domains": [
+                {
+                    "id": hex_id("domain", h.name),
+                    "domain_id": hex_id("domain", h.name),
+                    "name": h.name,
+                    "status": "active",
+                    "certificate_authority": "google",
+                    "created_on": now,
+                    "zone_tag": zone_id,
+                    "validation_data": {"method": "http", "status": "active"},
+                    "verification_data": {"status": "active"},
+                }
+            ],
             "account_id": account_id,
         }
 
@@ -256,8 +352,10 @@ class EdgeWorld:
     def verify_token(self, value: str) -> dict[str, Any] | None:
         h = token_hash(value)
         with self.lock:
-            return next((dict(t) for t in self.data["tokens"].values()
-                         if t["value_hash"] == h and t["status"] == "active"), None)
+            return next(
+                (dict(t) for t in self.data["tokens"].values() if t["value_hash"] == h and t["status"] == "active"),
+                None,
+            )
 
     def roll_token(self, token_id: str) -> str | None:
         value = secrets.token_urlsafe(30)

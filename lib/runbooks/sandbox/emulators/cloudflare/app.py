@@ -85,12 +85,12 @@ def create_app(world: EdgeWorld) -> FastAPI:
             await asyncio.sleep(world.latency)
         return await call_next(request)
 
-
     def zone(zone_id: str) -> dict[str, Any]:
         z = world.data["zones"].get(zone_id)
         if z is None:
-            raise CloudflareError(404, 7003, "Could not route to /zones/" + zone_id
-                                  + ", perhaps your object identifier is invalid?")
+            raise CloudflareError(
+                404, 7003, "Could not route to /zones/" + zone_id + ", perhaps your object identifier is invalid?"
+            )
         return z
 
     def public_zone(z: dict[str, Any]) -> dict[str, Any]:
@@ -108,9 +108,10 @@ def create_app(world: EdgeWorld) -> FastAPI:
         t = world.verify_token(value) if value else None
         if t is None:
             return error_response(CloudflareError(401, 1000, "Invalid API Token"))
-        return ok({"id": t["id"], "status": t["status"], "not_before": t["not_before"],
-                   "expires_on": t["expires_on"]},
-                  messages=[{"code": 10000, "message": "This API Token is valid and active", "type": None}])
+        return ok(
+            {"id": t["id"], "status": t["status"], "not_before": t["not_before"], "expires_on": t["expires_on"]},
+            messages=[{"code": 10000, "message": "This API Token is valid and active", "type": None}],
+        )
 
     def public_token(t: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in t.items() if k != "value_hash"}
@@ -198,8 +199,11 @@ def create_app(world: EdgeWorld) -> FastAPI:
             raise CloudflareError(400, 9104, "Comment is too long (maximum 100 characters)")
         if r["type"] == "TXT" and r["proxied"]:
             raise CloudflareError(400, 9003, "TXT records cannot be proxied")
-        clash = [o for o in world.data["records"].values()
-                 if o["zone_id"] == z["id"] and o["name"] == r["name"] and o["id"] != r.get("id")]
+        clash = [
+            o
+            for o in world.data["records"].values()
+            if o["zone_id"] == z["id"] and o["name"] == r["name"] and o["id"] != r.get("id")
+        ]
         if clash and ("CNAME" in {r["type"], *(o["type"] for o in clash)}):
             raise CloudflareError(400, 81053, "An A, AAAA, or CNAME record with that host already exists.")
 
@@ -242,11 +246,21 @@ def create_app(world: EdgeWorld) -> FastAPI:
             raise CloudflareError(400, 9000, f"DNS record is missing {', '.join(missing)}")
         now = now_ts()
         r = {
-            "id": hex_id("record", fqdn(z, body["name"]), body["type"], now), "zone_id": zone_id,
-            "zone_name": z["name"], "name": fqdn(z, body["name"]), "type": str(body["type"]).upper(),
-            "content": str(body["content"]).rstrip("."), "proxiable": True,
-            "proxied": body.get("proxied", False), "ttl": int(body.get("ttl", 1)), "settings": {}, "meta": {},
-            "comment": body.get("comment"), "tags": body.get("tags", []), "created_on": now, "modified_on": now,
+            "id": hex_id("record", fqdn(z, body["name"]), body["type"], now),
+            "zone_id": zone_id,
+            "zone_name": z["name"],
+            "name": fqdn(z, body["name"]),
+            "type": str(body["type"]).upper(),
+            "content": str(body["content"]).rstrip("."),
+            "proxiable": True,
+            "proxied": body.get("proxied", False),
+            "ttl": int(body.get("ttl", 1)),
+            "settings": {},
+            "meta": {},
+            "comment": body.get("comment"),
+            "tags": body.get("tags", []),
+            "created_on": now,
+            "modified_on": now,
         }
         check_record(z, r)
         with world.update() as d:
@@ -297,8 +311,11 @@ def create_app(world: EdgeWorld) -> FastAPI:
     def project(name: str) -> dict[str, Any]:
         p = world.data["pages"].get(name)
         if p is None:
-            raise CloudflareError(404, 8000007, "Project not found. The specified project name does not "
-                                                "match any of your existing projects.")
+            raise CloudflareError(
+                404,
+                8000007,
+                "Project not found. The specified project name does not match any of your existing projects.",
+            )
         return p
 
     def public_project(p: dict[str, Any]) -> dict[str, Any]:

@@ -15,8 +15,9 @@ class CloudflareError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def ok(result: Any, *, messages: list[dict[str, Any]] | None = None,
-       result_info: dict[str, Any] | None = None) -> dict[str, Any]:
+def ok(
+    result: Any, *, messages: list[dict[str, Any]] | None = None, result_info: dict[str, Any] | None = None
+) -> dict[str, Any]:
     body: dict[str, Any] = {"success": True, "errors": [], "messages": messages or [], "result": result}
     if result_info is not None:
         body["result_info"] = result_info
@@ -37,7 +38,15 @@ def paginate(items: list[dict[str, Any]], page: int, per_page: int) -> dict[str,
     if not 5 <= per_page <= 5000:
         raise CloudflareError(400, 1004, "per_page must be between 5 and 5000")
     total = len(items)
-    chunk = items[(page - 1) * per_page: page * per_page]
+    chunk = items[(page - 1) * per_page : page * per_page]
     total_pages = max(1, -(-total // per_page))
-    return ok(chunk, result_info={"page": page, "per_page": per_page, "count": len(chunk),
-                                  "total_count": total, "total_pages": total_pages})
+    return ok(
+        chunk,
+        result_info={
+            "page": page,
+            "per_page": per_page,
+            "count": len(chunk),
+            "total_count": total,
+            "total_pages": total_pages,
+        },
+    )
