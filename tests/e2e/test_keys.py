@@ -1,0 +1,205 @@
+"""Key and configuration runbooks through the runner against the twin: audit-config-placement,
+rotate-keys (full, dry run, interrupted and resumed, faults) and rotate-jwt-signing-key."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runbooks.archive.manifest import RunStatus
+from runbooks.procedures.rotate_keys import INTERRUPT_ENV
+from runbooks.providers.render import RenderProvider
+from runbooks.providers.supabase_keys import SupabaseKeys
+from runbooks.runner.run import RunOutcome, run_procedure
+from runbooks.sandbox.fixture import Sandbox
+from runbooks.secrets import fingerprint
+
+pytestmark = [pytest.mark.sandbox]
+
+APPLY = {"apply": "true", "confirm": "sandbox"}
+
+
+@pytest.fixture
+def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    root = tmp_path / "runs"
+    monkeypatch.setenv("RUNBOOKS_ARCHIVE", str(root))
+    return root
+
+
+def manifest(out: RunOutcome) -> dict[str, Any]:
+    assert out.run_dir is not None
+    return dict(json.loads((Path(out.run_dir) / "run.json").read_text()))
+
+
+def render(sbx: Sandbox) -> RenderProvider:
+    env = sbx.inventory()
+    return RenderProvider(env.endpoints.render_api, sbx.secret("render_api_key"), env.render_owner_id)
+
+
+def supabase(sbx: Sandbox) -> SupabaseKeys:
+    env = sbx.inventory()
+    return SupabaseKeys(env.endpoints.supabase_api, sbx.secret("supabase_access_token"), env.supabase_project_ref,
+                        env.endpoints.supabase_project)
+
+
+def group_env(sbx: Sandbox) -> dict[str, str]:
+    env = sbx.inventory()
+    return render(sbx).env_group(env.env_groups[0].name).env
+
+
+def twin_secrets(sbx: Sandbox) -> set[str]:
+    """Every key value the twin generated that we can see: secret files, group and service env, API keys."""
+    values = {p.read_text().strip() for p in (sbx.root / "secrets").iterdir() if p.is_file()}
+    values |= set(group_env(sbx).values())
+    r = render(sbx)
+    for s in r.services():
+        values |= set(r.service_env(s.id).values())
+    values |= {k.value for k in supabase(sbx).api_keys(reveal=True) if k.value}
+    return {v for v in values if len(v) >= 16 and not v.startswith("http")}
+
+
+def assert_archive_clean(archive: Path, values: set[str]) -> None:
+    files = [p for p in archive.rglob("*") if p.is_file()]
+    assert any(p.name == "run.json" for p in files)
+    for p in files:
+        data = p.read_bytes()
+        for v in values:
+            assert v.encode() not in data, f"a twin secret ({fingerprint(v)}) leaked into {p.relative_to(archive)}"
+
+
+def steps(out: RunOutcome) -> list[tuple[str, str, str]]:
+    return [(s["key"], s["step"], s["status"]) for s in manifest(out)["results"]["steps"]]
+
+
+# -- audit --------------------------------------------------------------------------------------------
+def test_audit_passes_on_the_clean_twin(sandbox: Sandbox, archive: Path) -> None:
+    out = run_procedure("audit-config-placement", archive_root=archive)
+    m = manifest(out)
+    assert out.status is RunStatus.SUCCEEDED, m.get("error")
+    findings = m["results"]["findings"]
+    assert findings and {f["status"] for f in findings} == {"PASS"}
+
+
+# -- rotate-keys --------------------------------------------------------------------------------------
+def test_dry_run_shows_the_plan_and_changes_nothing(sandbox: Sandbox, archive: Path) -> None:
+    before, keys_before = group_env(sandbox), [k.id for k in supabase(sandbox).api_keys()]
+    out = run_procedure("rotate-keys", params={"keys": "SUPABASE_SECRET_KEY,OAUTH_CLIENT_SECRET"},
+                        archive_root=archive)
+    m = manifest(out)
+    assert out.status is RunStatus.SUCCEEDED, m.get("error")
+    assert [p["key"] for p in m["results"]["plan"]] == ["SUPABASE_SECRET_KEY", "OAUTH_CLIENT_SECRET"]
+    assert "steps" not in m["results"]
+    assert group_env(sandbox) == before and [k.id for k in supabase(sandbox).api_keys()] == keys_before
+    assert not (archive / "state").exists()
+
+
+def test_unknown_key_is_refused(sandbox: Sandbox, archive: Path) -> None:
+    out = run_procedure("rotate-keys", params={"keys": "SUPABASE_SECRET_KEY,NOT_A_KEY", **APPLY},
+                        archive_root=archive)
+    assert out.status is not RunStatus.SUCCEEDED
+    assert "NOT_A_KEY" in str(manifest(out).get("error"))
+
+
+def test_full_rotation_and_no_key_value_in_the_archive(sandbox: Sandbox, archive: Path) -> None:
+    seen = twin_secrets(sandbox)
+    old = group_env(sandbox)
+    out = run_procedure("rotate-keys", params={"keys": "SUPABASE_SECRET_KEY,SUPABASE_PUBLISHABLE_KEY", **APPLY},
+                        archive_root=archive)
+    m = manifest(out)
+    assert out.status is RunStatus.SUCCEEDED, m.get("error")
+    new = group_env(sandbox)
+    sb, r = supabase(sandbox), render(sandbox)
+    for key in ("SUPABASE_SECRET_KEY", "SUPABASE_PUBLISHABLE_KEY"):
+        assert new[key] != old[key]
+        assert sb.project_accepts(old[key]) == (False, 401)  # the old key is refused
+        assert sb.project_accepts(new[key]) == (True, 200)
+        for s in r.services():
+            code, body = r.health(s)
+            assert code == 200 and body["keys"][key] == fingerprint(new[key])
+        assert (key, "verify_old_refused", "done") in steps(out)
+    assert_archive_clean(archive, seen | twin_secrets(sandbox))
+    # the audit still passes after the rotation
+    assert run_procedure("audit-config-placement", archive_root=archive).status is RunStatus.SUCCEEDED
+
+
+def test_interrupted_after_the_group_update_resumes_with_one_new_key(sandbox: Sandbox, archive: Path,
+                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    sb = supabase(sandbox)
+    old_value = group_env(sandbox)["SUPABASE_SECRET_KEY"]
+    ids_before = {k.id for k in sb.api_keys()}
+    seen = twin_secrets(sandbox)
+    monkeypatch.setenv(INTERRUPT_ENV, "write_group")
+    first = run_procedure("rotate-keys", params=APPLY, archive_root=archive)
+    assert first.status is not RunStatus.SUCCEEDED
+    assert "interrupted after step write_group" in str(manifest(first).get("error"))
+    mid = group_env(sandbox)["SUPABASE_SECRET_KEY"]
+    assert mid != old_value  # the group holds the new key; services still run the old one, which still works
+    assert sb.project_accepts(old_value)[0]
+    monkeypatch.delenv(INTERRUPT_ENV)
+
+    second = run_procedure("rotate-keys", params=APPLY, archive_root=archive)
+    m = manifest(second)
+    assert second.status is RunStatus.SUCCEEDED, m.get("error")
+    assert m["results"]["plan"][0]["state"].startswith("resuming")
+    assert ("SUPABASE_SECRET_KEY", "issue", "already done") in steps(second)
+    assert ("SUPABASE_SECRET_KEY", "write_group", "already done") in steps(second)
+    ids_after = {k.id for k in sb.api_keys()}
+    assert len(ids_after - ids_before) == 1, "exactly one new key across both runs"
+    assert group_env(sandbox)["SUPABASE_SECRET_KEY"] == mid
+    assert sb.project_accepts(old_value) == (False, 401)
+    assert_archive_clean(archive, seen | twin_secrets(sandbox))
+
+
+# -- rotate-jwt-signing-key ----------------------------------------------------------------------------
+def test_jwt_signing_key_rotation(sandbox: Sandbox, archive: Path) -> None:
+    sb = supabase(sandbox)
+    [old] = [k for k in sb.signing_keys() if k.status == "in_use"]
+    out = run_procedure("rotate-jwt-signing-key", params=APPLY, archive_root=archive)
+    m = manifest(out)
+    assert out.status is RunStatus.SUCCEEDED, m.get("error")
+    done = {(s["step"], s["status"]) for s in m["results"]["steps"]}
+    assert {("verify_overlap", "done"), ("verify_new", "done"), ("verify_codex", "done"), ("wait", "done"),
+            ("revoke", "done"), ("verify_revoked", "done")} <= done
+    status = {k.id: k.status for k in sb.signing_keys()}
+    assert status[old.id] == "revoked"
+    assert old.id not in [k["kid"] for k in sb.jwks()["keys"]]
+    assert_archive_clean(archive, twin_secrets(sandbox))
+
+
+# -- faults -------------------------------------------------------------------------------------------
+def test_placement_faults_are_detected_and_block_rotation(sandbox_factory: Any, archive: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    faults = ["key-on-service", "generation-in-group", "generation-mismatch"]
+    with sandbox_factory(faults=faults, components=["render"]) as sbx:
+        monkeypatch.setenv("RUNBOOKS_SANDBOX", str(sbx.root))
+        out = run_procedure("audit-config-placement", archive_root=archive)
+        assert out.status is RunStatus.FAILED
+        failed = {(f["check"], f["subject"]) for f in manifest(out)["results"]["findings"] if f["status"] == "FAIL"}
+        group = sbx.inventory().env_groups[0].name
+        assert failed == {("config.service_has_no_rotating_key", "api:SUPABASE_SECRET_KEY"),
+                          ("config.group_has_no_code_coupled", f"{group}:SPECTRAL_GENERATION"),
+                          ("config.generation_matches_deploy", "worker")}
+        before = [k.id for k in supabase(sbx).api_keys()]
+        rot = run_procedure("rotate-keys", params=APPLY, archive_root=archive)
+        assert rot.status is RunStatus.FAILED
+        assert "preflight failed" in str(manifest(rot).get("error"))
+        assert any("also set on service(s) api" in p["detail"] for p in manifest(rot)["results"]["preflight"])
+        assert [k.id for k in supabase(sbx).api_keys()] == before
+
+
+def test_stale_service_stops_the_rotation_before_revoking(sandbox_factory: Any, archive: Path,
+                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    with sandbox_factory(faults=["stale-service"], components=["render"]) as sbx:
+        monkeypatch.setenv("RUNBOOKS_SANDBOX", str(sbx.root))
+        old_value = group_env(sbx)["SUPABASE_SECRET_KEY"]
+        out = run_procedure("rotate-keys", params=APPLY, archive_root=archive)
+        assert out.status is RunStatus.FAILED
+        assert ("SUPABASE_SECRET_KEY", "verify_services", "failed") in steps(out)
+        assert not any(s[1] == "revoke_old" for s in steps(out))
+        assert supabase(sbx).project_accepts(old_value) == (True, 200)  # nothing broke
+        audit = run_procedure("audit-config-placement", archive_root=archive)
+        failed = {(f["check"], f["subject"]) for f in manifest(audit)["results"]["findings"] if f["status"] == "FAIL"}
+        assert failed == {("config.service_runs_current_keys", "ops")}
