@@ -131,6 +131,23 @@ def is_ref(value: str) -> bool:
     return True
 
 
+def protect(value: str, label: str) -> str:
+    """Register a secret ``value`` obtained otherwise than by reference (e.g. key material a vendor API just
+    issued): the redactor knows it and, under the runner, so does the runner, before it is returned.
+    ``label`` names it in redaction markers (``[REDACTED:<label>]``); it must not be secret itself."""
+    if not isinstance(value, str):
+        value = str(value)
+    redact.register(value, label)
+    from runbooks.runner import channel
+
+    if channel.under_runner() and len(value) >= redact.MIN_SECRET_LENGTH:
+        try:
+            channel.send("secret", value=value, label=label)
+        except channel.ChannelError as e:
+            raise SecretError(f"{label}: obtained, but the runner could not be told to redact it ({e})") from None
+    return value
+
+
 def secret(ref: str) -> str:
     """Resolve ``ref`` to its value and register the value for redaction (before returning it)."""
     scheme, rest = parse_ref(ref)
@@ -141,17 +158,7 @@ def secret(ref: str) -> str:
         raise
     except Exception as e:  # a plug-in backend's own error: never echo its message (it may hold a value)
         raise SecretError(f"{ref}: the {scheme} backend failed ({type(e).__name__}); check the reference") from None
-    if not isinstance(value, str):
-        value = str(value)
-    redact.register(value, ref)
-    from runbooks.runner import channel
-
-    if channel.under_runner() and len(value) >= redact.MIN_SECRET_LENGTH:
-        try:
-            channel.send("secret", value=value, label=ref)
-        except channel.ChannelError as e:
-            raise SecretError(f"{ref}: resolved, but the runner could not be told to redact it ({e})") from None
-    return value
+    return protect(value, ref)
 
 
 def fingerprint(value: str | bytes) -> str:

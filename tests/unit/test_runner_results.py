@@ -92,6 +92,10 @@ def test_secret_reaches_the_runner_before_it_is_returned(
     assert secret("env:RB_CHANNEL_SECRET") == "channel-secret-value-9"
     assert "channel-secret-value-9" in server.redactor  # type: ignore[attr-defined]
     assert server.redactor.scrub("channel-secret-value-9") == "[REDACTED:env:RB_CHANNEL_SECRET]"  # type: ignore[attr-defined]
+    from runbooks.secrets import protect
+
+    protect("issued-key-material-77", "render:new_key")
+    assert "issued-key-material-77" in server.redactor  # type: ignore[attr-defined]
     results.record("table", pd.DataFrame({"x": [1]}))
     results.record("table", [1, 2])  # last value wins
     results.record("token", "channel-secret-value-9")  # scrubbed in the kernel already

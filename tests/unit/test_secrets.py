@@ -92,3 +92,8 @@ def test_short_values_are_resolved_but_not_registered(monkeypatch: pytest.Monkey
     monkeypatch.setenv("RB_UNIT_SHORT", "abc12")
     assert secret("env:RB_UNIT_SHORT") == "abc12"
     assert redact.scrub("abc12") == "abc12"  # documented: < 8 characters are not registered
+
+
+def test_protect_registers_issued_key_material() -> None:
+    assert secrets.protect("issued-by-vendor-abc123", "supabase:new_secret_key") == "issued-by-vendor-abc123"
+    assert redact.scrub("k=issued-by-vendor-abc123") == "k=[REDACTED:supabase:new_secret_key]"

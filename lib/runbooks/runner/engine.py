@@ -43,6 +43,7 @@ class ExecutionResult:
     error_message: str | None = None
     cell_index: int | None = None
     cells_run: int = 0
+    signum: int | None = None  #: the signal that interrupted the run, if any
     timeline: list[dict[str, Any]] = field(default_factory=list)
 
 
@@ -241,7 +242,12 @@ class Engine:
                     )
             except RuntimeError as e:  # kernel start-up problems (no reply, no such kernel...)
                 left = self._remaining()
-                if left is not None and left <= 0:
+                if state.signum is not None:
+                    self._stop(result, "interrupted", "Interrupted", self._interrupt_message(), None, code_cells)
+                elif "died" in str(e).lower():
+                    self._stop(result, "kernel_died", "DeadKernel", f"the kernel died while starting: {e}", None,
+                               code_cells)  # fmt: skip
+                elif left is not None and left <= 0:
                     msg = f"the run outlived its {self.timeout:g}s timeout while the kernel was starting"
                     self._stop(result, "timed_out", "Timeout", msg, None, code_cells)
                 else:
@@ -253,6 +259,7 @@ class Engine:
                     result, "failed", "NoSuchKernel", f"no Jupyter kernel named {self.kernel_name!r}", None, code_cells
                 )
         finally:
+            result.signum = state.signum
             if state.hard_stop is not None:
                 state.hard_stop.cancel()
             await self._cleanup(client)

@@ -144,6 +144,15 @@ class _DeferSignals:
     def __exit__(self, *exc: object) -> None:
         for sig, old in self._old.items():
             signal.signal(sig, old)
+        # a caller with its own handler (e.g. ``runbooks demo`` bringing the twin down) still hears about it,
+        # once the record is committed; with default handlers, the outcome (interrupted, 130) says it all
+        received, self.received = self.received, None
+        if (
+            received is not None
+            and callable(self._old.get(received))
+            and self._old[received] not in (signal.default_int_handler,)
+        ):
+            signal.raise_signal(received)
 
 
 class _Run:
@@ -364,6 +373,7 @@ class _Run:
             finally:
                 progress.stop()
                 self.deferred.install()  # the engine restored the default handlers: defer until committed
+            self.deferred.received = self.deferred.received or result.signum
         redactor.update(default_redactor())  # anything resolved in this process meanwhile
         status = RunStatus(result.status)
         error = None
