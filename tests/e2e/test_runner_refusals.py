@@ -61,3 +61,13 @@ def test_cli_refusals_exit_2_with_a_record(archive_root: Path, tmp_path: Path) -
     assert bad_trigger.returncode == 2 and "--trigger" in bad_trigger.stderr
     statuses = [manifest(d)["status"] for d in run_dirs(archive_root)]
     assert statuses == ["refused"] * 6
+
+
+def test_unusable_archive_fails_fast_with_exit_70(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    marker = tmp_path / "ran"
+    proc = run_cli("run", nb("succeed"), "-p", f"marker={marker}", "--archive", str(not_a_dir / "runs"))
+    assert proc.returncode == 70
+    assert "runner error" in proc.stderr and "NotADirectoryError" in proc.stderr
+    assert not marker.exists()  # no kernel was started for a run that could not be recorded

@@ -42,7 +42,8 @@ def run(
 ) -> None:
     """Run a runbook through the audit-grade runner and archive the record.
 
-    Exit codes: 0 succeeded, 1 failed, 2 refused, 3 timed_out, 4 kernel_died, 130 interrupted.
+    Exit codes: 0 succeeded, 1 failed, 2 refused, 3 timed_out, 4 kernel_died, 130 interrupted,
+    70 runner error (the run could not be completed or archived).
     """
     from runbooks.runner.params import ParamError, split_assignments
     from runbooks.runner.run import refuse_run, run_procedure
@@ -65,27 +66,37 @@ def run(
             )
         environment = environment or params["environment"]
     environment = environment or "sandbox"
-    if refusal is not None:
-        outcome = refuse_run(
-            notebook,
-            refusal,
-            params=params,
-            environment=environment,
-            actor=actor,
-            trigger=trigger,
-            archive_root=archive,
-        )
-    else:
-        outcome = run_procedure(
-            notebook,
-            params=params,
-            environment=environment,
-            timeout=timeout,
-            actor=actor,
-            trigger=trigger,
-            archive_root=archive,
-            progress=sys.stderr.isatty(),
-        )
+    try:
+        if refusal is not None:
+            outcome = refuse_run(
+                notebook,
+                refusal,
+                params=params,
+                environment=environment,
+                actor=actor,
+                trigger=trigger,
+                archive_root=archive,
+            )
+        else:
+            outcome = run_procedure(
+                notebook,
+                params=params,
+                environment=environment,
+                timeout=timeout,
+                actor=actor,
+                trigger=trigger,
+                archive_root=archive,
+                progress=sys.stderr.isatty(),
+            )
+    except Exception:
+        # a bug or an archive problem: a scrubbed traceback, never the frames' local variables
+        import traceback
+
+        from runbooks.redact import scrub
+
+        _echo_err(scrub(traceback.format_exc()))
+        _echo_err("runner error: the run could not be completed or archived (exit 70)")
+        raise typer.Exit(70) from None
     status = outcome.status.value
     where = f" -> {outcome.run_dir}" if outcome.run_dir else ""
     typer.echo(f"{status}: run {outcome.run_id} ({outcome.duration:.1f}s){where}")

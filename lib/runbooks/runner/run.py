@@ -282,6 +282,9 @@ class _Run:
         from runbooks.runner import lock as envlock
 
         assert self.spec is not None
+        self.archive.root.mkdir(parents=True, exist_ok=True)  # an unusable archive fails before a kernel starts
+        if not os.access(self.archive.root, os.W_OK):
+            raise PermissionError(f"the archive {self.archive.root} is not writable")
         held: envlock.EnvironmentLock | None = None
         if self.spec.destructive:
             try:
