@@ -215,7 +215,8 @@ class JwtRotator:
             emit("verify_codex", "done" if accepted else "failed", codex_detail)
         else:
             accepted = True
-            emit("verify_codex", "skipped", "no codex hostname in the inventory")
+            emit("verify_codex", "skipped", "codex is not reachable from here (no JWKS-gated hostname, or the twin's "
+                 "edge is not running)")
         if not (ok and signed_by_new and ok_new and accepted):
             raise JwtRotationFailed("verification after the rotation failed (see the steps); the previous key is still"
                                     " published, so existing sessions keep working: investigate before revoking")

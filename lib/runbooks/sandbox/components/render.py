@@ -16,7 +16,7 @@ import yaml
 
 from runbooks.paths import inventory_dir
 from runbooks.sandbox.component import Component, ComponentState, SandboxContext, dump_json, free_port
-from runbooks.sandbox.emulators.render.store import SEED_FILE
+from runbooks.sandbox.emulators.render.store import RUNTIME_FILE, SEED_FILE
 
 #: secrets this component writes
 API_KEY = "render_api_key"
@@ -116,6 +116,8 @@ class RenderComponent(Component):
             ports = {s["name"]: free_port(ctx.host) for s in inv["services"]}
             dump_json(seed_path, build_seed(ctx, inv, ports))
             seed_path.chmod(0o600)
+        # where the Supabase twin answers now (it may have moved since the workspace was seeded)
+        dump_json(state_dir / RUNTIME_FILE, {"supabase_url": _supabase_url(ctx)})
         port = free_port(ctx.host)
         pid = ctx.spawn_python(
             "render", "runbooks.sandbox.emulators.render", "--root", str(ctx.root), "--host", ctx.host,

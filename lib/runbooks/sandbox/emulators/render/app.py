@@ -18,6 +18,7 @@ from runbooks.sandbox.emulators.common import EmulatorArgs
 from runbooks.sandbox.emulators.render import metrics
 from runbooks.sandbox.emulators.render.deploys import deploy_async, start_live
 from runbooks.sandbox.emulators.render.store import (
+    RUNTIME_FILE,
     SEED_FILE,
     RenderStore,
     deploy_json,
@@ -37,6 +38,9 @@ def create_app(args: EmulatorArgs, *, start_services: bool = True) -> FastAPI:
         if not seed_path.is_file():
             raise SystemExit(f"render twin: no state and no seed file {seed_path}")
         store.seed(json.loads(seed_path.read_text()))
+    runtime = args.state_dir / RUNTIME_FILE
+    if runtime.is_file():
+        store.refresh_supabase_url(json.loads(runtime.read_text())["supabase_url"])
     supervisor = Supervisor(args.root / "logs", host=args.host)
     if start_services:
         start_live(store, supervisor)

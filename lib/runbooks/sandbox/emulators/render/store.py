@@ -16,6 +16,9 @@ from typing import Any
 from runbooks.sandbox.emulators.common import JsonState
 
 SEED_FILE = "seed.json"
+#: facts of the running twin the render component refreshes at every start (the Supabase URL)
+RUNTIME_FILE = "runtime.json"
+SUPABASE_URL = "SUPABASE_URL"
 IMAGE_REPO = "registry.runspectral.com/spectral"
 GENERATION = "SPECTRAL_GENERATION"
 
@@ -169,6 +172,20 @@ class RenderStore:
                 ids.append(sid)
             if not linked and sid in ids:
                 ids.remove(sid)
+
+    def refresh_supabase_url(self, url: str) -> None:
+        """Point the workspace at the Supabase twin's current address (groups and the running deploys).
+
+        ``SUPABASE_URL`` is the platform's connection to the twin, not configuration under test: when the
+        twin restarts on another port, running services follow it."""
+        with self.state.update() as d:
+            for g in d["env_groups"].values():
+                if SUPABASE_URL in g["envVars"]:
+                    g["envVars"][SUPABASE_URL] = url
+            for recs in d["deploys"].values():
+                for rec in recs:
+                    if SUPABASE_URL in rec.get("_env", {}):
+                        rec["_env"][SUPABASE_URL] = url
 
     def set_metrics(self, sid: str, profile: dict[str, Any]) -> None:
         with self.state.update() as d:
