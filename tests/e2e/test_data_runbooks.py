@@ -1,0 +1,112 @@
+"""The data runbooks through the runner against the session twin: backup → posture → drill, PITR dry runs
+and refusals. Nothing here restores (see test_data_pitr.py): the session twin's data stays as seeded."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runbooks.archive.manifest import RunStatus
+from runbooks.procedures import pitr
+from runbooks.providers.postgres import Postgres
+from runbooks.providers.supabase import SupabaseManagement
+from runbooks.runner.run import run_procedure
+from runbooks.sandbox.fixture import Sandbox
+
+pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("data-runs")
+
+
+def run(name: str, archive: Path, **params: str) -> tuple[Any, dict[str, Any]]:
+    outcome = run_procedure(name, params=params, environment="sandbox", archive_root=archive, timeout=300)
+    manifest = json.loads((outcome.run_dir / "run.json").read_text()) if outcome.run_dir else {}
+    return outcome, manifest
+
+
+def _secret_values(sandbox: Sandbox) -> list[str]:
+    from psycopg.conninfo import conninfo_to_dict
+
+    values = [p.read_text().strip() for p in (sandbox.root / "secrets").iterdir()]
+    values.append(str(conninfo_to_dict(sandbox.database_url)["password"]))
+    return [v for v in values if len(v) >= 8]
+
+
+def test_backup_posture_and_drill_chain(sandbox: Sandbox, archive: Path) -> None:
+    backup_run, backup_rec = run("nightly-backup", archive)
+    assert backup_run.status is RunStatus.SUCCEEDED, backup_run.error
+    b = backup_rec["results"]["backup"]
+    env = sandbox.inventory()
+    admin = sandbox.s3_client("admin")
+    head = admin.head_object(Bucket=env.backup_bucket.name, Key=b["key"], VersionId=b["version_id"])
+    assert head["ContentLength"] == b["size"] and b["rows"] == sum(backup_rec["results"]["row_counts"].values())
+
+    posture_run, posture_rec = run("verify-backup-posture", archive)
+    assert posture_run.status is RunStatus.SUCCEEDED, posture_run.error
+    checks = posture_rec["results"]["checks"]
+    assert {c["status"] for c in checks} == {"PASS"} and len(checks) == 11
+    fresh = next(c for c in checks if c["check"] == "backup.freshness")
+    assert fresh["subject"] == b["key"]  # the backup just taken is the latest
+
+    drill_run, drill_rec = run("restore-drill", archive)
+    assert drill_run.status is RunStatus.SUCCEEDED, drill_run.error
+    d = drill_rec["results"]["drill"]
+    assert d["ok"] and d["key"] == b["key"] and d["sha256"] == b["sha256"]
+    assert d["rows"] == b["rows"] and d["scratch_dropped"]
+    assert drill_rec["results"]["rto_seconds"] > 0 and drill_rec["results"]["rpo_seconds"] >= 0
+    assert not Postgres(sandbox.database_url).database_exists(d["scratch_database"])
+
+    for secret in _secret_values(sandbox):
+        for f in archive.rglob("*"):
+            if f.is_file():
+                assert secret.encode() not in f.read_bytes(), f"a secret value reached {f}"
+
+
+def _state(sandbox: Sandbox) -> tuple[dict[str, Any], str, dict[str, Any]]:
+    sb = SupabaseManagement.from_environment(sandbox.inventory())
+    marks = pitr.markers(Postgres(sandbox.database_url)) or {}
+    return marks, sb.project_status(), sb.list_backups()["physical_backup_data"]
+
+
+def test_pitr_dry_run_shows_the_plan_and_changes_nothing(sandbox: Sandbox, archive: Path) -> None:
+    before = _state(sandbox)
+    outcome, rec = run("restore-pitr", archive)
+    assert outcome.status is RunStatus.SUCCEEDED, outcome.error
+    plan = rec["results"]["plan"]
+    assert plan["api_call"].startswith(f"POST /v1/projects/{plan['project_ref']}/database/backups/restore-pitr")
+    assert plan["target"] == "now (at apply)" and plan["unavailable"]
+    assert "pitr_timeline" not in rec["results"]
+    after = _state(sandbox)
+    assert after[0] == before[0] and after[1] == "ACTIVE_HEALTHY"
+
+
+@pytest.mark.parametrize(("params", "needle"), [
+    ({"target_time": "last tuesday"}, "target_time: 'last tuesday' is not an ISO 8601 timestamp"),
+    ({"target_time": "2026-11-27T10:00:00"}, "has no zone"),
+    ({"target_time": "2099-01-01T00:00:00Z"}, "is in the future"),
+    ({"target_time": "2000-01-01T00:00:00Z"}, "before the PITR window"),
+    ({"target_time": "2000-01-01T00:00:00Z", "apply": "true", "confirm": "sandbox"}, "before the PITR window"),
+    ({"reason": " "}, "reason: say why"),
+])
+def test_pitr_bad_inputs_are_refused_and_nothing_changes(sandbox: Sandbox, archive: Path,
+                                                         params: dict[str, str], needle: str) -> None:
+    before = _state(sandbox)
+    outcome, rec = run("restore-pitr", archive, **params)
+    assert outcome.status is RunStatus.FAILED
+    assert outcome.error is not None and outcome.error.kind == "PitrRefused" and needle in outcome.error.message
+    assert "pitr_timeline" not in rec["results"]
+    assert _state(sandbox)[0] == before[0] and _state(sandbox)[1] == "ACTIVE_HEALTHY"
+
+
+def test_pitr_apply_needs_the_confirmation(sandbox: Sandbox, archive: Path) -> None:
+    before = _state(sandbox)
+    outcome, rec = run("restore-pitr", archive, apply="true", confirm="production")
+    assert outcome.status in (RunStatus.FAILED, RunStatus.REFUSED)
+    assert "pitr_timeline" not in rec.get("results", {})
+    assert _state(sandbox)[0] == before[0]
