@@ -16,6 +16,7 @@ import dns.rcode
 import httpx
 import pytest
 
+from runbooks.sandbox.component import ComponentState
 from runbooks.sandbox.edge.standalone import RunningEdge, running_edge
 from runbooks.sandbox.edge.world import PROXY_V4
 
@@ -221,3 +222,28 @@ def test_token_roll_invalidates_old_value(tmp_path: Path) -> None:
         assert getattr(sdk(e, new).user.tokens.verify(), "status", None) == "active"
         bad = httpx.get(f"{e.state.address}/user/tokens/verify", headers={"Authorization": f"Bearer {old}"})
         assert bad.status_code == 401 and bad.json()["errors"][0]["code"] == 1000
+
+
+def test_restart_keeps_the_world_and_its_token(tmp_path: Path) -> None:
+    with running_edge(tmp_path) as e:
+        token = e.token
+        c = sdk(e)
+        zid = zone_id(c)
+        rec = next(iter(c.dns.records.list(zone_id=zid, name={"exact": "app.runspectral.com"})))
+        c.dns.records.edit(
+            rec.id, zone_id=zid, name=rec.name, type="CNAME", ttl=1, content="spectral-app-green.onrender.com"
+        )
+    with running_edge(tmp_path) as again:
+        assert again.token == token
+        c = sdk(again)
+        rec = next(iter(c.dns.records.list(zone_id=zone_id(c), name={"exact": "app.runspectral.com"})))
+        assert rec.content == "spectral-app-green.onrender.com"
+
+
+def test_unhealthy_edge_reports_why(edge: RunningEdge) -> None:
+    from runbooks.sandbox.components.edge import EdgeComponent
+
+    broken = ComponentState(name="edge", address="http://127.0.0.1:9/client/v4", extra=dict(edge.state.extra))
+    ok, detail = EdgeComponent().health(edge.ctx, broken)
+    assert not ok and "edge not answering" in detail
+    assert EdgeComponent().health(edge.ctx, edge.state)[0]

@@ -59,8 +59,10 @@ class EdgeComponent(Component):
     def start(self, ctx: SandboxContext) -> ComponentState:
         state_dir = ctx.dir(STATE_DIR)
         token_file = ctx.secrets_dir / TOKEN_SECRET
-        if not ((state_dir / "state.json").is_file() and token_file.is_file()):
-            ctx.write_secret(TOKEN_SECRET, secrets.token_urlsafe(32))  # bootstraps a new world
+        if not token_file.is_file():
+            # a new bootstrap token means a new world: the old one only knows its own token
+            (state_dir / "state.json").unlink(missing_ok=True)
+            ctx.write_secret(TOKEN_SECRET, secrets.token_urlsafe(32))
         (state_dir / PORTS_FILE).unlink(missing_ok=True)
         faults = sorted(f for f in ctx.faults if f in FAULTS)
         args = [
