@@ -24,6 +24,8 @@ OAUTH_NEXT = "oauth_next_client_secret"
 #: twin credentials the Supabase twin writes (see emulators/supabase/keys.py)
 SUPABASE_BOOTSTRAP = {"SUPABASE_SECRET_KEY": "supabase_secret_key",
                       "SUPABASE_PUBLISHABLE_KEY": "supabase_publishable_key"}
+#: a Cloudflare token for the runtime, if the edge twin writes one (see README, keys section)
+CLOUDFLARE_RUNTIME = "cloudflare_runtime_token"
 GENERATION = "SPECTRAL_GENERATION"
 #: the image generation the twin's services run
 CURRENT_GENERATION = "2026.11.3"
@@ -62,8 +64,12 @@ def _key_value(ctx: SandboxContext, name: str) -> str:
                 f"the Supabase twin has not written {SUPABASE_BOOTSTRAP[name]}; is its keys router loaded?"
             ) from None
     if name == "CLOUDFLARE_API_TOKEN":
-        # the runtime's own Cloudflare token (not the runbooks' admin token)
-        return _token("cfrt_")
+        # the runtime's own Cloudflare token (never the runbooks' admin token): the edge twin's, if it
+        # published one, so that rotate-keys can roll it; otherwise a placeholder Cloudflare does not know
+        try:
+            return ctx.read_secret(CLOUDFLARE_RUNTIME)
+        except FileNotFoundError:
+            return _token("cfrt_")
     return _token("oauth_")
 
 

@@ -1,0 +1,133 @@
+"""The rotation issuers' pass and fail paths, with fake vendor clients (no twin needed)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from runbooks.procedures.rotate_keys import (
+    CloudflareTokenIssuer,
+    KeyRotation,
+    OAuthSecretIssuer,
+    SupabaseKeyIssuer,
+)
+from runbooks.providers.base import ProviderError
+
+
+@dataclass
+class Tok:
+    id: str
+    status: str = "active"
+
+
+class FakeCloudflare:
+    def __init__(self) -> None:
+        self.values = {"tok-1": "cf_old_value_0123456789"}
+        self.rolls = 0
+
+    def verify(self, value: str) -> Tok:
+        for tid, v in self.values.items():
+            if v == value:
+                return Tok(tid)
+        raise ProviderError("cloudflare", "verify token", "Invalid API Token", status=401)
+
+    def roll_token(self, token_id: str) -> str:
+        self.rolls += 1
+        self.values[token_id] = f"cf_new_value_{self.rolls}_0123456789"
+        return self.values[token_id]
+
+
+def test_cloudflare_roll_identifies_rolls_and_proves_the_old_value_refused() -> None:
+    cf = FakeCloudflare()
+    issuer = CloudflareTokenIssuer(cf, cf.verify)
+    assert issuer.identify("cf_old_value_0123456789") == (True, "tok-1", "token tok-1 (active)")
+    r = KeyRotation("CLOUDFLARE_API_TOKEN", "cloudflare", old_id="tok-1")
+    issued = issuer.issue_for(r)
+    assert issued.id == "tok-1" and issued.value == cf.values["tok-1"] and cf.rolls == 1
+    assert issuer.refused(r, "cf_old_value_0123456789") == (True, "Cloudflare refuses the previous token (HTTP 401)")
+    assert issuer.refused(r, issued.value) == (False, "Cloudflare still accepts the previous token")
+    assert issuer.refused(r, None)[0] is True  # resumed: the roll itself invalidated it
+    assert issuer.find_issued(r) is None and not issuer.separate_revoke
+
+
+def test_cloudflare_unknown_token_fails_preflight() -> None:
+    cf = FakeCloudflare()
+    ok, old_id, detail = CloudflareTokenIssuer(cf, cf.verify).identify("cfrt_placeholder_0123456789")
+    assert (ok, old_id) == (False, None) and "does not accept" in detail
+
+
+def test_oauth_needs_a_source_that_differs_from_the_current_value() -> None:
+    store = {"env:NEXT": "oauth_next_0123456789"}
+    issuer = OAuthSecretIssuer("env:NEXT", store.__getitem__)
+    assert issuer.identify("oauth_current_0123456789")[0] is True
+    assert issuer.issue("x").value == "oauth_next_0123456789"
+    assert issuer.identify("oauth_next_0123456789")[0] is False
+    assert OAuthSecretIssuer(None, store.__getitem__).identify("x")[0] is False
+    r = KeyRotation("OAUTH_CLIENT_SECRET", "oauth", old_fingerprint="sha256:abc")
+    assert issuer.revoke(r).startswith("manual: delete the previous client secret")
+
+
+@dataclass
+class Key:
+    id: str
+    type: str
+    name: str
+    value: str | None = None
+
+
+class FakeSupabase:
+    def __init__(self) -> None:
+        self.keys = [Key("k1", "secret", "default", "sb_secret_one_0123456789"),
+                     Key("k2", "publishable", "default", "sb_publishable_two_012345")]
+
+    def find_api_key(self, value: str) -> Key | None:
+        return next((k for k in self.keys if k.value == value), None)
+
+    def api_keys(self, reveal: bool = False) -> list[Key]:
+        return list(self.keys)
+
+    def delete_api_key(self, key_id: str) -> None:
+        self.keys = [k for k in self.keys if k.id != key_id]
+
+    def project_accepts(self, value: str) -> tuple[bool, int]:
+        return (True, 200) if self.find_api_key(value) else (False, 401)
+
+    def create_api_key(self, kind: str, name: str, description: Any = None) -> Key:
+        k = Key(f"k{len(self.keys) + 1}", kind, name, f"sb_{kind}_{name}_0123456789")
+        self.keys.append(k)
+        return k
+
+
+def test_supabase_identify_checks_the_kind() -> None:
+    sb = FakeSupabase()
+    assert SupabaseKeyIssuer(sb, "secret").identify("sb_secret_one_0123456789")[:2] == (True, "k1")
+    assert SupabaseKeyIssuer(sb, "publishable").identify("sb_secret_one_0123456789")[0] is False
+    assert SupabaseKeyIssuer(sb, "secret").identify("sb_secret_gone_000000000")[0] is False
+
+
+def test_supabase_revoke_is_idempotent_and_refusal_is_proved() -> None:
+    sb = FakeSupabase()
+    issuer = SupabaseKeyIssuer(sb, "secret")
+    r = KeyRotation("SUPABASE_SECRET_KEY", "supabase", old_id="k1", old_fingerprint="sha256:x", new_name="rotated_1")
+    assert issuer.refused(r, "sb_secret_one_0123456789") == (False, "API key k1 still exists")
+    assert issuer.revoke(r) == "deleted API key k1"
+    assert issuer.revoke(r) == "API key k1 was already deleted"
+    ok, detail = issuer.refused(r, "sb_secret_one_0123456789")
+    assert ok and "HTTP 401" in detail
+    assert issuer.refused(r, None)[0] is True
+
+
+def test_supabase_finds_a_key_issued_by_an_interrupted_run() -> None:
+    sb = FakeSupabase()
+    issuer = SupabaseKeyIssuer(sb, "secret")
+    r = KeyRotation("SUPABASE_SECRET_KEY", "supabase", new_name="rotated_1", issuing=True)
+    assert issuer.find_issued(r) is None
+    sb.create_api_key("secret", "rotated_1")
+    found = issuer.find_issued(r)
+    assert found is not None and found.name == "rotated_1"
+
+
+def test_supabase_issue_creates_a_named_key() -> None:
+    sb = FakeSupabase()
+    issued = SupabaseKeyIssuer(sb, "secret").issue("rotated_2")
+    assert issued.name == "rotated_2" and issued.value.startswith("sb_secret_")
