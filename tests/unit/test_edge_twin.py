@@ -247,3 +247,27 @@ def test_unhealthy_edge_reports_why(edge: RunningEdge) -> None:
     ok, detail = EdgeComponent().health(edge.ctx, broken)
     assert not ok and "edge not answering" in detail
     assert EdgeComponent().health(edge.ctx, edge.state)[0]
+
+
+def test_create_overwrite_and_conflicts(tmp_path: Path) -> None:
+    with running_edge(tmp_path) as e:
+        c = sdk(e)
+        zid = zone_id(c)
+        created = c.dns.records.create(
+            zone_id=zid, name="www", type="CNAME", ttl=1, content="app.runspectral.com", proxied=True
+        )
+        assert created is not None and created.name == "www.runspectral.com" and created.proxied is True
+        # a DNS-only CNAME inside the zone is followed by the authoritative server
+        c.dns.records.edit(created.id, zone_id=zid, name="www", type="CNAME", ttl=1, proxied=False)
+        chain = query(e, "www.runspectral.com")
+        assert [str(rr.name) for rr in chain.answer] == ["www.runspectral.com.", "app.runspectral.com."]
+        assert ipaddress.ip_address(chain.answer[-1][0].address) in PROXY_V4  # ends at app's proxied answer
+        # PUT overwrites: fields not sent fall back to their defaults
+        put = c.dns.records.update(created.id, zone_id=zid, name="www", type="A", ttl=300, content="198.51.100.7")
+        assert put is not None and (put.type, put.content, put.proxied, put.ttl) == ("A", "198.51.100.7", False, 300)
+        with pytest.raises(cloudflare.BadRequestError) as clash:
+            c.dns.records.create(zone_id=zid, name="app", type="A", ttl=1, content="198.51.100.8")
+        assert body(clash.value)["errors"][0]["code"] == 81053
+        with pytest.raises(cloudflare.BadRequestError) as bad_zone:
+            c.dns.records.list(zone_id="f" * 32)
+        assert body(bad_zone.value)["errors"][0]["code"] == 7003

@@ -89,7 +89,7 @@ def create_app(world: EdgeWorld) -> FastAPI:
         z = world.data["zones"].get(zone_id)
         if z is None:
             raise CloudflareError(
-                404, 7003, "Could not route to /zones/" + zone_id + ", perhaps your object identifier is invalid?"
+                400, 7003, "Could not route to /zones/" + zone_id + ", perhaps your object identifier is invalid?"
             )
         return z
 
