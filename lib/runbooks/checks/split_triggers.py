@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 from runbooks.checks.base import CheckFn, CheckResult
 from runbooks.inventory.models import SplitTriggers
@@ -114,3 +115,28 @@ def build_checks(triggers: SplitTriggers, *, memory: dict[str, tuple[Sequence[Sa
         checks.append(lambda svc=svc, samples=samples: api_latency(svc, samples, triggers, now=now))
     checks.append(lambda: multi_region(triggers))
     return checks
+
+
+def series_from_render(env: Any, render: Any, *, now: datetime | None = None, resolution_seconds: int = 300,
+                       ) -> tuple[dict[str, tuple[list[Sample], float]], dict[str, list[Sample]]]:
+    """The series :func:`build_checks` needs, from Render's metrics API over the review window.
+
+    Memory of every worker service against its memory limit (the API's, else the inventory's allocation);
+    p95 HTTP latency of the service behind the API hostname (programmatic clients).
+    """
+    now = now or datetime.now(UTC)
+    start = now - timedelta(hours=env.split_triggers.window_hours)
+    ids = {s.name: s.id for s in render.services()}
+
+    def samples(metric: str, name: str, **kw: Any) -> list[Sample]:
+        return [Sample(at, v) for at, v in render.metric(metric, ids[name], start=start, end=now,
+                                                         resolution_seconds=resolution_seconds, **kw)]
+
+    memory: dict[str, tuple[list[Sample], float]] = {}
+    for s in env.services:
+        if s.kind == "worker" and s.name in ids:
+            limits = [x.value for x in samples("memory-limit", s.name)]
+            memory[s.name] = (samples("memory", s.name), max(limits) if limits else s.memory_limit_mb * 2**20)
+    api_names = [h.label for h in env.hostnames if h.streams_events or "programmatic" in h.audience]
+    latency = {name: samples("http-latency", name, quantile=0.95) for name in api_names if name in ids}
+    return memory, latency
