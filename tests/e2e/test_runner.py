@@ -137,3 +137,16 @@ def test_run_procedure_inside_a_running_event_loop(archive_root: Path) -> None:
         return run_procedure(nb("raise"), archive_root=archive_root).status
 
     assert asyncio.run(from_a_notebook()) is RunStatus.FAILED
+
+
+def test_unknown_kernel_is_a_failed_run_with_a_clear_message(archive_root: Path, tmp_path: Path) -> None:
+    import nbformat
+
+    nbk = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print(1)")])
+    nbk.metadata["kernelspec"] = {"name": "no-such-kernel", "language": "python", "display_name": "x"}
+    path = tmp_path / "nokernel.ipynb"
+    nbformat.write(nbk, path)
+    out = run_procedure(str(path), archive_root=archive_root)
+    assert out.status is RunStatus.FAILED and out.error is not None
+    assert out.error.kind == "NoSuchKernel" and "no-such-kernel" in out.error.message
+    assert out.run_dir is not None and manifest(out.run_dir)["status"] == "failed"
