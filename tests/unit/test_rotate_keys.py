@@ -234,3 +234,28 @@ def test_cloudflare_placeholder_token_fails_preflight(twin: KeysTwin, tmp_path: 
     plan = r.plan(selected)
     assert not plan.ok and any("Cloudflare does not accept" in x.detail for x in plan.preflight)
     assert cf.rolls == 0
+
+
+def test_failed_deploy_stops_before_revoking_and_resumes(twin: KeysTwin, tmp_path: Path) -> None:
+    env = twin.inventory()
+
+    class FailingDeploys(RenderProvider):
+        def wait_deploy(self, service_id: str, deploy_id: str, **kw: object) -> object:
+            d = super().wait_deploy(service_id, deploy_id, **kw)  # type: ignore[arg-type]
+            from dataclasses import replace
+
+            return replace(d, status="update_failed") if service_id == self.service("worker").id else d
+
+    selected = rk.parse_keys(env, "SUPABASE_SECRET_KEY")
+    store = rk.RotationStore.for_environment("sandbox", tmp_path / "runs")
+    old_value = group_env(twin)["SUPABASE_SECRET_KEY"]
+    render = FailingDeploys(env.endpoints.render_api, twin.secret("render_api_key"), env.render_owner_id)
+    r = rk.KeyRotator(env, render, rk.build_issuers(env, selected), store, log=lambda _: None)
+    with pytest.raises(rk.RotationFailed, match="deploys did not go live on worker"):
+        r.apply(r.plan(selected))
+    assert store.load()["SUPABASE_SECRET_KEY"].completed == ["preflight", "issue", "write_group"]
+    assert supabase(twin).project_accepts(old_value) == (True, 200)
+    r2, keys = rotator(twin, tmp_path / "runs", "SUPABASE_SECRET_KEY")
+    r2.apply(r2.plan(keys))
+    assert supabase(twin).project_accepts(old_value) == (False, 401)
+    assert store.load()["SUPABASE_SECRET_KEY"].status == "done"
