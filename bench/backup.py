@@ -43,8 +43,10 @@ OURS = textwrap.dedent("""\
                recipient=os.environ["B_RECIPIENT"])
     """)
 PY_ZSTD = "import sys, zstandard; zstandard.ZstdCompressor().copy_stream(sys.stdin.buffer, sys.stdout.buffer)"
-PY_UPLOAD = ("import os, sys, boto3; boto3.client('s3', endpoint_url=os.environ['B_ENDPOINT']).upload_fileobj("
-             "sys.stdin.buffer, os.environ['B_BUCKET'], sys.argv[1])")
+PY_UPLOAD = (
+    "import os, sys, boto3; boto3.client('s3', endpoint_url=os.environ['B_ENDPOINT']).upload_fileobj("
+    "sys.stdin.buffer, os.environ['B_BUCKET'], sys.argv[1])"
+)
 
 
 def generate(pg: Postgres, rows: int) -> Postgres:
@@ -53,9 +55,11 @@ def generate(pg: Postgres, rows: int) -> Postgres:
     pg.create_database(name)
     db = pg.for_database(name)
     with db.connect() as conn:
-        conn.execute(f"CREATE TABLE events AS SELECT g AS id, now() - make_interval(secs => g) AS at, "
-                     f"md5(g::text) || ' ' || md5((g * 31)::text) AS body, (g % 997) AS tenant "
-                     f"FROM generate_series(1, {rows}) g")
+        conn.execute(
+            f"CREATE TABLE events AS SELECT g AS id, now() - make_interval(secs => g) AS at, "
+            f"md5(g::text) || ' ' || md5((g * 31)::text) AS body, (g % 997) AS tenant "
+            f"FROM generate_series(1, {rows}) g"
+        )
         conn.execute("CREATE INDEX ON events (tenant, at)")
     return db
 
@@ -93,8 +97,10 @@ def baseline_cmd(pg_dump: str, db: Postgres, n: int) -> tuple[list[str], str]:
         upload = f'aws s3 cp - "{key}" --endpoint-url "$B_ENDPOINT" --only-show-errors'
     else:
         upload = f"{shlex.quote(sys.executable)} -c {shlex.quote(PY_UPLOAD)} bench/baseline/{n}.dump.zst"
-    label = (f"pg_dump -Fc | {'zstd' if shutil.which('zstd') else 'python zstandard copy_stream'} | "
-             f"{'aws s3 cp -' if shutil.which('aws') else 'python boto3 upload_fileobj(stdin)'}")
+    label = (
+        f"pg_dump -Fc | {'zstd' if shutil.which('zstd') else 'python zstandard copy_stream'} | "
+        f"{'aws s3 cp -' if shutil.which('aws') else 'python boto3 upload_fileobj(stdin)'}"
+    )
     dump = f"{shlex.quote(pg_dump)} -Fc --no-password --dbname={shlex.quote(db.conninfo(password=False))}"
     return ["bash", "-o", "pipefail", "-c", f"{dump} | {zstd} | {upload}"], label
 
@@ -107,10 +113,16 @@ def run(sbx: Sandbox, rows: int, repeat: int) -> int:
     with db.connect() as conn:
         size = int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])  # type: ignore[index]
     print(f"database: {rows} rows, {size / 2**20:.0f} MiB on disk (generated in {time.perf_counter() - t:.1f}s)")
-    child_env = {**db.tool_env(), "AWS_ACCESS_KEY_ID": sbx.secret("backup_aws_access_key_id"),
-                 "AWS_SECRET_ACCESS_KEY": sbx.secret("backup_aws_secret_access_key"),
-                 "AWS_DEFAULT_REGION": env.endpoints.s3_region, "B_ENDPOINT": str(env.endpoints.s3),
-                 "B_BUCKET": env.backup_bucket.name, "B_DSN": db.conninfo(), "B_RECIPIENT": env.backup.recipient}
+    child_env = {
+        **db.tool_env(),
+        "AWS_ACCESS_KEY_ID": sbx.secret("backup_aws_access_key_id"),
+        "AWS_SECRET_ACCESS_KEY": sbx.secret("backup_aws_secret_access_key"),
+        "AWS_DEFAULT_REGION": env.endpoints.s3_region,
+        "B_ENDPOINT": str(env.endpoints.s3),
+        "B_BUCKET": env.backup_bucket.name,
+        "B_DSN": db.conninfo(),
+        "B_RECIPIENT": env.backup.recipient,
+    }
     pg_dump = db.tool("pg_dump")
     ours_t, ours_m, base_t, base_m = [], [], [], []
     label = ""
@@ -122,18 +134,33 @@ def run(sbx: Sandbox, rows: int, repeat: int) -> int:
         w, m = measure(cmd, child_env)
         base_t.append(w)
         base_m.append(m)
-        print(f"  round {i + 1}: ours {ours_t[-1]:.2f}s {ours_m[-1] / 2**20:.0f} MiB | "
-              f"baseline {base_t[-1]:.2f}s {base_m[-1] / 2**20:.0f} MiB")
+        print(
+            f"  round {i + 1}: ours {ours_t[-1]:.2f}s {ours_m[-1] / 2**20:.0f} MiB | "
+            f"baseline {base_t[-1]:.2f}s {base_m[-1] / 2**20:.0f} MiB"
+        )
     o, b = statistics.median(ours_t), statistics.median(base_t)
     om, bm = statistics.median(ours_m), statistics.median(base_m)
     ratio = b / o
     print(f"baseline: {label}")
-    print(json.dumps({
-        "ours": {"seconds": round(o, 3), "mib_s": round(size / 2**20 / o, 1), "peak_rss_mib": round(om / 2**20, 1)},
-        "baseline": {"seconds": round(b, 3), "mib_s": round(size / 2**20 / b, 1),
-                     "peak_rss_mib": round(bm / 2**20, 1)},
-        "throughput_ratio": round(ratio, 2), "peak_rss_ratio": round(om / bm, 2),
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "ours": {
+                    "seconds": round(o, 3),
+                    "mib_s": round(size / 2**20 / o, 1),
+                    "peak_rss_mib": round(om / 2**20, 1),
+                },
+                "baseline": {
+                    "seconds": round(b, 3),
+                    "mib_s": round(size / 2**20 / b, 1),
+                    "peak_rss_mib": round(bm / 2**20, 1),
+                },
+                "throughput_ratio": round(ratio, 2),
+                "peak_rss_ratio": round(om / bm, 2),
+            },
+            indent=2,
+        )
+    )
     print(f"throughput ours/baseline = {ratio:.2f}x (target >= 1.0x): {'OK' if ratio >= 1.0 else 'MISSED'}")
     pg.drop_database(db.dbname)
     return 0 if ratio >= 1.0 else 1
@@ -144,8 +171,10 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=1_500_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-backup-") as tmp, \
-            running_sandbox(Path(tmp) / "twin", components=["supabase"]) as sbx:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-backup-") as tmp,
+        running_sandbox(Path(tmp) / "twin", components=["supabase"]) as sbx,
+    ):
         os.environ.pop("AWS_PROFILE", None)
         return run(sbx, args.rows, args.repeat)
 

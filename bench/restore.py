@@ -38,9 +38,11 @@ def generate(pg: Postgres, rows: int) -> Postgres:
     pg.create_database(name)
     db = pg.for_database(name)
     with db.connect() as conn:
-        conn.execute(f"CREATE TABLE events AS SELECT g AS id, now() - make_interval(secs => g) AS at, "
-                     f"md5(g::text) || ' ' || md5((g * 31)::text) AS body, (g % 997) AS tenant "
-                     f"FROM generate_series(1, {rows}) g")
+        conn.execute(
+            f"CREATE TABLE events AS SELECT g AS id, now() - make_interval(secs => g) AS at, "
+            f"md5(g::text) || ' ' || md5((g * 31)::text) AS body, (g % 997) AS tenant "
+            f"FROM generate_series(1, {rows}) g"
+        )
         conn.execute("ALTER TABLE events ADD PRIMARY KEY (id)")
         conn.execute("CREATE INDEX ON events (tenant, at)")
         conn.execute("CREATE TABLE tenants AS SELECT g AS id, 'tenant-' || g AS name FROM generate_series(1, 997) g")
@@ -67,15 +69,27 @@ def run(sbx: Sandbox, rows: int, repeat: int, workdir: Path) -> int:
     writer = S3.from_environment(env, "s3_backup_writer")
     drill = S3.from_environment(env, "s3_drill_reader")
     identity = sbx.secret("backup_age_identity")
-    taken = run_backup(db, writer, bucket=env.backup_bucket.name, prefix="bench-restore/",
-                       recipient=env.backup.recipient)
+    taken = run_backup(
+        db, writer, bucket=env.backup_bucket.name, prefix="bench-restore/", recipient=env.backup.recipient
+    )
     dump = workdir / "same.dump"
     fetch_backup(drill, env.backup_bucket.name, taken.manifest()["object"], identity, dump)
-    print(f"dump: {taken.dump_bytes / 2**20:.0f} MiB plain, {taken.size / 2**20:.0f} MiB stored, "
-          f"{sum(taken.row_counts.values())} rows")
+    print(
+        f"dump: {taken.dump_bytes / 2**20:.0f} MiB plain, {taken.size / 2**20:.0f} MiB stored, "
+        f"{sum(taken.row_counts.values())} rows"
+    )
+
     def one_drill() -> tuple[float, dict[str, float]]:
-        r = run_drill(drill, pg, bucket=env.backup_bucket.name, prefix="bench-restore/", identity=identity,
-                      key=taken.key, jobs=JOBS, workdir=workdir)
+        r = run_drill(
+            drill,
+            pg,
+            bucket=env.backup_bucket.name,
+            prefix="bench-restore/",
+            identity=identity,
+            key=taken.key,
+            jobs=JOBS,
+            workdir=workdir,
+        )
         if not r.ok or r.rto_seconds is None:
             raise SystemExit(f"drill failed: {r.error or r.count_mismatches or r.schema_mismatches}")
         return r.rto_seconds, r.timings
@@ -90,12 +104,18 @@ def run(sbx: Sandbox, rows: int, repeat: int, workdir: Path) -> int:
             rto, timings = one_drill()
             bares.append(bare(pg, dump, i))
         drills.append(rto)
-        print(f"  round {i + 1}: drill {drills[-1]:.2f}s (restore {timings['restore']:.2f}s, fetch+verify+decrypt "
-              f"{timings['fetch_verify_decrypt']:.2f}s) | bare pg_restore -j {JOBS} {bares[-1]:.2f}s")
+        print(
+            f"  round {i + 1}: drill {drills[-1]:.2f}s (restore {timings['restore']:.2f}s, fetch+verify+decrypt "
+            f"{timings['fetch_verify_decrypt']:.2f}s) | bare pg_restore -j {JOBS} {bares[-1]:.2f}s"
+        )
     d, b = statistics.median(drills), statistics.median(bares)
     ratio = d / b
-    print(json.dumps({"drill_rto_seconds": round(d, 3), "bare_pg_restore_seconds": round(b, 3),
-                      "ratio": round(ratio, 3)}, indent=2))
+    print(
+        json.dumps(
+            {"drill_rto_seconds": round(d, 3), "bare_pg_restore_seconds": round(b, 3), "ratio": round(ratio, 3)},
+            indent=2,
+        )
+    )
     print(f"drill/bare = {ratio:.2f}x (target <= {TARGET}x): {'OK' if ratio <= TARGET else 'MISSED'}")
     pg.drop_database(db.dbname)
     return 0 if ratio <= TARGET else 1
@@ -106,8 +126,10 @@ def main() -> int:
     ap.add_argument("--rows", type=int, default=1_500_000)
     ap.add_argument("--repeat", type=int, default=3)
     args = ap.parse_args()
-    with tempfile.TemporaryDirectory(prefix="bench-restore-") as tmp, \
-            running_sandbox(Path(tmp) / "twin", components=["supabase"], set_env=True) as sbx:
+    with (
+        tempfile.TemporaryDirectory(prefix="bench-restore-") as tmp,
+        running_sandbox(Path(tmp) / "twin", components=["supabase"], set_env=True) as sbx,
+    ):
         return run(sbx, args.rows, args.repeat, Path(tmp))
 
 

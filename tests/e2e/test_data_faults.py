@@ -23,8 +23,13 @@ from runbooks.runner.run import run_procedure
 from runbooks.sandbox.fixture import Sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
-S3_FAULTS = ["backup-versioning-off", "backup-no-object-lock", "runtime-reads-backups",
-             "writer-can-delete-backups", "backup-bucket-is-app-bucket"]
+S3_FAULTS = [
+    "backup-versioning-off",
+    "backup-no-object-lock",
+    "runtime-reads-backups",
+    "writer-can-delete-backups",
+    "backup-bucket-is-app-bucket",
+]
 DATA_FAULTS = ["backup-stale", "backup-corrupt", "pitr-disabled"]
 
 
@@ -41,8 +46,9 @@ def _statuses(rec: dict[str, Any]) -> dict[str, str]:
 def s3_faulted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     from runbooks.sandbox.fixture import running_sandbox
 
-    with running_sandbox(tmp_path_factory.mktemp("s3-faults"), faults=S3_FAULTS, components=["supabase"],
-                         set_env=True) as sbx:
+    with running_sandbox(
+        tmp_path_factory.mktemp("s3-faults"), faults=S3_FAULTS, components=["supabase"], set_env=True
+    ) as sbx:
         yield sbx
 
 
@@ -50,8 +56,9 @@ def s3_faulted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 def data_faulted(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
     from runbooks.sandbox.fixture import running_sandbox
 
-    with running_sandbox(tmp_path_factory.mktemp("data-faults"), faults=DATA_FAULTS, components=["supabase"],
-                         set_env=True) as sbx:
+    with running_sandbox(
+        tmp_path_factory.mktemp("data-faults"), faults=DATA_FAULTS, components=["supabase"], set_env=True
+    ) as sbx:
         yield sbx
 
 
@@ -84,8 +91,7 @@ def test_posture_fails_on_stale_and_corrupt_backups(data_faulted: Sandbox, tmp_p
     assert "!= sidecar" in checks["backup.checksum"]["evidence"]
 
 
-def test_drill_refuses_the_corrupt_backup_and_leaves_no_scratch_database(data_faulted: Sandbox,
-                                                                         tmp_path: Path) -> None:
+def test_drill_refuses_the_corrupt_backup_and_leaves_no_scratch_database(data_faulted: Sandbox, tmp_path: Path) -> None:
     pg = Postgres(data_faulted.database_url)
     with pg.connect() as conn:
         before = {r[0] for r in conn.execute("SELECT datname FROM pg_database")}
@@ -124,4 +130,3 @@ def test_fault_catalogue_lists_the_data_faults() -> None:
     cat = catalogue()
     for fault in DATA_FAULTS:
         assert cat.get(fault), fault
-

@@ -33,15 +33,18 @@ def twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandbox]:
 
 def _digest(pg: Postgres) -> tuple[int, str]:
     with pg.connect() as conn:
-        row = conn.execute("SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY id), '')) "
-                           "FROM pitr_probe t").fetchone()
+        row = conn.execute(
+            "SELECT count(*), md5(coalesce(string_agg(t::text, '|' ORDER BY id), '')) FROM pitr_probe t"
+        ).fetchone()
         return int(row[0]), str(row[1])  # type: ignore[index]
 
 
 def _phase(pg: Postgres, n: int, phase: str) -> None:
     with pg.connect() as conn:
-        conn.execute("INSERT INTO pitr_probe (phase, body) SELECT %s, md5(random()::text) "
-                     "FROM generate_series(1, %s)", (phase, n))
+        conn.execute(
+            "INSERT INTO pitr_probe (phase, body) SELECT %s, md5(random()::text) FROM generate_series(1, %s)",
+            (phase, n),
+        )
         if phase != "a":
             conn.execute("UPDATE pitr_probe SET body = body || %s WHERE id %% 7 = 0", (phase,))
 
@@ -122,12 +125,17 @@ def test_restore_pitr_runbook_to_an_explicit_target(twin: Sandbox, tmp_path: Pat
     target = _target_after_last_commit(pg)
     pitr.add_marker(pg, "explicit-after")
     iso = datetime.fromtimestamp(target, UTC).isoformat().replace("+00:00", "Z")
-    outcome, rec = _run("restore-pitr", tmp_path / "runs", target_time=iso, reason="bad deploy at 11:00",
-                        apply="true", confirm="sandbox")
+    outcome, rec = _run(
+        "restore-pitr",
+        tmp_path / "runs",
+        target_time=iso,
+        reason="bad deploy at 11:00",
+        apply="true",
+        confirm="sandbox",
+    )
     assert outcome.status is RunStatus.SUCCEEDED, outcome.error
     assert rec["results"]["plan"]["target_unix"] == target
     verdict = rec["results"]["markers"]
     assert "explicit-before" in verdict["expected_present"] and "explicit-after" in verdict["expected_absent"]
     marks = pitr.markers(pg) or {}
     assert "explicit-before" in marks and "explicit-after" not in marks
-

@@ -86,16 +86,20 @@ def test_pitr_dry_run_shows_the_plan_and_changes_nothing(sandbox: Sandbox, archi
     assert after[0] == before[0] and after[1] == "ACTIVE_HEALTHY"
 
 
-@pytest.mark.parametrize(("params", "needle"), [
-    ({"target_time": "last tuesday"}, "target_time: 'last tuesday' is not an ISO 8601 timestamp"),
-    ({"target_time": "2026-11-27T10:00:00"}, "has no zone"),
-    ({"target_time": "2099-01-01T00:00:00Z"}, "is in the future"),
-    ({"target_time": "2000-01-01T00:00:00Z"}, "before the PITR window"),
-    ({"target_time": "2000-01-01T00:00:00Z", "apply": "true", "confirm": "sandbox"}, "before the PITR window"),
-    ({"reason": " "}, "reason: say why"),
-])
-def test_pitr_bad_inputs_are_refused_and_nothing_changes(sandbox: Sandbox, archive: Path,
-                                                         params: dict[str, str], needle: str) -> None:
+@pytest.mark.parametrize(
+    ("params", "needle"),
+    [
+        ({"target_time": "last tuesday"}, "target_time: 'last tuesday' is not an ISO 8601 timestamp"),
+        ({"target_time": "2026-11-27T10:00:00"}, "has no zone"),
+        ({"target_time": "2099-01-01T00:00:00Z"}, "is in the future"),
+        ({"target_time": "2000-01-01T00:00:00Z"}, "before the PITR window"),
+        ({"target_time": "2000-01-01T00:00:00Z", "apply": "true", "confirm": "sandbox"}, "before the PITR window"),
+        ({"reason": " "}, "reason: say why"),
+    ],
+)
+def test_pitr_bad_inputs_are_refused_and_nothing_changes(
+    sandbox: Sandbox, archive: Path, params: dict[str, str], needle: str
+) -> None:
     before = _state(sandbox)
     outcome, rec = run("restore-pitr", archive, **params)
     assert outcome.status is RunStatus.FAILED

@@ -29,7 +29,9 @@ pytestmark = pytest.mark.sandbox
 def twin(sandbox: Sandbox) -> dict[str, Any]:
     env = sandbox.inventory()
     return {
-        "env": env, "bucket": env.backup_bucket.name, "recipient": env.backup.recipient,
+        "env": env,
+        "bucket": env.backup_bucket.name,
+        "recipient": env.backup.recipient,
         "pg": Postgres(sandbox.database_url),
         "writer": S3.from_environment(env, "s3_backup_writer"),
         "drill": S3.from_environment(env, "s3_drill_reader"),
@@ -40,8 +42,9 @@ def twin(sandbox: Sandbox) -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def taken(twin: dict[str, Any]) -> backup.BackupResult:
-    return backup.run_backup(twin["pg"], twin["writer"], bucket=twin["bucket"], prefix="test-backup/",
-                             recipient=twin["recipient"])
+    return backup.run_backup(
+        twin["pg"], twin["writer"], bucket=twin["bucket"], prefix="test-backup/", recipient=twin["recipient"]
+    )
 
 
 def _digests(pg: Postgres) -> dict[str, str]:
@@ -49,7 +52,8 @@ def _digests(pg: Postgres) -> dict[str, str]:
         out = {}
         for schema, table in user_tables(conn):
             q = sql.SQL("SELECT md5(coalesce(string_agg(t::text, '|' ORDER BY t::text), '')) FROM {}.{} t").format(
-                sql.Identifier(schema), sql.Identifier(table))
+                sql.Identifier(schema), sql.Identifier(table)
+            )
             out[f"{schema}.{table}"] = conn.execute(q).fetchone()[0]  # type: ignore[index]
         return out
 
@@ -62,8 +66,14 @@ def test_sidecar_describes_exactly_the_stored_object(twin: dict[str, Any], taken
     data = _stored(twin, taken.key, taken.version_id)
     m = twin["drill"].get_json(twin["bucket"], taken.manifest_key)
     assert m["format"] == backup.MANIFEST_FORMAT
-    assert m["object"] == {"bucket": twin["bucket"], "key": taken.key, "version_id": taken.version_id,
-                           "sha256": hashlib.sha256(data).hexdigest(), "size": len(data), "parts": taken.parts}
+    assert m["object"] == {
+        "bucket": twin["bucket"],
+        "key": taken.key,
+        "version_id": taken.version_id,
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "parts": taken.parts,
+    }
     with twin["pg"].connect() as conn:
         from runbooks.providers.postgres import row_counts
 
@@ -74,8 +84,7 @@ def test_sidecar_describes_exactly_the_stored_object(twin: dict[str, Any], taken
     assert taken.key.startswith("test-backup/") and taken.key.endswith(backup.BACKUP_SUFFIX)
 
 
-def test_stored_backup_contains_no_plaintext(twin: dict[str, Any], taken: backup.BackupResult,
-                                             tmp_path: Path) -> None:
+def test_stored_backup_contains_no_plaintext(twin: dict[str, Any], taken: backup.BackupResult, tmp_path: Path) -> None:
     with twin["pg"].connect() as conn:
         seeded = [r[0] for r in conn.execute("SELECT slug FROM tenants ORDER BY id LIMIT 5")]
         seeded += [r[0] for r in conn.execute("SELECT label FROM restore_markers LIMIT 1")]
@@ -85,18 +94,25 @@ def test_stored_backup_contains_no_plaintext(twin: dict[str, Any], taken: backup
     assert all(v not in stored for v in values)
     assert b"PGDMP" not in stored and b"CREATE TABLE" not in stored
     # control: the same values are in the decrypted dump, so the search above would have found them
-    restore.fetch_backup(twin["drill"], twin["bucket"], json.loads(json.dumps(taken.manifest()["object"])),
-                         twin["identity"], tmp_path / "plain.dump")
+    restore.fetch_backup(
+        twin["drill"],
+        twin["bucket"],
+        json.loads(json.dumps(taken.manifest()["object"])),
+        twin["identity"],
+        tmp_path / "plain.dump",
+    )
     plain = (tmp_path / "plain.dump").read_bytes()
     assert plain.startswith(b"PGDMP") and all(v in plain for v in values)
 
 
-def test_round_trip_restores_identical_content(twin: dict[str, Any], taken: backup.BackupResult,
-                                               tmp_path: Path) -> None:
+def test_round_trip_restores_identical_content(
+    twin: dict[str, Any], taken: backup.BackupResult, tmp_path: Path
+) -> None:
     pg: Postgres = twin["pg"]
     source = _digests(pg)  # the twin's data does not change during this module
-    restore.fetch_backup(twin["drill"], twin["bucket"], taken.manifest()["object"], twin["identity"],
-                         tmp_path / "d.dump")
+    restore.fetch_backup(
+        twin["drill"], twin["bucket"], taken.manifest()["object"], twin["identity"], tmp_path / "d.dump"
+    )
     scratch = "roundtrip_" + os.urandom(3).hex()
     pg.create_database(scratch)
     try:
@@ -108,8 +124,14 @@ def test_round_trip_restores_identical_content(twin: dict[str, Any], taken: back
 
 
 def test_drill_of_the_backup_matches_the_sidecar(twin: dict[str, Any], taken: backup.BackupResult) -> None:
-    r = restore.run_drill(twin["drill"], twin["pg"], bucket=twin["bucket"], prefix="test-backup/",
-                          identity=twin["identity"], key=taken.key)
+    r = restore.run_drill(
+        twin["drill"],
+        twin["pg"],
+        bucket=twin["bucket"],
+        prefix="test-backup/",
+        identity=twin["identity"],
+        key=taken.key,
+    )
     assert r.ok, r.error or (r.count_mismatches, r.schema_mismatches)
     assert r.tables == len(taken.row_counts) and r.rows == sum(taken.row_counts.values())
     assert r.scratch_dropped and r.rto_seconds is not None and r.rpo_seconds is not None and r.rpo_seconds >= 0
@@ -124,33 +146,43 @@ def test_a_failing_dump_stores_nothing(twin: dict[str, Any], tmp_path: Path, mon
     """pg_dump dies after having streamed more than a part: the multipart upload is aborted."""
     fake = tmp_path / "bin" / "pg_dump"
     fake.parent.mkdir()
-    fake.write_text(textwrap.dedent("""\
+    fake.write_text(
+        textwrap.dedent("""\
         #!/bin/sh
         if [ "$1" = "--version" ]; then echo "pg_dump (PostgreSQL) 99.0"; exit 0; fi
         head -c 12000000 /dev/urandom
         echo "pg_dump: error: connection lost" >&2
         exit 1
-        """))
+        """)
+    )
     fake.chmod(0o755)
     monkeypatch.setenv("RUNBOOKS_PG_BIN", str(fake.parent))
     with pytest.raises(backup.BackupError, match="pg_dump exited with 1: pg_dump: error: connection lost"):
-        backup.run_backup(twin["pg"], twin["writer"], bucket=twin["bucket"], prefix="test-failed/",
-                          recipient=twin["recipient"], part_size=MIN_PART_SIZE)
+        backup.run_backup(
+            twin["pg"],
+            twin["writer"],
+            bucket=twin["bucket"],
+            prefix="test-failed/",
+            recipient=twin["recipient"],
+            part_size=MIN_PART_SIZE,
+        )
     assert "Contents" not in twin["admin"].list_objects_v2(Bucket=twin["bucket"], Prefix="test-failed/")
 
 
 def test_bad_recipient_is_refused_before_anything_runs(twin: dict[str, Any]) -> None:
     with pytest.raises(backup.BackupError, match="not a valid age X25519 recipient"):
-        backup.run_backup(twin["pg"], twin["writer"], bucket=twin["bucket"], prefix="test-bad/",
-                          recipient="age1notarecipient")
+        backup.run_backup(
+            twin["pg"], twin["writer"], bucket=twin["bucket"], prefix="test-bad/", recipient="age1notarecipient"
+        )
     assert "Contents" not in twin["admin"].list_objects_v2(Bucket=twin["bucket"], Prefix="test-bad/")
 
 
 def test_wrong_credential_is_refused_and_aborted(twin: dict[str, Any], sandbox: Sandbox) -> None:
     runtime = S3.from_environment(twin["env"], "s3_runtime")
     with pytest.raises(ProviderError, match="AccessDenied"):
-        backup.run_backup(twin["pg"], runtime, bucket=twin["bucket"], prefix="test-runtime/",
-                          recipient=twin["recipient"])
+        backup.run_backup(
+            twin["pg"], runtime, bucket=twin["bucket"], prefix="test-runtime/", recipient=twin["recipient"]
+        )
 
 
 # -- memory: flat whatever the database size ------------------------------------------------------------
@@ -186,8 +218,10 @@ def sized_databases(twin: dict[str, Any]) -> Iterator[dict[str, Postgres]]:
         pg.create_database(db)
         made[name] = pg.for_database(db)
         with psycopg.connect(made[name].conninfo(), autocommit=True) as conn:
-            conn.execute(f"CREATE TABLE blob AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS a, "
-                         f"md5((g * 13)::text) AS b FROM generate_series(1, {rows}) g")
+            conn.execute(
+                f"CREATE TABLE blob AS SELECT g AS id, md5(g::text) || md5((g * 7)::text) AS a, "
+                f"md5((g * 13)::text) AS b FROM generate_series(1, {rows}) g"
+            )
     yield made
     for p in made.values():
         pg.drop_database(p.dbname)
@@ -195,18 +229,26 @@ def sized_databases(twin: dict[str, Any]) -> Iterator[dict[str, Postgres]]:
 
 def _measure(twin: dict[str, Any], sandbox: Sandbox, pg: Postgres) -> dict[str, int]:
     env = twin["env"]
-    child_env = {**os.environ, "T_KEY": sandbox.secret("backup_aws_access_key_id"),
-                 "T_SECRET": sandbox.secret("backup_aws_secret_access_key"), "T_ENDPOINT": str(env.endpoints.s3),
-                 "T_REGION": env.endpoints.s3_region, "T_DSN": pg.conninfo(), "T_BUCKET": twin["bucket"],
-                 "T_RECIPIENT": twin["recipient"]}
-    out = subprocess.run([sys.executable, "-c", _MEASURE], env=child_env, capture_output=True, text=True,
-                         timeout=240, check=True)
+    child_env = {
+        **os.environ,
+        "T_KEY": sandbox.secret("backup_aws_access_key_id"),
+        "T_SECRET": sandbox.secret("backup_aws_secret_access_key"),
+        "T_ENDPOINT": str(env.endpoints.s3),
+        "T_REGION": env.endpoints.s3_region,
+        "T_DSN": pg.conninfo(),
+        "T_BUCKET": twin["bucket"],
+        "T_RECIPIENT": twin["recipient"],
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", _MEASURE], env=child_env, capture_output=True, text=True, timeout=240, check=True
+    )
     return dict(json.loads(out.stdout.strip().splitlines()[-1]))
 
 
 @pytest.mark.slow
-def test_peak_memory_does_not_grow_with_database_size(twin: dict[str, Any], sandbox: Sandbox,
-                                                      sized_databases: dict[str, Postgres]) -> None:
+def test_peak_memory_does_not_grow_with_database_size(
+    twin: dict[str, Any], sandbox: Sandbox, sized_databases: dict[str, Postgres]
+) -> None:
     small = _measure(twin, sandbox, sized_databases["mem_small"])
     large = _measure(twin, sandbox, sized_databases["mem_large"])
     assert large["dump_bytes"] >= 3.5 * small["dump_bytes"]

@@ -69,20 +69,33 @@ class World:
         self.app = env.app_buckets[0].name
         c = self.admin.client
         c.create_bucket(Bucket=self.backups, ObjectLockEnabledForBucket=True)
-        c.put_object_lock_configuration(Bucket=self.backups, ObjectLockConfiguration={
-            "ObjectLockEnabled": "Enabled",
-            "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}}})
-        c.put_bucket_encryption(Bucket=self.backups, ServerSideEncryptionConfiguration={
-            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]})
-        c.put_public_access_block(Bucket=self.backups, PublicAccessBlockConfiguration={
-            "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": True,
-            "RestrictPublicBuckets": True})
+        c.put_object_lock_configuration(
+            Bucket=self.backups,
+            ObjectLockConfiguration={
+                "ObjectLockEnabled": "Enabled",
+                "Rule": {"DefaultRetention": {"Mode": mode, "Days": days}},
+            },
+        )
+        c.put_bucket_encryption(
+            Bucket=self.backups,
+            ServerSideEncryptionConfiguration={
+                "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "aws:kms"}}]
+            },
+        )
+        c.put_public_access_block(
+            Bucket=self.backups,
+            PublicAccessBlockConfiguration={
+                "BlockPublicAcls": True,
+                "IgnorePublicAcls": True,
+                "BlockPublicPolicy": True,
+                "RestrictPublicBuckets": True,
+            },
+        )
         c.create_bucket(Bucket=self.app)
         c.put_object(Bucket=self.app, Key="tenants/1/doc.txt", Body=b"customer data")
         self.backup_at(NOW - timedelta(hours=2))
         # what IAM allows each credential (the healthy posture)
-        self.writer_deny: Deny = lambda op, kw: (kw.get("Bucket") == self.app
-                                                 or op in ("delete_object", "get_object"))
+        self.writer_deny: Deny = lambda op, kw: kw.get("Bucket") == self.app or op in ("delete_object", "get_object")
         self.runtime_deny: Deny = lambda op, kw: kw.get("Bucket") == self.backups
         self.drill_deny: Deny = lambda op, kw: op in ("put_object", "delete_object")
 
@@ -92,15 +105,26 @@ class World:
         vid = self.admin.put_bytes(self.backups, key, data)
         recorded = hashlib.sha256(data + (b"x" if corrupt else b"")).hexdigest()
         if sidecar:
-            self.admin.put_json(self.backups, key + ".manifest.json", {
-                "format": MANIFEST_FORMAT, "finished_at": when.isoformat(),
-                "object": {"key": key, "version_id": vid, "sha256": recorded, "size": len(data)}})
+            self.admin.put_json(
+                self.backups,
+                key + ".manifest.json",
+                {
+                    "format": MANIFEST_FORMAT,
+                    "finished_at": when.isoformat(),
+                    "object": {"key": key, "version_id": vid, "sha256": recorded, "size": len(data)},
+                },
+            )
         return key
 
     def results(self, env: Environment | None = None, **kw: Any) -> dict[str, CheckResult]:
-        checks = build_checks(env or self.env, writer=_as(self.admin, "backup-writer", self.writer_deny),
-                              runtime=_as(self.admin, "runtime", self.runtime_deny),
-                              drill=_as(self.admin, "drill-reader", self.drill_deny), clock=lambda: NOW, **kw)
+        checks = build_checks(
+            env or self.env,
+            writer=_as(self.admin, "backup-writer", self.writer_deny),
+            runtime=_as(self.admin, "runtime", self.runtime_deny),
+            drill=_as(self.admin, "drill-reader", self.drill_deny),
+            clock=lambda: NOW,
+            **kw,
+        )
         return {r.check: r for r in run_checks(checks)}
 
 
@@ -116,8 +140,9 @@ def _status(world: World, check: str, **kw: Any) -> CheckResult:
 
 def test_healthy_posture_passes_every_check(world: World) -> None:
     results = world.results()
-    assert {c: r.status for c, r in results.items()} == {c: Status.PASS for c in results}, \
-        {c: r.evidence for c, r in results.items() if r.status is not Status.PASS}
+    assert {c: r.status for c, r in results.items()} == {c: Status.PASS for c in results}, {
+        c: r.evidence for c, r in results.items() if r.status is not Status.PASS
+    }
     assert len(results) == 11
 
 
@@ -138,8 +163,9 @@ def test_backup_bucket_that_is_also_an_app_bucket_fails(world: World, env: Envir
 
 def test_versioning_off_fails(world: World) -> None:
     world.admin.client.create_bucket(Bucket="unversioned-backups")
-    env = world.env.model_copy(update={"buckets": [
-        Bucket(name="unversioned-backups", role=BucketRole.BACKUPS), *world.env.app_buckets]})
+    env = world.env.model_copy(
+        update={"buckets": [Bucket(name="unversioned-backups", role=BucketRole.BACKUPS), *world.env.app_buckets]}
+    )
     r = world.results(env=env)
     assert r["backup.versioning"].status is Status.FAIL
     assert r["backup.object_lock"].status is Status.FAIL
@@ -147,13 +173,15 @@ def test_versioning_off_fails(world: World) -> None:
     assert r["backup.checksum"].status is Status.FAIL
 
 
-@pytest.mark.parametrize(("mode", "days", "expected", "needle"), [
-    ("COMPLIANCE", 35, Status.PASS, "COMPLIANCE 35"),
-    ("COMPLIANCE", 7, Status.FAIL, "< policy 35"),
-    ("GOVERNANCE", 35, Status.FAIL, "policy mode is COMPLIANCE"),
-])
-def test_object_lock_retention_and_mode(env: Environment, mode: str, days: int, expected: Status,
-                                        needle: str) -> None:
+@pytest.mark.parametrize(
+    ("mode", "days", "expected", "needle"),
+    [
+        ("COMPLIANCE", 35, Status.PASS, "COMPLIANCE 35"),
+        ("COMPLIANCE", 7, Status.FAIL, "< policy 35"),
+        ("GOVERNANCE", 35, Status.FAIL, "policy mode is COMPLIANCE"),
+    ],
+)
+def test_object_lock_retention_and_mode(env: Environment, mode: str, days: int, expected: Status, needle: str) -> None:
     with mock_aws():
         r = _status(World(env, lock=(mode, days)), "backup.object_lock")
     assert r.status is expected and needle in r.evidence
@@ -166,8 +194,12 @@ def test_object_lock_stricter_mode_than_policy_warns(world: World, env: Environm
 
 
 def test_no_default_encryption_fails_and_other_algorithm_warns(world: World) -> None:
-    world.admin.client.put_bucket_encryption(Bucket=world.backups, ServerSideEncryptionConfiguration={
-        "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]})
+    world.admin.client.put_bucket_encryption(
+        Bucket=world.backups,
+        ServerSideEncryptionConfiguration={
+            "Rules": [{"ApplyServerSideEncryptionByDefault": {"SSEAlgorithm": "AES256"}}]
+        },
+    )
     assert _status(world, "backup.encryption").status is Status.WARN
     world.admin.client.delete_bucket_encryption(Bucket=world.backups)
     r = _status(world, "backup.encryption")
@@ -177,9 +209,15 @@ def test_no_default_encryption_fails_and_other_algorithm_warns(world: World) -> 
 
 
 def test_public_access_not_blocked_fails(world: World) -> None:
-    world.admin.client.put_public_access_block(Bucket=world.backups, PublicAccessBlockConfiguration={
-        "BlockPublicAcls": True, "IgnorePublicAcls": True, "BlockPublicPolicy": False,
-        "RestrictPublicBuckets": False})
+    world.admin.client.put_public_access_block(
+        Bucket=world.backups,
+        PublicAccessBlockConfiguration={
+            "BlockPublicAcls": True,
+            "IgnorePublicAcls": True,
+            "BlockPublicPolicy": False,
+            "RestrictPublicBuckets": False,
+        },
+    )
     r = _status(world, "backup.public_access")
     assert r.status is Status.FAIL and "BlockPublicPolicy" in r.evidence
     world.admin.client.delete_public_access_block(Bucket=world.backups)
@@ -233,13 +271,17 @@ def test_writer_that_can_delete_a_locked_version_fails(env: Environment) -> None
 
 
 def test_writer_probes_touch_only_canaries(world: World) -> None:
-    before = {v["Key"]: v["VersionId"] for v in
-              world.admin.client.list_object_versions(Bucket=world.backups, Prefix="nightly/")["Versions"]}
+    before = {
+        v["Key"]: v["VersionId"]
+        for v in world.admin.client.list_object_versions(Bucket=world.backups, Prefix="nightly/")["Versions"]
+    }
     world.writer_deny = lambda op, kw: False  # a writer that could delete anything
     world.drill_deny = lambda op, kw: False
     world.results()
-    after = {v["Key"]: v["VersionId"] for v in
-             world.admin.client.list_object_versions(Bucket=world.backups, Prefix="nightly/")["Versions"]}
+    after = {
+        v["Key"]: v["VersionId"]
+        for v in world.admin.client.list_object_versions(Bucket=world.backups, Prefix="nightly/")["Versions"]
+    }
     assert after == before
     markers = world.admin.client.list_object_versions(Bucket=world.backups, Prefix="nightly/").get("DeleteMarkers")
     assert not markers

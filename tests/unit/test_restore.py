@@ -58,8 +58,9 @@ def test_fetch_pins_the_sidecar_version(s3: S3, identity: x25519.Identity, tmp_p
     assert (tmp_path / "d").read_bytes() == b"first"
 
 
-def test_changed_bytes_are_a_checksum_mismatch_and_leave_no_file(s3: S3, identity: x25519.Identity,
-                                                                 tmp_path: Path) -> None:
+def test_changed_bytes_are_a_checksum_mismatch_and_leave_no_file(
+    s3: S3, identity: x25519.Identity, tmp_path: Path
+) -> None:
     obj = _store(s3, identity, os.urandom(50_000))
     body = bytearray(s3.client.get_object(Bucket=BUCKET, Key=obj["key"])["Body"].read())
     body[len(body) // 2] ^= 0xFF
@@ -69,8 +70,9 @@ def test_changed_bytes_are_a_checksum_mismatch_and_leave_no_file(s3: S3, identit
     assert not (tmp_path / "d").exists()
 
 
-def test_wrong_identity_is_a_decryption_error_not_a_checksum_error(s3: S3, identity: x25519.Identity,
-                                                                   tmp_path: Path) -> None:
+def test_wrong_identity_is_a_decryption_error_not_a_checksum_error(
+    s3: S3, identity: x25519.Identity, tmp_path: Path
+) -> None:
     obj = _store(s3, identity, b"data")
     with pytest.raises(restore.DrillError, match="decryption failed") as e:
         restore.fetch_backup(s3, BUCKET, obj, str(x25519.Identity.generate()), tmp_path / "d")

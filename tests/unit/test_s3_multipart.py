@@ -34,7 +34,7 @@ def test_parts_are_fixed_size_and_the_object_is_exact(s3: S3) -> None:
     data = os.urandom(MIN_PART_SIZE * 2 + 12345)
     with s3.multipart_writer(BUCKET, "k", part_size=MIN_PART_SIZE) as w:
         for i in range(0, len(data), 70_000):  # writes of an unrelated size
-            w.write(data[i:i + 70_000])
+            w.write(data[i : i + 70_000])
     r = w.result
     assert r is not None and r.parts == 3 and r.size == len(data)
     assert r.sha256 == hashlib.sha256(data).hexdigest()
@@ -68,9 +68,15 @@ def test_a_failing_part_upload_aborts(s3: S3) -> None:
             raise ProviderError("s3", "upload part", "injected")
         return real(**kw)
 
-    w._client = type("C", (), {"upload_part": staticmethod(flaky),
-                               "abort_multipart_upload": staticmethod(s3.client.abort_multipart_upload),
-                               "complete_multipart_upload": staticmethod(s3.client.complete_multipart_upload)})()
+    w._client = type(
+        "C",
+        (),
+        {
+            "upload_part": staticmethod(flaky),
+            "abort_multipart_upload": staticmethod(s3.client.abort_multipart_upload),
+            "complete_multipart_upload": staticmethod(s3.client.complete_multipart_upload),
+        },
+    )()
     with pytest.raises(ProviderError, match="injected"), w:
         w.write(os.urandom(MIN_PART_SIZE * 3))
     assert _pending_uploads(s3) == []
@@ -93,9 +99,15 @@ def test_in_flight_parts_are_bounded(s3: S3) -> None:
             with lock:
                 live[0] -= 1
 
-    w._client = type("C", (), {"upload_part": staticmethod(counting),
-                               "abort_multipart_upload": staticmethod(s3.client.abort_multipart_upload),
-                               "complete_multipart_upload": staticmethod(s3.client.complete_multipart_upload)})()
+    w._client = type(
+        "C",
+        (),
+        {
+            "upload_part": staticmethod(counting),
+            "abort_multipart_upload": staticmethod(s3.client.abort_multipart_upload),
+            "complete_multipart_upload": staticmethod(s3.client.complete_multipart_upload),
+        },
+    )()
     chunk = os.urandom(MIN_PART_SIZE)
     with w:
         for _ in range(6):
@@ -138,4 +150,3 @@ def test_json_round_trip(s3: S3) -> None:
     vid = s3.put_json(BUCKET, "m.json", {"a": 1})
     assert vid and s3.get_json(BUCKET, "m.json", vid) == {"a": 1}
     assert [o.key for o in s3.list(BUCKET)] == ["m.json"]
-

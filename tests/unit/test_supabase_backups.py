@@ -100,17 +100,26 @@ def test_restore_pitr_request_matches_the_spec(sb: SupabaseManagement) -> None:
     request_ok(BACKUPS + "/restore-pitr", "post", body)
 
 
-@pytest.mark.parametrize(("body", "needle"), [
-    ({}, "recovery_time_target_unix"),
-    ({"recovery_time_target_unix": "yesterday"}, "integer"),
-    ({"recovery_time_target_unix": 1_000_000}, "outside the recovery window"),
-    ({"recovery_time_target_unix": 4_000_000_000}, "outside the recovery window"),
-])
-def test_restore_pitr_refuses_bad_targets_and_changes_nothing(sb: SupabaseManagement, body: dict[str, Any],
-                                                              needle: str) -> None:
+@pytest.mark.parametrize(
+    ("body", "needle"),
+    [
+        ({}, "recovery_time_target_unix"),
+        ({"recovery_time_target_unix": "yesterday"}, "integer"),
+        ({"recovery_time_target_unix": 1_000_000}, "outside the recovery window"),
+        ({"recovery_time_target_unix": 4_000_000_000}, "outside the recovery window"),
+    ],
+)
+def test_restore_pitr_refuses_bad_targets_and_changes_nothing(
+    sb: SupabaseManagement, body: dict[str, Any], needle: str
+) -> None:
     with pytest.raises(ProviderError, match=needle) as e:
-        sb.request("POST", f"{sb.project_path}/database/backups/restore-pitr", operation="restore-pitr",
-                   json=body, idempotent=False)
+        sb.request(
+            "POST",
+            f"{sb.project_path}/database/backups/restore-pitr",
+            operation="restore-pitr",
+            json=body,
+            idempotent=False,
+        )
     assert e.value.status == 400
     assert sb.project_status() == "ACTIVE_HEALTHY"
 
@@ -128,12 +137,15 @@ def test_the_twin_seeds_last_nights_backup(sandbox: Sandbox) -> None:
     """A fresh twin holds one nightly backup with its sidecar, so posture and drill runbooks have one."""
     env = sandbox.inventory()
     s3 = sandbox.s3_client("drill-reader")
-    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=env.backup_bucket.name,
-                                                 Prefix=env.backup.prefix).get("Contents", [])]
+    keys = [
+        o["Key"]
+        for o in s3.list_objects_v2(Bucket=env.backup_bucket.name, Prefix=env.backup.prefix).get("Contents", [])
+    ]
     backups = [k for k in keys if k.endswith(".dump.zst.age")]
     assert backups and backups[0] + ".manifest.json" in keys
-    manifest = json.loads(s3.get_object(Bucket=env.backup_bucket.name, Key=backups[0] + ".manifest.json")
-                          ["Body"].read())
+    manifest = json.loads(
+        s3.get_object(Bucket=env.backup_bucket.name, Key=backups[0] + ".manifest.json")["Body"].read()
+    )
     assert manifest["format"] == MANIFEST_FORMAT
 
 

@@ -75,8 +75,15 @@ class _Shared:
             return self._canaries[purpose]
 
 
-def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours: float | None = None,
-                 clock: Callable[[], datetime] = utcnow) -> list[CheckFn]:
+def build_checks(
+    env: Any,
+    *,
+    writer: S3,
+    runtime: S3,
+    drill: S3,
+    max_age_hours: float | None = None,
+    clock: Callable[[], datetime] = utcnow,
+) -> list[CheckFn]:
     """The checks of verify-backup-posture for ``env`` (an inventory Environment)."""
     bucket = env.backup_bucket
     policy = env.backup
@@ -90,26 +97,38 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
     @_check("backup.isolated", name)
     def isolated() -> CheckResult:
         if name in app_names:
-            return CheckResult.fail("backup.isolated", name, f"the backup bucket is also an application-data "
-                                    f"bucket (app_data buckets: {', '.join(app_names)})",
-                                    "give backups their own bucket, written only by the backup-writer credential, "
-                                    "and move application data out of it")
-        return CheckResult.ok("backup.isolated", name, f"distinct from every application-data bucket "
-                              f"({', '.join(app_names) or 'none declared'})")
+            return CheckResult.fail(
+                "backup.isolated",
+                name,
+                f"the backup bucket is also an application-data bucket (app_data buckets: {', '.join(app_names)})",
+                "give backups their own bucket, written only by the backup-writer credential, "
+                "and move application data out of it",
+            )
+        return CheckResult.ok(
+            "backup.isolated",
+            name,
+            f"distinct from every application-data bucket ({', '.join(app_names) or 'none declared'})",
+        )
 
     @_check("backup.versioning", name)
     def versioning() -> CheckResult:
         status = drill.versioning(name)
         if status == "Enabled":
             return CheckResult.ok("backup.versioning", name, "versioning Enabled")
-        return CheckResult.fail("backup.versioning", name, f"versioning is {status or 'never enabled'}",
-                                "enable versioning on the backup bucket (an overwrite must never destroy a backup)")
+        return CheckResult.fail(
+            "backup.versioning",
+            name,
+            f"versioning is {status or 'never enabled'}",
+            "enable versioning on the backup bucket (an overwrite must never destroy a backup)",
+        )
 
     @_check("backup.object_lock", name)
     def object_lock() -> CheckResult:
         cfg = drill.object_lock(name)
-        fix = (f"enable object lock with a default retention of {policy.lock_mode} for at least "
-               f"{policy.retention_days} days")
+        fix = (
+            f"enable object lock with a default retention of {policy.lock_mode} for at least "
+            f"{policy.retention_days} days"
+        )
         if not cfg or cfg.get("ObjectLockEnabled") != "Enabled":
             return CheckResult.fail("backup.object_lock", name, "object lock is not enabled", fix)
         rule = (cfg.get("Rule") or {}).get("DefaultRetention") or {}
@@ -132,12 +151,19 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
         algos = [r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules or []]
         algos = [a for a in algos if a]
         if not algos:
-            return CheckResult.fail("backup.encryption", name, "no default encryption",
-                                    f"set default encryption ({bucket.encryption or 'aws:kms'}) on the bucket")
+            return CheckResult.fail(
+                "backup.encryption",
+                name,
+                "no default encryption",
+                f"set default encryption ({bucket.encryption or 'aws:kms'}) on the bucket",
+            )
         if bucket.encryption and bucket.encryption not in algos:
-            return CheckResult.warn("backup.encryption", name, f"default encryption {', '.join(algos)}; "
-                                    f"inventory expects {bucket.encryption}",
-                                    f"switch default encryption to {bucket.encryption} or correct the inventory")
+            return CheckResult.warn(
+                "backup.encryption",
+                name,
+                f"default encryption {', '.join(algos)}; inventory expects {bucket.encryption}",
+                f"switch default encryption to {bucket.encryption} or correct the inventory",
+            )
         return CheckResult.ok("backup.encryption", name, f"default encryption {', '.join(algos)}")
 
     @_check("backup.public_access", name)
@@ -145,8 +171,12 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
         pab = drill.public_access_block(name) or {}
         off = [f for f in PAB_FLAGS if not pab.get(f)]
         if off:
-            return CheckResult.fail("backup.public_access", name, f"public access not fully blocked: "
-                                    f"{', '.join(off)} off", "turn on all four Block Public Access settings")
+            return CheckResult.fail(
+                "backup.public_access",
+                name,
+                f"public access not fully blocked: {', '.join(off)} off",
+                "turn on all four Block Public Access settings",
+            )
         return CheckResult.ok("backup.public_access", name, "all four Block Public Access settings on")
 
     @_check("backup.freshness", name)
@@ -168,9 +198,12 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
         if obj is None:
             return CheckResult.fail("backup.checksum", name, "no backup to verify", "run nightly-backup")
         if sidecar is None:
-            return CheckResult.fail("backup.checksum", obj.key, f"no sidecar manifest ({why})",
-                                    "take a new backup with nightly-backup; a backup without sidecar cannot be "
-                                    "verified")
+            return CheckResult.fail(
+                "backup.checksum",
+                obj.key,
+                f"no sidecar manifest ({why})",
+                "take a new backup with nightly-backup; a backup without sidecar cannot be verified",
+            )
         o = sidecar["object"]
         h, size = hashlib.sha256(), 0
         with closing(drill.open(name, obj.key, o.get("version_id"))) as body:
@@ -178,13 +211,16 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
                 h.update(chunk)
                 size += len(chunk)
         if h.hexdigest() != o["sha256"] or size != o["size"]:
-            return CheckResult.fail("backup.checksum", obj.key,
-                                    f"stored sha256 {h.hexdigest()[:16]}… size {size} != sidecar "
-                                    f"{o['sha256'][:16]}… size {o['size']}",
-                                    "the backup is corrupt: take a new backup now, keep the corrupt version for "
-                                    "investigation, and run restore-drill on the new one")
-        return CheckResult.ok("backup.checksum", obj.key, f"sha256 {o['sha256'][:16]}… and size {size} match "
-                              "the sidecar")
+            return CheckResult.fail(
+                "backup.checksum",
+                obj.key,
+                f"stored sha256 {h.hexdigest()[:16]}… size {size} != sidecar {o['sha256'][:16]}… size {o['size']}",
+                "the backup is corrupt: take a new backup now, keep the corrupt version for "
+                "investigation, and run restore-drill on the new one",
+            )
+        return CheckResult.ok(
+            "backup.checksum", obj.key, f"sha256 {o['sha256'][:16]}… and size {size} match the sidecar"
+        )
 
     @_check("writer.cannot_delete_locked", name)
     def writer_cannot_delete() -> CheckResult:
@@ -192,16 +228,26 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
         v = {"VersionId": version} if version else {}  # no version id when versioning is off
         tries = [
             writer.attempt("DeleteObjectVersion", writer.client.delete_object, Bucket=name, Key=key, **v),
-            writer.attempt("DeleteObjectVersion+BypassGovernance", writer.client.delete_object, Bucket=name,
-                           Key=key, BypassGovernanceRetention=True, **v),
+            writer.attempt(
+                "DeleteObjectVersion+BypassGovernance",
+                writer.client.delete_object,
+                Bucket=name,
+                Key=key,
+                BypassGovernanceRetention=True,
+                **v,
+            ),
         ]
         still = drill.attempt("HeadObject(version)", drill.client.head_object, Bucket=name, Key=key, **v)
         evidence = f"canary {key}: " + "; ".join(map(str, tries)) + f"; version still present: {still.allowed}"
         if all(map(_denied, tries)) and still.allowed:
             return CheckResult.ok("writer.cannot_delete_locked", key, evidence)
-        return CheckResult.fail("writer.cannot_delete_locked", key, evidence,
-                                "remove s3:DeleteObjectVersion and s3:BypassGovernanceRetention from the "
-                                "backup-writer's policy, and keep a default retention lock on the bucket")
+        return CheckResult.fail(
+            "writer.cannot_delete_locked",
+            key,
+            evidence,
+            "remove s3:DeleteObjectVersion and s3:BypassGovernanceRetention from the "
+            "backup-writer's policy, and keep a default retention lock on the bucket",
+        )
 
     @_check("writer.no_app_read", ", ".join(app_only) or "-")
     def writer_no_app_read() -> CheckResult:
@@ -210,61 +256,112 @@ def build_checks(env: Any, *, writer: S3, runtime: S3, drill: S3, max_age_hours:
             tries.append(writer.attempt(f"ListBucket {app}", writer.client.list_objects_v2, Bucket=app, MaxKeys=1))
             sample = _first_key(runtime, app)
             if sample:
-                tries.append(writer.attempt(f"GetObject {app}/{sample}", writer.client.get_object, Bucket=app,
-                                            Key=sample))
+                tries.append(
+                    writer.attempt(f"GetObject {app}/{sample}", writer.client.get_object, Bucket=app, Key=sample)
+                )
         evidence = "; ".join(map(str, tries)) or "no application-data bucket declared"
         if all(map(_denied, tries)):
             return CheckResult.ok("writer.no_app_read", ", ".join(app_only) or "-", evidence)
-        return CheckResult.fail("writer.no_app_read", ", ".join(app_only), evidence,
-                                "the backup-writer must only put objects into the backup bucket: remove its "
-                                "read access to application-data buckets")
+        return CheckResult.fail(
+            "writer.no_app_read",
+            ", ".join(app_only),
+            evidence,
+            "the backup-writer must only put objects into the backup bucket: remove its "
+            "read access to application-data buckets",
+        )
 
     @_check("runtime.no_backup_access", name)
     def runtime_no_access() -> CheckResult:
         obj, _, _ = shared.latest()
-        tries = [runtime.attempt("ListBucket", runtime.client.list_objects_v2, Bucket=name, Prefix=policy.prefix,
-                                 MaxKeys=1)]
+        tries = [
+            runtime.attempt("ListBucket", runtime.client.list_objects_v2, Bucket=name, Prefix=policy.prefix, MaxKeys=1)
+        ]
         if obj is not None:
-            tries.append(runtime.attempt(f"GetObject {obj.key}", runtime.client.get_object, Bucket=name,
-                                         Key=obj.key))
+            tries.append(runtime.attempt(f"GetObject {obj.key}", runtime.client.get_object, Bucket=name, Key=obj.key))
         probe = f"{CANARY_PREFIX}runtime-{clock():%Y%m%dT%H%M%SZ}-{_secrets.token_hex(4)}.txt"
-        tries.append(runtime.attempt(f"PutObject {probe}", runtime.client.put_object, Bucket=name, Key=probe,
-                                     Body=CANARY_BODY, ChecksumAlgorithm="SHA256"))
+        tries.append(
+            runtime.attempt(
+                f"PutObject {probe}",
+                runtime.client.put_object,
+                Bucket=name,
+                Key=probe,
+                Body=CANARY_BODY,
+                ChecksumAlgorithm="SHA256",
+            )
+        )
         evidence = "; ".join(map(str, tries))
         if all(map(_denied, tries)):
             return CheckResult.ok("runtime.no_backup_access", name, evidence)
-        return CheckResult.fail("runtime.no_backup_access", name, evidence,
-                                "remove every permission on the backup bucket from the runtime credential "
-                                "(a compromised runtime must neither exfiltrate nor destroy backups)")
+        return CheckResult.fail(
+            "runtime.no_backup_access",
+            name,
+            evidence,
+            "remove every permission on the backup bucket from the runtime credential "
+            "(a compromised runtime must neither exfiltrate nor destroy backups)",
+        )
 
     @_check("drill.read_only", name)
     def drill_read_only() -> CheckResult:
         obj, _, _ = shared.latest()
         reads = [drill.attempt("ListBucket", drill.client.list_objects_v2, Bucket=name, MaxKeys=1)]
         if obj is not None:
-            reads.append(drill.attempt(f"GetObject {obj.key}", drill.client.get_object, Bucket=name, Key=obj.key,
-                                       Range="bytes=0-0"))
+            reads.append(
+                drill.attempt(
+                    f"GetObject {obj.key}", drill.client.get_object, Bucket=name, Key=obj.key, Range="bytes=0-0"
+                )
+            )
         key, version = shared.canary("drill")
         probe = f"{CANARY_PREFIX}drill-{clock():%Y%m%dT%H%M%SZ}-{_secrets.token_hex(4)}.txt"
         writes = [
-            drill.attempt(f"PutObject {probe}", drill.client.put_object, Bucket=name, Key=probe, Body=CANARY_BODY,
-                          ChecksumAlgorithm="SHA256"),
-            drill.attempt(f"DeleteObjectVersion {key}", drill.client.delete_object, Bucket=name, Key=key,
-                          BypassGovernanceRetention=True, **({"VersionId": version} if version else {})),
+            drill.attempt(
+                f"PutObject {probe}",
+                drill.client.put_object,
+                Bucket=name,
+                Key=probe,
+                Body=CANARY_BODY,
+                ChecksumAlgorithm="SHA256",
+            ),
+            drill.attempt(
+                f"DeleteObjectVersion {key}",
+                drill.client.delete_object,
+                Bucket=name,
+                Key=key,
+                BypassGovernanceRetention=True,
+                **({"VersionId": version} if version else {}),
+            ),
             drill.attempt(f"DeleteObject {key}", drill.client.delete_object, Bucket=name, Key=key),
         ]
         evidence = "; ".join(map(str, reads + writes))
         if not all(a.allowed for a in reads):
-            return CheckResult.fail("drill.read_only", name, evidence,
-                                    "grant the drill-reader s3:ListBucket and s3:GetObject(Version) on the backup "
-                                    "bucket, or drills cannot run")
+            return CheckResult.fail(
+                "drill.read_only",
+                name,
+                evidence,
+                "grant the drill-reader s3:ListBucket and s3:GetObject(Version) on the backup "
+                "bucket, or drills cannot run",
+            )
         if not all(map(_denied, writes)):
-            return CheckResult.fail("drill.read_only", name, evidence,
-                                    "the drill credential must be read-only: remove put and delete permissions")
+            return CheckResult.fail(
+                "drill.read_only",
+                name,
+                evidence,
+                "the drill credential must be read-only: remove put and delete permissions",
+            )
         return CheckResult.ok("drill.read_only", name, evidence)
 
-    return [isolated, versioning, object_lock, encryption, public_access, freshness, checksum,
-            writer_cannot_delete, writer_no_app_read, runtime_no_access, drill_read_only]
+    return [
+        isolated,
+        versioning,
+        object_lock,
+        encryption,
+        public_access,
+        freshness,
+        checksum,
+        writer_cannot_delete,
+        writer_no_app_read,
+        runtime_no_access,
+        drill_read_only,
+    ]
 
 
 def _first_key(s3: S3, bucket: str) -> str | None:

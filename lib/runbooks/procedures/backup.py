@@ -93,12 +93,27 @@ class BackupResult:
     def manifest(self) -> dict[str, Any]:
         return {
             "format": MANIFEST_FORMAT,
-            "object": {"bucket": self.bucket, "key": self.key, "version_id": self.version_id,
-                       "sha256": self.sha256, "size": self.size, "parts": self.parts},
-            "dump": {"format": "pg_dump custom", "compression": "zstd", "encryption": "age X25519",
-                     "dump_bytes": self.dump_bytes, **self.settings},
-            "database": {"name": self.database, "server_version": self.server_version,
-                         "row_counts": self.row_counts, "schema": self.schema},
+            "object": {
+                "bucket": self.bucket,
+                "key": self.key,
+                "version_id": self.version_id,
+                "sha256": self.sha256,
+                "size": self.size,
+                "parts": self.parts,
+            },
+            "dump": {
+                "format": "pg_dump custom",
+                "compression": "zstd",
+                "encryption": "age X25519",
+                "dump_bytes": self.dump_bytes,
+                **self.settings,
+            },
+            "database": {
+                "name": self.database,
+                "server_version": self.server_version,
+                "row_counts": self.row_counts,
+                "schema": self.schema,
+            },
             "started_at": self.started_at.isoformat(),
             "finished_at": self.finished_at.isoformat(),
         }
@@ -136,9 +151,19 @@ def _stderr_tail(f: Any, limit: int = 2000) -> str:
     return f.read().decode(errors="replace")[-limit:].strip()
 
 
-def run_backup(pg: Postgres, s3: S3, *, bucket: str, prefix: str, recipient: str,
-               part_size: int = DEFAULT_PART_SIZE, max_inflight: int = 2, level: int = 3,
-               clock: Callable[[], datetime] = utcnow, dump_timeout: float | None = None) -> BackupResult:
+def run_backup(
+    pg: Postgres,
+    s3: S3,
+    *,
+    bucket: str,
+    prefix: str,
+    recipient: str,
+    part_size: int = DEFAULT_PART_SIZE,
+    max_inflight: int = 2,
+    level: int = 3,
+    clock: Callable[[], datetime] = utcnow,
+    dump_timeout: float | None = None,
+) -> BackupResult:
     """Take one backup and its sidecar; raise BackupError (and store nothing) on any failure."""
     rcpt = parse_recipient(recipient)
     started = clock()
@@ -149,14 +174,25 @@ def run_backup(pg: Postgres, s3: S3, *, bucket: str, prefix: str, recipient: str
         snapshot = str(conn.execute("SELECT pg_export_snapshot()").fetchone()[0])  # type: ignore[index]
         counts, schema = row_counts(conn), schema_signature(conn)
         server_version = str(conn.execute("SHOW server_version").fetchone()[0])  # type: ignore[index]
-        argv = [pg_dump, "--format=custom", "--compress=0", f"--snapshot={snapshot}", "--no-password",
-                f"--dbname={pg.conninfo(password=False)}"]
+        argv = [
+            pg_dump,
+            "--format=custom",
+            "--compress=0",
+            f"--snapshot={snapshot}",
+            "--no-password",
+            f"--dbname={pg.conninfo(password=False)}",
+        ]
         proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err, env=pg.tool_env())
         assert proc.stdout is not None
         try:
             dump = _CountingReader(proc.stdout)
-            with s3.multipart_writer(bucket, key, part_size=part_size, max_inflight=max_inflight,
-                                     metadata={"manifest": manifest_key(key).rsplit("/", 1)[-1]}) as sink:
+            with s3.multipart_writer(
+                bucket,
+                key,
+                part_size=part_size,
+                max_inflight=max_inflight,
+                metadata={"manifest": manifest_key(key).rsplit("/", 1)[-1]},
+            ) as sink:
                 compressed = zstandard.ZstdCompressor(level=level).stream_reader(dump, read_size=READ_SIZE)
                 try:
                     pyrage.encrypt_io(compressed, sink, [rcpt])
@@ -174,9 +210,19 @@ def run_backup(pg: Postgres, s3: S3, *, bucket: str, prefix: str, recipient: str
     upload = sink.result
     assert upload is not None
     result = BackupResult(
-        bucket=bucket, key=key, version_id=upload.version_id, sha256=upload.sha256, size=upload.size,
-        dump_bytes=dump.count, parts=upload.parts, database=pg.dbname, server_version=server_version,
-        row_counts=counts, schema=schema, started_at=started, finished_at=clock(),
+        bucket=bucket,
+        key=key,
+        version_id=upload.version_id,
+        sha256=upload.sha256,
+        size=upload.size,
+        dump_bytes=dump.count,
+        parts=upload.parts,
+        database=pg.dbname,
+        server_version=server_version,
+        row_counts=counts,
+        schema=schema,
+        started_at=started,
+        finished_at=clock(),
         settings={"zstd_level": level, "part_size": part_size, "recipient": str(rcpt)},
     )
     result.manifest_key = manifest_key(key)

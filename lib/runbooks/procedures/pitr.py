@@ -59,28 +59,33 @@ def parse_target(text: str) -> datetime:
     try:
         t = datetime.fromisoformat(raw.replace("z", "Z"))
     except ValueError:
-        raise PitrRefused("target_time", f"{text!r} is not an ISO 8601 timestamp "
-                                         "(e.g. 2026-11-27T03:15:00Z)") from None
+        raise PitrRefused("target_time", f"{text!r} is not an ISO 8601 timestamp (e.g. 2026-11-27T03:15:00Z)") from None
     if t.tzinfo is None or t.utcoffset() is None:
-        raise PitrRefused("target_time", f"{text!r} has no zone: add Z or an offset such as +01:00, so the "
-                                         "instant is unambiguous")
+        raise PitrRefused(
+            "target_time", f"{text!r} has no zone: add Z or an offset such as +01:00, so the instant is unambiguous"
+        )
     return t.astimezone(UTC)
 
 
 def check_target(target: datetime, window: PitrWindow, now: datetime, project: str) -> None:
     """Refuse a target the API would refuse (or that would silently restore something else)."""
     if not window.enabled:
-        raise PitrRefused("environment", f"point-in-time recovery is disabled for project {project}: "
-                                         "enable the PITR add-on, or restore a daily backup instead")
+        raise PitrRefused(
+            "environment",
+            f"point-in-time recovery is disabled for project {project}: "
+            "enable the PITR add-on, or restore a daily backup instead",
+        )
     if target > now:
         raise PitrRefused("target_time", f"{target.isoformat()} is in the future (now {now:%Y-%m-%dT%H:%M:%SZ})")
     if window.earliest is None or target < window.earliest:
         earliest = window.earliest.isoformat() if window.earliest else "none (no physical backup)"
-        raise PitrRefused("target_time", f"{target.isoformat()} is before the PITR window "
-                                         f"(earliest restorable time: {earliest})")
+        raise PitrRefused(
+            "target_time", f"{target.isoformat()} is before the PITR window (earliest restorable time: {earliest})"
+        )
     if window.latest is not None and target.replace(microsecond=0) > window.latest:
-        raise PitrRefused("target_time", f"{target.isoformat()} is after the latest restorable time "
-                                         f"{window.latest.isoformat()}")
+        raise PitrRefused(
+            "target_time", f"{target.isoformat()} is after the latest restorable time {window.latest.isoformat()}"
+        )
 
 
 def last_restore_seconds(environment: str, archive_root: Path | None = None) -> float | None:
@@ -90,8 +95,9 @@ def last_restore_seconds(environment: str, archive_root: Path | None = None) -> 
     from runbooks.archive.store import Archive
 
     try:
-        runs = Archive(archive_root).index.query(procedure=PROCEDURE, status="succeeded",
-                                                 environment=environment, limit=20)
+        runs = Archive(archive_root).index.query(
+            procedure=PROCEDURE, status="succeeded", environment=environment, limit=20
+        )
     except Exception:  # an unreadable index must not block a restore plan
         return None
     for run in runs:
@@ -129,8 +135,15 @@ def restore_point_name(now: datetime) -> str:
     return f"pre-pitr-{now:%m%d%H%M%S}"  # at most 20 characters (the API's limit)
 
 
-def make_plan(sb: SupabaseManagement, *, environment: str, target_time: str, reason: str,
-              now: datetime | None = None, archive_root: Path | None = None) -> PitrPlan:
+def make_plan(
+    sb: SupabaseManagement,
+    *,
+    environment: str,
+    target_time: str,
+    reason: str,
+    now: datetime | None = None,
+    archive_root: Path | None = None,
+) -> PitrPlan:
     """Validate the request against the API's PITR window and describe exactly what apply will do."""
     now = now or utcnow()
     if not reason.strip():
@@ -143,12 +156,17 @@ def make_plan(sb: SupabaseManagement, *, environment: str, target_time: str, rea
     method, path, body = sb.restore_pitr_request(target_unix if target_unix is not None else 0)
     shown_body = body if target_unix is not None else {"recovery_time_target_unix": "<now, at apply>"}
     return PitrPlan(
-        environment=environment, project_ref=sb.project_ref, reason=reason.strip(),
-        target=target.isoformat() if target else "now (at apply)", target_unix=target_unix,
+        environment=environment,
+        project_ref=sb.project_ref,
+        reason=reason.strip(),
+        target=target.isoformat() if target else "now (at apply)",
+        target_unix=target_unix,
         api_call=f"{method} {path} {shown_body}",
-        window={"pitr_enabled": window.enabled,
-                "earliest": window.earliest.isoformat() if window.earliest else None,
-                "latest": window.latest.isoformat() if window.latest else None},
+        window={
+            "pitr_enabled": window.enabled,
+            "earliest": window.earliest.isoformat() if window.earliest else None,
+            "latest": window.latest.isoformat() if window.latest else None,
+        },
         unavailable=[f"{s}: unavailable while the project is RESTORING" for s in HEALTH_SERVICES]
         + ["every write committed after the target time is lost (a restore point is created first)"],
         last_restore_seconds=last_restore_seconds(environment, archive_root),
@@ -162,8 +180,9 @@ class Timeline:
     _t0: float = field(default_factory=time.monotonic, repr=False)
 
     def add(self, event: str, **detail: Any) -> None:
-        self.events.append({"at": utcnow().isoformat(), "t_seconds": round(time.monotonic() - self._t0, 2),
-                            "event": event, **detail})
+        self.events.append(
+            {"at": utcnow().isoformat(), "t_seconds": round(time.monotonic() - self._t0, 2), "event": event, **detail}
+        )
 
     def seconds_between(self, first: str, last: str) -> float | None:
         a = next((e["t_seconds"] for e in self.events if e["event"] == first), None)
@@ -181,8 +200,14 @@ class _Observed:
         return self.status == HEALTHY and all(v == HEALTHY for v in self.health.values())
 
 
-def wait_healthy(sb: SupabaseManagement, timeline: Timeline, *, deadline_s: float, poll_s: float = 1.0,
-                 services: tuple[str, ...] = HEALTH_SERVICES) -> None:
+def wait_healthy(
+    sb: SupabaseManagement,
+    timeline: Timeline,
+    *,
+    deadline_s: float,
+    poll_s: float = 1.0,
+    services: tuple[str, ...] = HEALTH_SERVICES,
+) -> None:
     """Poll project status and services health until all are ACTIVE_HEALTHY, within ``deadline_s``."""
     seen: set[str] = set()
 
@@ -192,13 +217,18 @@ def wait_healthy(sb: SupabaseManagement, timeline: Timeline, *, deadline_s: floa
             seen.add(status)
             timeline.add("project status", status=status)
         if status in FAILED_STATES:
-            raise PitrFailed(f"the project reports {status}: the restore failed; open a support ticket with the "
-                             "restore point name and the timeline")
+            raise PitrFailed(
+                f"the project reports {status}: the restore failed; open a support ticket with the "
+                "restore point name and the timeline"
+            )
         health = {h["name"]: h["status"] for h in sb.services_health(services)} if status == HEALTHY else {}
         return _Observed(status, health)
 
-    retrying = Retrying(stop=stop_after_delay(deadline_s), wait=wait_fixed(poll_s),
-                        retry=retry_if_result(lambda o: not o.done) | retry_if_exception_type(ProviderError))
+    retrying = Retrying(
+        stop=stop_after_delay(deadline_s),
+        wait=wait_fixed(poll_s),
+        retry=retry_if_result(lambda o: not o.done) | retry_if_exception_type(ProviderError),
+    )
     try:
         observed: _Observed = retrying(observe)
     except RetryError as e:
@@ -208,15 +238,23 @@ def wait_healthy(sb: SupabaseManagement, timeline: Timeline, *, deadline_s: floa
     timeline.add("services healthy", services=sorted(observed.health))
 
 
-def apply_plan(sb: SupabaseManagement, plan: PitrPlan, *, target_unix: int, deadline_s: float = 900,
-               poll_s: float = 1.0, timeline: Timeline | None = None) -> Timeline:
+def apply_plan(
+    sb: SupabaseManagement,
+    plan: PitrPlan,
+    *,
+    target_unix: int,
+    deadline_s: float = 900,
+    poll_s: float = 1.0,
+    timeline: Timeline | None = None,
+) -> Timeline:
     """Restore point, restore-pitr to ``target_unix``, wait until healthy. Caller holds guard + lock."""
     tl = timeline or Timeline()
     point = sb.create_restore_point(plan.restore_point)
     tl.add("restore point created", name=point["name"], status=point["status"])
     method, path, body = sb.restore_pitr_request(target_unix)
-    tl.add("restore requested", call=f"{method} {path} {body}",
-           target=datetime.fromtimestamp(target_unix, UTC).isoformat())
+    tl.add(
+        "restore requested", call=f"{method} {path} {body}", target=datetime.fromtimestamp(target_unix, UTC).isoformat()
+    )
     sb.restore_pitr(target_unix)
     wait_healthy(sb, tl, deadline_s=deadline_s, poll_s=poll_s)
     return tl
@@ -246,8 +284,13 @@ def _db_now(pg: Postgres) -> datetime:
         return conn.execute("SELECT clock_timestamp()").fetchone()[0]  # type: ignore[index,no-any-return]
 
 
-def wait_past(pg: Postgres, instant: datetime, margin: float = 0.3, sleep: Callable[[float], None] = time.sleep,
-              timeout: float = 10.0) -> None:
+def wait_past(
+    pg: Postgres,
+    instant: datetime,
+    margin: float = 0.3,
+    sleep: Callable[[float], None] = time.sleep,
+    timeout: float = 10.0,
+) -> None:
     """Sleep until the database clock is ``margin`` seconds past ``instant``."""
     deadline = time.monotonic() + timeout
     while (_db_now(pg) - instant).total_seconds() < margin:
@@ -269,8 +312,9 @@ def bracket_target(pg: Postgres, tag: str) -> tuple[int, list[str], list[str]]:
     return target_unix, [before], [after]
 
 
-def expected_markers(snapshot: dict[str, datetime], target: datetime,
-                     slack: timedelta = timedelta(milliseconds=200)) -> tuple[list[str], list[str]]:
+def expected_markers(
+    snapshot: dict[str, datetime], target: datetime, slack: timedelta = timedelta(milliseconds=200)
+) -> tuple[list[str], list[str]]:
     """From markers seen before the restore: (must be present, must be absent). Markers created within
     ``slack`` of the target (commit time vs insert time) are not judged."""
     present = sorted(k for k, v in snapshot.items() if v <= target - slack)
@@ -282,5 +326,10 @@ def verify_markers(pg: Postgres, present: list[str], absent: list[str]) -> dict[
     now = markers(pg) or {}
     missing = [m for m in present if m not in now]
     resurrected = [m for m in absent if m in now]
-    return {"expected_present": present, "expected_absent": absent, "missing": missing,
-            "unexpectedly_present": resurrected, "ok": not missing and not resurrected}
+    return {
+        "expected_present": present,
+        "expected_absent": absent,
+        "missing": missing,
+        "unexpectedly_present": resurrected,
+        "ok": not missing and not resurrected,
+    }

@@ -115,31 +115,45 @@ def fetch_backup(s3: S3, bucket: str, obj: dict[str, Any], identity: str, dest: 
         raise ChecksumMismatch(
             f"s3://{bucket}/{obj['key']} (version {obj.get('version_id')}): stored bytes have sha256 "
             f"{reader.hexdigest[:16]}… and size {reader.size}, the sidecar says {obj['sha256'][:16]}… and "
-            f"{obj['size']}: the backup is corrupt or was replaced")
+            f"{obj['size']}: the backup is corrupt or was replaced"
+        )
     if decrypt_error is not None:
         dest.unlink(missing_ok=True)
-        raise DrillError(f"checksum matches but decryption failed ({decrypt_error}): wrong identity for "
-                         "this backup's recipient?")
+        raise DrillError(
+            f"checksum matches but decryption failed ({decrypt_error}): wrong identity for this backup's recipient?"
+        )
     return FetchResult(reader.hexdigest, reader.size, dump_bytes, time.perf_counter() - t0)
 
 
 def pg_restore(pg: Postgres, database: str, dump: Path, *, jobs: int = 2, timeout: float | None = None) -> float:
     """``pg_restore -j jobs`` of ``dump`` into the existing ``database``; returns seconds."""
     target = pg.for_database(database)
-    argv = [pg.tool("pg_restore"), f"--jobs={jobs}", "--no-owner", "--no-privileges", "--exit-on-error",
-            "--no-password", f"--dbname={target.conninfo(password=False)}", str(dump)]
+    argv = [
+        pg.tool("pg_restore"),
+        f"--jobs={jobs}",
+        "--no-owner",
+        "--no-privileges",
+        "--exit-on-error",
+        "--no-password",
+        f"--dbname={target.conninfo(password=False)}",
+        str(dump),
+    ]
     t0 = time.perf_counter()
     proc = subprocess.run(argv, capture_output=True, env=pg.tool_env(), timeout=timeout, check=False)
     if proc.returncode != 0:
-        raise DrillError(f"pg_restore exited with {proc.returncode}: "
-                         f"{proc.stderr.decode(errors='replace')[-2000:].strip()}")
+        raise DrillError(
+            f"pg_restore exited with {proc.returncode}: {proc.stderr.decode(errors='replace')[-2000:].strip()}"
+        )
     return time.perf_counter() - t0
 
 
 def compare_counts(expected: dict[str, int], actual: dict[str, int]) -> list[dict[str, Any]]:
     """One row per table whose count differs (or that is missing on either side)."""
-    return [{"table": t, "expected": expected.get(t), "restored": actual.get(t)}
-            for t in sorted(set(expected) | set(actual)) if expected.get(t) != actual.get(t)]
+    return [
+        {"table": t, "expected": expected.get(t), "restored": actual.get(t)}
+        for t in sorted(set(expected) | set(actual))
+        if expected.get(t) != actual.get(t)
+    ]
 
 
 def compare_schema(expected: dict[str, list[str]], actual: dict[str, list[str]]) -> list[str]:
@@ -152,8 +166,10 @@ def compare_schema(expected: dict[str, list[str]], actual: dict[str, list[str]])
             out.append(f"{t}: missing from the restore")
         elif e != a:
             missing, extra = sorted(set(e) - set(a)), sorted(set(a) - set(e))
-            out.append(f"{t}: missing {missing or '-'}, unexpected {extra or '-'}"
-                       + ("" if missing or extra else ", column order differs"))
+            out.append(
+                f"{t}: missing {missing or '-'}, unexpected {extra or '-'}"
+                + ("" if missing or extra else ", column order differs")
+            )
     return out
 
 
@@ -191,17 +207,33 @@ class DrillResult:
         return {**asdict(self), "ok": self.ok}
 
 
-def run_drill(s3: S3, pg: Postgres, *, bucket: str, prefix: str, identity: str, key: str | None = None,
-              jobs: int = 2, workdir: Path | None = None, clock: Callable[[], datetime] = utcnow,
-              restore_timeout: float | None = None) -> DrillResult:
+def run_drill(
+    s3: S3,
+    pg: Postgres,
+    *,
+    bucket: str,
+    prefix: str,
+    identity: str,
+    key: str | None = None,
+    jobs: int = 2,
+    workdir: Path | None = None,
+    clock: Callable[[], datetime] = utcnow,
+    restore_timeout: float | None = None,
+) -> DrillResult:
     """Run the whole drill. Never raises for a failed step: the result carries ``error`` (and ``ok``)."""
     started = clock()
     t0 = time.perf_counter()
     if key is None:
         latest = latest_backup(s3, bucket, prefix)
         if latest is None:
-            return DrillResult(bucket, "", None, started_at=started.isoformat(), finished_at=clock().isoformat(),
-                               error=f"no backup under s3://{bucket}/{prefix}")
+            return DrillResult(
+                bucket,
+                "",
+                None,
+                started_at=started.isoformat(),
+                finished_at=clock().isoformat(),
+                error=f"no backup under s3://{bucket}/{prefix}",
+            )
         key = latest.key
     result = DrillResult(bucket, key, None, started_at=started.isoformat())
     scratch = ""

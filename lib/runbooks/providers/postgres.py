@@ -58,9 +58,12 @@ def tool(name: str, server_major: int | None = None) -> str:
         if server_major is None or major >= server_major:
             return c
         seen.append(f"{c} ({major})")
-    raise ProviderError("postgres", f"find {name}",
-                        f"no {name} of major version >= {server_major} (found: {', '.join(seen) or 'none'}); "
-                        f"set {PG_BIN_ENV} to a directory holding a recent one")
+    raise ProviderError(
+        "postgres",
+        f"find {name}",
+        f"no {name} of major version >= {server_major} (found: {', '.join(seen) or 'none'}); "
+        f"set {PG_BIN_ENV} to a directory holding a recent one",
+    )
 
 
 class Postgres:
@@ -145,7 +148,8 @@ def user_tables(conn: psycopg.Connection[Any]) -> list[tuple[str, str]]:
     rows = conn.execute(
         "SELECT table_schema, table_name FROM information_schema.tables "
         "WHERE table_type = 'BASE TABLE' AND table_schema <> ALL(%s) AND table_schema NOT LIKE 'pg_temp%%' "
-        "ORDER BY 1, 2", (list(SYSTEM_SCHEMAS),),
+        "ORDER BY 1, 2",
+        (list(SYSTEM_SCHEMAS),),
     ).fetchall()
     return [(str(s), str(t)) for s, t in rows]
 
@@ -166,7 +170,8 @@ def schema_signature(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
         "SELECT c.table_schema, c.table_name, c.column_name, c.data_type, c.udt_name, c.is_nullable "
         "FROM information_schema.columns c JOIN information_schema.tables t "
         "  ON t.table_schema = c.table_schema AND t.table_name = c.table_name AND t.table_type = 'BASE TABLE' "
-        "WHERE c.table_schema <> ALL(%s) ORDER BY 1, 2, c.ordinal_position", (list(SYSTEM_SCHEMAS),),
+        "WHERE c.table_schema <> ALL(%s) ORDER BY 1, 2, c.ordinal_position",
+        (list(SYSTEM_SCHEMAS),),
     ).fetchall()
     for schema, table, col, dtype, udt, nullable in rows:
         typ = udt if dtype in ("ARRAY", "USER-DEFINED") else dtype

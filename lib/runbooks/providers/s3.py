@@ -28,8 +28,17 @@ from runbooks.providers.base import ProviderError
 CredentialName = Literal["s3_runtime", "s3_backup_writer", "s3_drill_reader"]
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
 DEFAULT_PART_SIZE = 8 * 1024 * 1024
-DENIED_CODES = frozenset({"AccessDenied", "AllAccessDisabled", "InvalidAccessKeyId", "SignatureDoesNotMatch",
-                          "AccessDeniedException", "ObjectLocked", "InvalidRequest"})
+DENIED_CODES = frozenset(
+    {
+        "AccessDenied",
+        "AllAccessDisabled",
+        "InvalidAccessKeyId",
+        "SignatureDoesNotMatch",
+        "AccessDeniedException",
+        "ObjectLocked",
+        "InvalidRequest",
+    }
+)
 
 
 def error_code(e: ClientError) -> str:
@@ -71,14 +80,28 @@ class UploadResult:
 class S3:
     provider = "s3"
 
-    def __init__(self, *, access_key_id: str, secret_access_key: str, endpoint_url: str | None = None,
-                 region: str = "us-east-1", label: str = "s3", max_pool: int = 10):
+    def __init__(
+        self,
+        *,
+        access_key_id: str,
+        secret_access_key: str,
+        endpoint_url: str | None = None,
+        region: str = "us-east-1",
+        label: str = "s3",
+        max_pool: int = 10,
+    ):
         self.label = label
         self.client = boto3.client(
-            "s3", endpoint_url=endpoint_url, region_name=region,
-            aws_access_key_id=access_key_id, aws_secret_access_key=secret_access_key,
-            config=Config(retries={"mode": "standard", "max_attempts": 5}, max_pool_connections=max_pool,
-                          s3={"addressing_style": "path"} if endpoint_url else None),
+            "s3",
+            endpoint_url=endpoint_url,
+            region_name=region,
+            aws_access_key_id=access_key_id,
+            aws_secret_access_key=secret_access_key,
+            config=Config(
+                retries={"mode": "standard", "max_attempts": 5},
+                max_pool_connections=max_pool,
+                s3={"addressing_style": "path"} if endpoint_url else None,
+            ),
         )
 
     @classmethod
@@ -86,17 +109,22 @@ class S3:
         from runbooks.secrets import secret
 
         cred = getattr(env.credentials, credential)
-        return cls(access_key_id=secret(cred.access_key_id), secret_access_key=secret(cred.secret_access_key),
-                   endpoint_url=env.endpoints.s3, region=env.endpoints.s3_region,
-                   label=credential.removeprefix("s3_").replace("_", "-"))
+        return cls(
+            access_key_id=secret(cred.access_key_id),
+            secret_access_key=secret(cred.secret_access_key),
+            endpoint_url=env.endpoints.s3,
+            region=env.endpoints.s3_region,
+            label=credential.removeprefix("s3_").replace("_", "-"),
+        )
 
     def _call(self, operation: str, fn: Callable[..., Any], **kwargs: Any) -> Any:
         try:
             return fn(**kwargs)
         except ClientError as e:
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-            raise ProviderError(self.provider, f"{operation} as {self.label}", f"{error_code(e)}: {e}",
-                                status=status) from e
+            raise ProviderError(
+                self.provider, f"{operation} as {self.label}", f"{error_code(e)}: {e}", status=status
+            ) from e
 
     # -- objects --------------------------------------------------------------------------------
     def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectRef]:
@@ -106,8 +134,7 @@ class S3:
                 for o in page.get("Contents", []):
                     yield ObjectRef(bucket, o["Key"], int(o["Size"]), o["LastModified"])
         except ClientError as e:
-            raise ProviderError(self.provider, f"list s3://{bucket}/{prefix} as {self.label}",
-                                error_code(e)) from e
+            raise ProviderError(self.provider, f"list s3://{bucket}/{prefix} as {self.label}", error_code(e)) from e
 
     def head(self, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any]:
         kw: dict[str, Any] = {"Bucket": bucket, "Key": key}
@@ -126,10 +153,25 @@ class S3:
         with closing(self.open(bucket, key, version_id)) as body:
             return json.loads(body.read())
 
-    def put_bytes(self, bucket: str, key: str, data: bytes, *, content_type: str = "application/octet-stream",
-                  metadata: dict[str, str] | None = None) -> str | None:
-        out = self._call(f"put s3://{bucket}/{key}", self.client.put_object, Bucket=bucket, Key=key, Body=data,
-                         ContentType=content_type, Metadata=metadata or {}, ChecksumAlgorithm="SHA256")
+    def put_bytes(
+        self,
+        bucket: str,
+        key: str,
+        data: bytes,
+        *,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+    ) -> str | None:
+        out = self._call(
+            f"put s3://{bucket}/{key}",
+            self.client.put_object,
+            Bucket=bucket,
+            Key=key,
+            Body=data,
+            ContentType=content_type,
+            Metadata=metadata or {},
+            ChecksumAlgorithm="SHA256",
+        )
         return out.get("VersionId")
 
     def put_json(self, bucket: str, key: str, data: Any) -> str | None:
@@ -153,18 +195,30 @@ class S3:
         return out.get("Status")
 
     def object_lock(self, bucket: str) -> dict[str, Any] | None:
-        out = self._config("get object lock configuration", self.client.get_object_lock_configuration,
-                           ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"), Bucket=bucket)
+        out = self._config(
+            "get object lock configuration",
+            self.client.get_object_lock_configuration,
+            ("ObjectLockConfigurationNotFoundError", "NoSuchObjectLockConfiguration"),
+            Bucket=bucket,
+        )
         return None if out is None else dict(out.get("ObjectLockConfiguration") or {})
 
     def encryption(self, bucket: str) -> list[dict[str, Any]] | None:
-        out = self._config("get bucket encryption", self.client.get_bucket_encryption,
-                           ("ServerSideEncryptionConfigurationNotFoundError",), Bucket=bucket)
+        out = self._config(
+            "get bucket encryption",
+            self.client.get_bucket_encryption,
+            ("ServerSideEncryptionConfigurationNotFoundError",),
+            Bucket=bucket,
+        )
         return None if out is None else list(out["ServerSideEncryptionConfiguration"].get("Rules", []))
 
     def public_access_block(self, bucket: str) -> dict[str, bool] | None:
-        out = self._config("get public access block", self.client.get_public_access_block,
-                           ("NoSuchPublicAccessBlockConfiguration",), Bucket=bucket)
+        out = self._config(
+            "get public access block",
+            self.client.get_public_access_block,
+            ("NoSuchPublicAccessBlockConfiguration",),
+            Bucket=bucket,
+        )
         return None if out is None else dict(out["PublicAccessBlockConfiguration"])
 
     # -- permission probes --------------------------------------------------------------------------
@@ -195,9 +249,18 @@ class MultipartWriter(io.RawIOBase):
     result: UploadResult | None = None
     _aborted = False
 
-    def __init__(self, client: Any, bucket: str, key: str, *, part_size: int = DEFAULT_PART_SIZE,
-                 max_inflight: int = 2, content_type: str = "application/octet-stream",
-                 metadata: dict[str, str] | None = None, label: str = "s3"):
+    def __init__(
+        self,
+        client: Any,
+        bucket: str,
+        key: str,
+        *,
+        part_size: int = DEFAULT_PART_SIZE,
+        max_inflight: int = 2,
+        content_type: str = "application/octet-stream",
+        metadata: dict[str, str] | None = None,
+        label: str = "s3",
+    ):
         super().__init__()
         if part_size < MIN_PART_SIZE:
             raise ValueError(f"part_size must be at least {MIN_PART_SIZE} bytes (S3's minimum)")
@@ -217,13 +280,13 @@ class MultipartWriter(io.RawIOBase):
         self._aborted = False
         self.upload_id = ""
         try:
-            out = client.create_multipart_upload(Bucket=bucket, Key=key, ContentType=content_type,
-                                                 Metadata=metadata or {}, ChecksumAlgorithm="SHA256")
+            out = client.create_multipart_upload(
+                Bucket=bucket, Key=key, ContentType=content_type, Metadata=metadata or {}, ChecksumAlgorithm="SHA256"
+            )
         except ClientError as e:
             self._pool.shutdown()
             super().close()
-            raise ProviderError("s3", f"create multipart upload s3://{bucket}/{key} as {label}",
-                                error_code(e)) from e
+            raise ProviderError("s3", f"create multipart upload s3://{bucket}/{key} as {label}", error_code(e)) from e
         self.upload_id = str(out["UploadId"])
 
     def writable(self) -> bool:
@@ -239,7 +302,7 @@ class MultipartWriter(io.RawIOBase):
         i = 0
         while i < n:
             take = min(n - i, self.part_size - self._fill)
-            self._buf[self._fill:self._fill + take] = mv[i:i + take]
+            self._buf[self._fill : self._fill + take] = mv[i : i + take]
             self._fill += take
             i += take
             if self._fill == self.part_size:
@@ -257,8 +320,14 @@ class MultipartWriter(io.RawIOBase):
 
     def _upload_part(self, number: int, chunk: bytes | bytearray, recycle: bool) -> dict[str, Any]:
         try:
-            out = self._client.upload_part(Bucket=self.bucket, Key=self.key, UploadId=self.upload_id,
-                                           PartNumber=number, Body=chunk, ChecksumAlgorithm="SHA256")
+            out = self._client.upload_part(
+                Bucket=self.bucket,
+                Key=self.key,
+                UploadId=self.upload_id,
+                PartNumber=number,
+                Body=chunk,
+                ChecksumAlgorithm="SHA256",
+            )
             part = {"PartNumber": number, "ETag": out["ETag"]}
             if out.get("ChecksumSHA256"):
                 part["ChecksumSHA256"] = out["ChecksumSHA256"]
@@ -298,15 +367,24 @@ class MultipartWriter(io.RawIOBase):
             parts = [f.result() for f in self._parts]
             self._pool.shutdown(wait=True)
             out = self._client.complete_multipart_upload(
-                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts})
+                Bucket=self.bucket, Key=self.key, UploadId=self.upload_id, MultipartUpload={"Parts": parts}
+            )
         except BaseException as e:
             self.abort()
             if isinstance(e, ClientError):
-                raise ProviderError("s3", f"multipart upload s3://{self.bucket}/{self.key} as {self.label}",
-                                    error_code(e)) from e
+                raise ProviderError(
+                    "s3", f"multipart upload s3://{self.bucket}/{self.key} as {self.label}", error_code(e)
+                ) from e
             raise
-        self.result = UploadResult(self.bucket, self.key, out.get("VersionId"), str(out.get("ETag", "")).strip('"'),
-                                   self.size, self._hash.hexdigest(), len(parts))
+        self.result = UploadResult(
+            self.bucket,
+            self.key,
+            out.get("VersionId"),
+            str(out.get("ETag", "")).strip('"'),
+            self.size,
+            self._hash.hexdigest(),
+            len(parts),
+        )
         super().close()
 
     def __del__(self) -> None:

@@ -40,8 +40,7 @@ class SupabaseManagement:
     def from_environment(cls, env: Any) -> SupabaseManagement:
         from runbooks.secrets import secret
 
-        return cls(env.endpoints.supabase_api, secret(env.credentials.supabase_access_token),
-                   env.supabase_project_ref)
+        return cls(env.endpoints.supabase_api, secret(env.credentials.supabase_access_token), env.supabase_project_ref)
 
     def close(self) -> None:
         self._http.close()
@@ -56,8 +55,7 @@ class SupabaseManagement:
     def project_path(self) -> str:
         return f"/v1/projects/{self.project_ref}"
 
-    def request(self, method: str, path: str, *, operation: str, idempotent: bool | None = None,
-                **kwargs: Any) -> Any:
+    def request(self, method: str, path: str, *, operation: str, idempotent: bool | None = None, **kwargs: Any) -> Any:
         """Call the API; raise ProviderError naming ``operation`` on any non-2xx answer."""
         idempotent = method in ("GET", "HEAD", "PUT", "DELETE") if idempotent is None else idempotent
 
@@ -92,11 +90,18 @@ class SupabaseManagement:
     def project_status(self) -> str:
         return str(self.project()["status"])
 
-    def services_health(self, services: Sequence[str] = HEALTH_SERVICES,
-                        timeout_ms: int = 2000) -> list[dict[str, Any]]:
+    def services_health(
+        self, services: Sequence[str] = HEALTH_SERVICES, timeout_ms: int = 2000
+    ) -> list[dict[str, Any]]:
         """``GET /v1/projects/{ref}/health`` (a list of ``V1ServiceHealthResponse``)."""
-        return list(self.request("GET", f"{self.project_path}/health", operation="get services health",
-                                 params={"services": list(services), "timeout_ms": timeout_ms}))
+        return list(
+            self.request(
+                "GET",
+                f"{self.project_path}/health",
+                operation="get services health",
+                params={"services": list(services), "timeout_ms": timeout_ms},
+            )
+        )
 
     # -- backups and point-in-time recovery ---------------------------------------------------------
     def list_backups(self) -> dict[str, Any]:
@@ -125,10 +130,23 @@ class SupabaseManagement:
 
     def create_restore_point(self, name: str) -> dict[str, Any]:
         """``POST .../database/backups/restore-point`` (``V1RestorePointResponse``); name of at most 20 chars."""
-        return dict(self.request("POST", f"{self.project_path}/database/backups/restore-point",
-                                 operation="create restore point", json={"name": name}, idempotent=False))
+        return dict(
+            self.request(
+                "POST",
+                f"{self.project_path}/database/backups/restore-point",
+                operation="create restore point",
+                json={"name": name},
+                idempotent=False,
+            )
+        )
 
     def get_restore_point(self, name: str | None = None) -> dict[str, Any]:
         params = {"name": name} if name else None
-        return dict(self.request("GET", f"{self.project_path}/database/backups/restore-point",
-                                 operation="get restore point", params=params))
+        return dict(
+            self.request(
+                "GET",
+                f"{self.project_path}/database/backups/restore-point",
+                operation="get restore point",
+                params=params,
+            )
+        )

@@ -57,27 +57,48 @@ class SupabaseComponent(Component):
             project = json.loads(project_file.read_text())
         else:
             pg = ctx.components["postgres"].extra if "postgres" in ctx.components else {}
-            project = {"ref": new_ref(), "name": "spectral-sandbox", "organization_slug": "spectral",
-                       "region": "us-west-2", "created_at": datetime.now(UTC).isoformat(),
-                       "db_host": pg.get("host", ctx.host), "db_version": pg.get("version", "")}
+            project = {
+                "ref": new_ref(),
+                "name": "spectral-sandbox",
+                "organization_slug": "spectral",
+                "region": "us-west-2",
+                "created_at": datetime.now(UTC).isoformat(),
+                "db_host": pg.get("host", ctx.host),
+                "db_version": pg.get("version", ""),
+            }
             dump_json(project_file, project)
         if not (ctx.secrets_dir / TOKEN_SECRET).is_file():
             ctx.write_secret(TOKEN_SECRET, "sbp_" + secrets.token_hex(20))
         port = free_port(ctx.host)
         pid = ctx.spawn_python(
-            NAME, "runbooks.sandbox.emulators.supabase", "--root", str(ctx.root), "--host", ctx.host,
-            "--port", str(port), "--faults", ",".join(sorted(ctx.faults & set(FAULTS))),
+            NAME,
+            "runbooks.sandbox.emulators.supabase",
+            "--root",
+            str(ctx.root),
+            "--host",
+            ctx.host,
+            "--port",
+            str(port),
+            "--faults",
+            ",".join(sorted(ctx.faults & set(FAULTS))),
         )
         address = f"http://{ctx.host}:{port}"
-        ctx.merge_overlay({"endpoints": {"supabase_api": address, "supabase_project": address},
-                           "supabase_project_ref": project["ref"]})
+        ctx.merge_overlay(
+            {
+                "endpoints": {"supabase_api": address, "supabase_project": address},
+                "supabase_project_ref": project["ref"],
+            }
+        )
         return ComponentState(NAME, address, [pid], {"project_ref": project["ref"], "api": address})
 
     def health(self, ctx: SandboxContext, state: ComponentState) -> tuple[bool, str]:
         ref = state.extra["project_ref"]
         try:
-            r = httpx.get(f"{state.address}/v1/projects/{ref}", timeout=2.0,
-                          headers={"Authorization": f"Bearer {ctx.read_secret(TOKEN_SECRET)}"})
+            r = httpx.get(
+                f"{state.address}/v1/projects/{ref}",
+                timeout=2.0,
+                headers={"Authorization": f"Bearer {ctx.read_secret(TOKEN_SECRET)}"},
+            )
         except httpx.HTTPError as e:
             return False, f"not answering: {type(e).__name__}"
         if r.status_code != 200:
@@ -99,17 +120,31 @@ def seed_backup(ctx: SandboxContext) -> str:
     bucket = next(b["name"] for b in inv["buckets"] if b["role"] == "backups")
     prefix = inv["backup"].get("prefix", "nightly/")
     endpoints = ctx.overlay["endpoints"]
-    s3 = S3(access_key_id=ctx.read_secret("backup_aws_access_key_id"),
-            secret_access_key=ctx.read_secret("backup_aws_secret_access_key"),
-            endpoint_url=endpoints["s3"], region=endpoints.get("s3_region", "us-east-1"), label="backup-writer")
+    s3 = S3(
+        access_key_id=ctx.read_secret("backup_aws_access_key_id"),
+        secret_access_key=ctx.read_secret("backup_aws_secret_access_key"),
+        endpoint_url=endpoints["s3"],
+        region=endpoints.get("s3_region", "us-east-1"),
+        label="backup-writer",
+    )
     shift = STALE_BY if ctx.fault("backup-stale") else timedelta(minutes=5)
-    result = run_backup(Postgres(ctx.read_secret("database_url")), s3, bucket=bucket, prefix=prefix,
-                        recipient=ctx.overlay["backup"]["recipient"], clock=lambda: datetime.now(UTC) - shift)
+    result = run_backup(
+        Postgres(ctx.read_secret("database_url")),
+        s3,
+        bucket=bucket,
+        prefix=prefix,
+        recipient=ctx.overlay["backup"]["recipient"],
+        clock=lambda: datetime.now(UTC) - shift,
+    )
     if ctx.fault("backup-corrupt"):
         # the twin's builder (admin) stores a damaged copy as the newest version; the sidecar points at it
-        admin = S3(access_key_id=ctx.read_secret("admin_aws_access_key_id"),
-                   secret_access_key=ctx.read_secret("admin_aws_secret_access_key"),
-                   endpoint_url=endpoints["s3"], region=endpoints.get("s3_region", "us-east-1"), label="admin")
+        admin = S3(
+            access_key_id=ctx.read_secret("admin_aws_access_key_id"),
+            secret_access_key=ctx.read_secret("admin_aws_secret_access_key"),
+            endpoint_url=endpoints["s3"],
+            region=endpoints.get("s3_region", "us-east-1"),
+            label="admin",
+        )
         with closing(admin.open(bucket, result.key, result.version_id)) as body:
             data = bytearray(body.read())
         data[len(data) // 2] ^= 0xFF  # a flipped byte in the middle of the ciphertext

@@ -59,14 +59,24 @@ def on_startup(ctx: Any) -> None:
 def list_backups(ref: str, request: Request) -> dict[str, Any]:
     ctx = authorize(request, ref)
     base = _base_time(ctx)
-    backups = [] if base is None else [
-        {"id": 1, "is_physical_backup": True, "status": "COMPLETED", "inserted_at": _iso(base)}]
+    backups = (
+        []
+        if base is None
+        else [{"id": 1, "is_physical_backup": True, "status": "COMPLETED", "inserted_at": _iso(base)}]
+    )
     window: dict[str, int] = {}
     if base is not None:
-        window = {"earliest_physical_backup_date_unix": int(base.timestamp()) + 1,
-                  "latest_physical_backup_date_unix": int(_now().timestamp())}
-    return {"region": ctx.extra["project"].get("region", "us-west-2"), "walg_enabled": True,
-            "pitr_enabled": _pitr_enabled(ctx), "backups": backups, "physical_backup_data": window}
+        window = {
+            "earliest_physical_backup_date_unix": int(base.timestamp()) + 1,
+            "latest_physical_backup_date_unix": int(_now().timestamp()),
+        }
+    return {
+        "region": ctx.extra["project"].get("region", "us-west-2"),
+        "walg_enabled": True,
+        "pitr_enabled": _pitr_enabled(ctx),
+        "backups": backups,
+        "physical_backup_data": window,
+    }
 
 
 def _run_restore(ctx: Any, restore_id: str, target: datetime) -> None:
@@ -79,8 +89,9 @@ def _run_restore(ctx: Any, restore_id: str, target: datetime) -> None:
     except Exception as e:  # reported through the project's status and the restore's record
         status, error = "FAILED", f"{type(e).__name__}: {e}"
     with ctx.state.update() as data:
-        data[SECTION][restore_id].update(status=status, error=error, finished_at=_iso(_now()),
-                                         seconds=round(time.monotonic() - t0, 2))
+        data[SECTION][restore_id].update(
+            status=status, error=error, finished_at=_iso(_now()), seconds=round(time.monotonic() - t0, 2)
+        )
     ctx.extra["status"] = ACTIVE if status == "COMPLETED" else RESTORE_FAILED
     _restore_lock.release()
 
@@ -97,15 +108,20 @@ def restore_pitr(ref: str, request: Request, body: dict[str, Any] = Body(...)) -
     now = int(_now().timestamp())
     earliest = int(base.timestamp()) + 1 if base else now
     if not earliest <= target_unix <= now:
-        raise HTTPException(400, f"recovery_time_target_unix {target_unix} is outside the recovery window "
-                                 f"[{earliest}, {now}]")
+        raise HTTPException(
+            400, f"recovery_time_target_unix {target_unix} is outside the recovery window [{earliest}, {now}]"
+        )
     if not _restore_lock.acquire(blocking=False):
         raise HTTPException(409, "a restore is already in progress")
     restore_id = f"pitr-{len(ctx.state.section(SECTION)) + 1}"
     target = datetime.fromtimestamp(target_unix, UTC)
     with ctx.state.update() as data:
-        data[SECTION][restore_id] = {"id": restore_id, "target": _iso(target), "started_at": _iso(_now()),
-                                     "status": "RUNNING"}
+        data[SECTION][restore_id] = {
+            "id": restore_id,
+            "target": _iso(target),
+            "started_at": _iso(_now()),
+            "status": "RUNNING",
+        }
     ctx.extra["status"] = RESTORING
     threading.Thread(target=_run_restore, args=(ctx, restore_id, target), name=restore_id, daemon=True).start()
 

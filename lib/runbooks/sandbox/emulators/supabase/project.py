@@ -67,18 +67,27 @@ def get_project(ref: str, request: Request) -> dict[str, Any]:
     ctx = authorize(request, ref)
     p = ctx.extra["project"]
     return {
-        "id": ref, "ref": ref, "organization_id": p.get("organization_slug", "spectral"),
-        "organization_slug": p.get("organization_slug", "spectral"), "name": p.get("name", "spectral"),
-        "region": p.get("region", "us-west-2"), "created_at": p.get("created_at", ""),
+        "id": ref,
+        "ref": ref,
+        "organization_id": p.get("organization_slug", "spectral"),
+        "organization_slug": p.get("organization_slug", "spectral"),
+        "name": p.get("name", "spectral"),
+        "region": p.get("region", "us-west-2"),
+        "created_at": p.get("created_at", ""),
         "status": ctx.extra["status"],
-        "database": {"host": p.get("db_host", "127.0.0.1"), "version": p.get("db_version", ""),
-                     "postgres_engine": "postgres", "release_channel": "ga"},
+        "database": {
+            "host": p.get("db_host", "127.0.0.1"),
+            "version": p.get("db_version", ""),
+            "postgres_engine": "postgres",
+            "release_channel": "ga",
+        },
     }
 
 
 @router.get("/v1/projects/{ref}/health")
-def services_health(ref: str, request: Request, services: list[str] = Query(...),
-                    timeout_ms: int = Query(2000, ge=0, le=10000)) -> list[dict[str, Any]]:
+def services_health(
+    ref: str, request: Request, services: list[str] = Query(...), timeout_ms: int = Query(2000, ge=0, le=10000)
+) -> list[dict[str, Any]]:
     ctx = authorize(request, ref)
     names = [s for item in services for s in item.split(",") if s]
     unknown = [s for s in names if s not in SERVICES]
