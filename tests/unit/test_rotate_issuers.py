@@ -42,7 +42,7 @@ def test_cloudflare_roll_identifies_rolls_and_proves_the_old_value_refused() -> 
     issuer = CloudflareTokenIssuer(cf, cf.verify)
     assert issuer.identify("cf_old_value_0123456789") == (True, "tok-1", "token tok-1 (active)")
     r = KeyRotation("CLOUDFLARE_API_TOKEN", "cloudflare", old_id="tok-1")
-    issued = issuer.issue_for(r)
+    issued = issuer.issue(r)
     assert issued.id == "tok-1" and issued.value == cf.values["tok-1"] and cf.rolls == 1
     assert issuer.refused(r, "cf_old_value_0123456789") == (True, "Cloudflare refuses the previous token (HTTP 401)")
     assert issuer.refused(r, issued.value) == (False, "Cloudflare still accepts the previous token")
@@ -60,7 +60,7 @@ def test_oauth_needs_a_source_that_differs_from_the_current_value() -> None:
     store = {"env:NEXT": "oauth_next_0123456789"}
     issuer = OAuthSecretIssuer("env:NEXT", store.__getitem__)
     assert issuer.identify("oauth_current_0123456789")[0] is True
-    assert issuer.issue("x").value == "oauth_next_0123456789"
+    assert issuer.issue(KeyRotation("OAUTH_CLIENT_SECRET", "oauth")).value == "oauth_next_0123456789"
     assert issuer.identify("oauth_next_0123456789")[0] is False
     assert OAuthSecretIssuer(None, store.__getitem__).identify("x")[0] is False
     r = KeyRotation("OAUTH_CLIENT_SECRET", "oauth", old_fingerprint="sha256:abc")
@@ -129,5 +129,5 @@ def test_supabase_finds_a_key_issued_by_an_interrupted_run() -> None:
 
 def test_supabase_issue_creates_a_named_key() -> None:
     sb = FakeSupabase()
-    issued = SupabaseKeyIssuer(sb, "secret").issue("rotated_2")
+    issued = SupabaseKeyIssuer(sb, "secret").issue(KeyRotation("SUPABASE_SECRET_KEY", "supabase", new_name="rotated_2"))
     assert issued.name == "rotated_2" and issued.value.startswith("sb_secret_")

@@ -132,7 +132,7 @@ class Issuer(Protocol):
     separate_revoke: bool
 
     def identify(self, current: str) -> tuple[bool, str | None, str]: ...
-    def issue(self, name: str) -> Issued: ...
+    def issue(self, rotation: KeyRotation) -> Issued: ...
     def find_issued(self, rotation: KeyRotation) -> Issued | None: ...
     def revoke(self, rotation: KeyRotation) -> str: ...
     def refused(self, rotation: KeyRotation, old_value: str | None) -> tuple[bool, str]: ...
@@ -154,9 +154,10 @@ class SupabaseKeyIssuer:
             return False, None, f"the group's value is a {k.type} key, expected {self.kind}"
         return True, k.id, f"{k.type} key {k.name} ({k.id})"
 
-    def issue(self, name: str) -> Issued:
+    def issue(self, rotation: KeyRotation) -> Issued:
+        name = rotation.new_name or f"rotated_{datetime.now(UTC):%Y%m%d%H%M%S}"
         k = self.keys.create_api_key(self.kind, name, "issued by rotate-keys")
-        return Issued(k.id, k.name, protect(k.value, f"new:{name}"))
+        return Issued(k.id, k.name, protect(k.value, f"new:{rotation.key}"))
 
     def find_issued(self, rotation: KeyRotation) -> Issued | None:
         for k in self.keys.api_keys(reveal=True):
@@ -165,7 +166,8 @@ class SupabaseKeyIssuer:
         return None
 
     def revoke(self, rotation: KeyRotation) -> str:
-        assert rotation.old_id
+        if not rotation.old_id:
+            raise RotationFailed(f"{rotation.key}: the state does not name the old API key to revoke")
         if not any(k.id == rotation.old_id for k in self.keys.api_keys()):
             return f"API key {rotation.old_id} was already deleted"
         self.keys.delete_api_key(rotation.old_id)
@@ -196,11 +198,9 @@ class CloudflareTokenIssuer:
             return False, None, f"Cloudflare does not accept the group's token ({e.status or e})"
         return True, info.id, f"token {info.id} ({info.status})"
 
-    def issue(self, name: str) -> Issued:
-        raise NotImplementedError  # needs the old id: see issue_for
-
-    def issue_for(self, rotation: KeyRotation) -> Issued:
-        assert rotation.old_id
+    def issue(self, rotation: KeyRotation) -> Issued:
+        if not rotation.old_id:
+            raise RotationFailed(f"{rotation.key}: the state does not name the token to roll")
         value = protect(self.admin.roll_token(rotation.old_id), f"new:{rotation.key}")
         return Issued(rotation.old_id, None, value)
 
@@ -237,12 +237,13 @@ class OAuthSecretIssuer:
                                  "secret in the identity provider and store it there first")
         return True, None, f"next client secret ready in {self.source} ({fingerprint(nxt)})"
 
-    def issue(self, name: str) -> Issued:
-        assert self.source
+    def issue(self, rotation: KeyRotation) -> Issued:
+        if not self.source:
+            raise RotationFailed(f"{rotation.key}: the inventory gives no source reference for the next secret")
         return Issued(None, None, self.resolve(self.source))
 
     def find_issued(self, rotation: KeyRotation) -> Issued | None:
-        return self.issue("") if self.source else None
+        return self.issue(rotation) if self.source else None
 
     def revoke(self, rotation: KeyRotation) -> str:
         return ("manual: delete the previous client secret in the identity provider's console "
@@ -436,7 +437,7 @@ class KeyRotator:
             r.new_name = r.new_name or f"rotated_{datetime.now(UTC):%Y%m%d%H%M%S}"
             r.issuing = True
             self._save(plan)
-            issued = issuer.issue_for(r) if isinstance(issuer, CloudflareTokenIssuer) else issuer.issue(r.new_name)
+            issued = issuer.issue(r)
             values[k.name] = issued.value
             r.new_id, r.new_fingerprint = issued.id, fingerprint(issued.value)
             self._complete(plan, "issue", [k.name])
