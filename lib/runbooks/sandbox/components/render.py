@@ -142,11 +142,12 @@ class RenderComponent(Component):
     def health(self, ctx: SandboxContext, state: ComponentState) -> tuple[bool, str]:
         try:
             services = self._services(ctx, state)
-            for s in services:
-                httpx.get(s["health_url"], timeout=3.0)  # answers (200 or 503): the process is up
+            # any answer (200, or 503 when a key is refused) means the process is up
+            unhealthy = [s["name"] for s in services if httpx.get(s["health_url"], timeout=3.0).status_code != 200]
         except (httpx.HTTPError, OSError, ValueError) as e:
             return False, f"not ready: {type(e).__name__}"
-        return True, f"{len(services)} services running"
+        detail = f"{len(services)} services running"
+        return True, detail + (f" ({', '.join(unhealthy)} unhealthy)" if unhealthy else "")
 
     def provision(self, ctx: SandboxContext, state: ComponentState) -> None:
         seed_path: Path = ctx.root / "render" / SEED_FILE
