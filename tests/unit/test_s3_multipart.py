@@ -149,4 +149,4 @@ def test_attempt_reports_allowed_and_refused() -> None:
 def test_json_round_trip(s3: S3) -> None:
     vid = s3.put_json(BUCKET, "m.json", {"a": 1})
     assert vid and s3.get_json(BUCKET, "m.json", vid) == {"a": 1}
-    assert [o.key for o in s3.list(BUCKET)] == ["m.json"]
+    assert [o.key for o in s3.list_objects(BUCKET)] == ["m.json"]

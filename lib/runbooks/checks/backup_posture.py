@@ -148,8 +148,8 @@ def build_checks(
     @_check("backup.encryption", name)
     def encryption() -> CheckResult:
         rules = drill.encryption(name)
-        algos = [r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules or []]
-        algos = [a for a in algos if a]
+        found = [r.get("ApplyServerSideEncryptionByDefault", {}).get("SSEAlgorithm") for r in rules or []]
+        algos: list[str] = [str(a) for a in found if a]
         if not algos:
             return CheckResult.fail(
                 "backup.encryption",
@@ -367,6 +367,6 @@ def build_checks(
 def _first_key(s3: S3, bucket: str) -> str | None:
     """A key of ``bucket`` visible to ``s3`` (used to probe reads by another credential)."""
     try:
-        return next((o.key for o in s3.list(bucket)), None)
+        return next((o.key for o in s3.list_objects(bucket)), None)
     except ProviderError:
         return None

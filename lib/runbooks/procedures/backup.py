@@ -22,7 +22,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import IO, Any, cast
 
 import pyrage
 import zstandard
@@ -56,7 +56,7 @@ def manifest_key(key: str) -> str:
 
 def latest_backup(s3: S3, bucket: str, prefix: str) -> ObjectRef | None:
     """The newest backup object under ``prefix`` (keys embed their UTC timestamp; the newest sorts last)."""
-    found = [o for o in s3.list(bucket, prefix) if o.key.endswith(BACKUP_SUFFIX)]
+    found = [o for o in s3.list_objects(bucket, prefix) if o.key.endswith(BACKUP_SUFFIX)]
     return max(found, key=lambda o: (o.key.rsplit("/", 1)[-1].rsplit("-", 1)[-1], o.key), default=None)
 
 
@@ -193,7 +193,9 @@ def run_backup(
                 max_inflight=max_inflight,
                 metadata={"manifest": manifest_key(key).rsplit("/", 1)[-1]},
             ) as sink:
-                compressed = zstandard.ZstdCompressor(level=level).stream_reader(dump, read_size=READ_SIZE)
+                compressed = zstandard.ZstdCompressor(level=level).stream_reader(
+                    cast(IO[bytes], dump), read_size=READ_SIZE
+                )
                 try:
                     pyrage.encrypt_io(compressed, sink, [rcpt])
                 except OSError as e:

@@ -127,7 +127,7 @@ class S3:
             ) from e
 
     # -- objects --------------------------------------------------------------------------------
-    def list(self, bucket: str, prefix: str = "") -> Iterator[ObjectRef]:
+    def list_objects(self, bucket: str, prefix: str = "") -> Iterator[ObjectRef]:
         pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
         try:
             for page in pages:
