@@ -174,3 +174,17 @@ def test_component_writes_its_secrets_and_overlay(twin: KeysTwin) -> None:
         assert (root / "secrets" / name).stat().st_mode & 0o077 == 0
     assert twin.ctx.overlay["endpoints"]["render_api"] == twin.render_api
     assert twin.ctx.overlay["render_owner_id"].startswith("tea-")
+
+
+def test_unlink_and_link_a_service(twin: KeysTwin) -> None:
+    from render.public_api.api.environment_groups import link_service_to_env_group, unlink_service_from_env_group
+    from render.public_api.client import AuthenticatedClient
+
+    r = provider(twin)
+    group, ops = r.env_group(GROUP), r.service("ops")
+    client = AuthenticatedClient(base_url=twin.render_api, token=twin.secret("render_api_key"))
+    assert unlink_service_from_env_group.sync_detailed(group.id, ops.id, client=client).status_code == 204
+    assert "ops" not in r.env_group(GROUP).service_names
+    linked = link_service_to_env_group.sync(group.id, ops.id, client=client)
+    assert "ops" in [x.name for x in linked.service_links]  # type: ignore[union-attr]
+    assert "ops" in r.env_group(GROUP).service_names
