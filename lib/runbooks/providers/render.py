@@ -3,7 +3,7 @@
 Calls go through Render's generated public-API client (``render.public_api``, from the ``render``
 package) with the inventory's ``endpoints.render_api`` as base URL, so the same code talks to Render and
 to the twin. Env var values are key material: every value this provider returns is registered with the
-redactor first (:func:`protect`), and callers show fingerprints, never values.
+redactor first (:func:`runbooks.secrets.protect`), and callers show fingerprints, never values.
 """
 
 from __future__ import annotations
@@ -35,24 +35,10 @@ from render.public_api.models.error import Error
 from render.public_api.types import UNSET, Response
 
 from runbooks.providers.base import ProviderError, retry_transient
+from runbooks.secrets import protect
 
 TERMINAL_DEPLOY = {"live", "build_failed", "update_failed", "pre_deploy_failed", "canceled", "deactivated"}
 METRICS = {"memory": get_memory, "memory-limit": get_memory_limit, "cpu": get_cpu, "http-latency": get_http_latency}
-
-
-def protect(value: str, label: str) -> str:
-    """Register ``value`` (key material obtained from a vendor, not through a reference) for redaction.
-
-    Same contract as ``runbooks.secret``: the redactor knows it, and under the runner the runner knows it,
-    before any caller can print it.
-    """
-    from runbooks import redact
-    from runbooks.runner import channel
-
-    redact.register(value, label)
-    if channel.under_runner() and len(value) >= redact.MIN_SECRET_LENGTH:
-        channel.send("secret", value=value, label=label)
-    return value
 
 
 @dataclass(frozen=True)

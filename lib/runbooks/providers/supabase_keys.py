@@ -3,7 +3,7 @@ project's own surface that uses them (REST with an ``apikey``, the token endpoin
 
 Request and response shapes follow the Management API's OpenAPI document (``ApiKeyResponse``,
 ``CreateApiKeyBody``, ``SigningKeyResponse``, ``SigningKeysResponse``). Key values and tokens are
-registered for redaction before they are returned (:func:`runbooks.providers.render.protect`).
+registered for redaction before they are returned (:func:`runbooks.secrets.protect`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from typing import Any
 import httpx
 
 from runbooks.providers.base import ProviderError
-from runbooks.providers.render import protect
 from runbooks.providers.supabase import SupabaseManagement
+from runbooks.secrets import protect
 
 
 @dataclass(frozen=True)
