@@ -317,3 +317,13 @@ def test_drill_that_cannot_read_fails(world: World) -> None:
 
 def test_results_are_json_serialisable(world: World) -> None:
     json.dumps([r.as_dict() for r in world.results().values()])
+
+
+def test_empty_app_bucket_is_probed_with_a_temporary_object(world: World) -> None:
+    world.admin.client.delete_object(Bucket=world.app, Key="tenants/1/doc.txt")
+    ok = _status(world, "writer.no_app_read")
+    assert ok.status is Status.PASS and f"GetObject {world.app}/canary/backup-posture-" in ok.evidence
+    world.writer_deny = lambda op, kw: op == "delete_object"
+    bad = _status(world, "writer.no_app_read")
+    assert bad.status is Status.FAIL and "/canary/backup-posture-" in bad.evidence and ": allowed" in bad.evidence
+    assert "Contents" not in world.admin.client.list_objects_v2(Bucket=world.app)  # the probe was removed

@@ -254,11 +254,24 @@ def build_checks(
         tries: list[Attempt] = []
         for app in app_only:
             tries.append(writer.attempt(f"ListBucket {app}", writer.client.list_objects_v2, Bucket=app, MaxKeys=1))
-            sample = _first_key(runtime, app)
-            if sample:
+            sample, made = _first_key(runtime, app), False
+            if sample is None:  # an empty bucket: the runtime (which owns app data) writes a probe object
+                probe = f"{CANARY_PREFIX}backup-posture-{clock():%Y%m%dT%H%M%SZ}-{_secrets.token_hex(4)}.txt"
+                put = runtime.attempt(
+                    "PutObject",
+                    runtime.client.put_object,
+                    Bucket=app,
+                    Key=probe,
+                    Body=CANARY_BODY,
+                    ChecksumAlgorithm="SHA256",
+                )
+                sample, made = (probe, True) if put.allowed else (None, False)
+            if sample is not None:
                 tries.append(
                     writer.attempt(f"GetObject {app}/{sample}", writer.client.get_object, Bucket=app, Key=sample)
                 )
+            if made:
+                runtime.attempt("DeleteObject", runtime.client.delete_object, Bucket=app, Key=sample)
         evidence = "; ".join(map(str, tries)) or "no application-data bucket declared"
         if all(map(_denied, tries)):
             return CheckResult.ok("writer.no_app_read", ", ".join(app_only) or "-", evidence)
