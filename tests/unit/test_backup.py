@@ -257,3 +257,27 @@ def test_peak_memory_does_not_grow_with_database_size(
     assert extra_kib > 20_000
     assert large["growth_kib"] - small["growth_kib"] < 4 * 1024, (small, large)
     assert large["growth_kib"] < 64 * 1024  # parts in flight and buffers: about 3 parts of 5 MiB
+
+
+def test_drill_drops_the_scratch_database_when_the_restore_fails(
+    twin: dict[str, Any], taken: backup.BackupResult, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    fake = tmp_path / "bin" / "pg_restore"
+    fake.parent.mkdir()
+    fake.write_text(
+        '#!/bin/sh\nif [ "$1" = "--version" ]; then echo "pg_restore (PostgreSQL) 99.0"; exit 0; fi\n'
+        'echo "pg_restore: error: could not execute query: disk full" >&2\nexit 1\n'
+    )
+    fake.chmod(0o755)
+    monkeypatch.setenv("RUNBOOKS_PG_BIN", str(fake.parent))
+    r = restore.run_drill(
+        twin["drill"],
+        twin["pg"],
+        bucket=twin["bucket"],
+        prefix="test-backup/",
+        identity=twin["identity"],
+        key=taken.key,
+    )
+    assert not r.ok and "pg_restore exited with 1" in r.error and "disk full" in r.error
+    assert r.scratch_database and r.scratch_dropped
+    assert not twin["pg"].database_exists(r.scratch_database)
