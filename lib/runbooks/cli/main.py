@@ -24,6 +24,12 @@ GROUPS = {"runs": "runbooks.cli.runs", "sandbox": "runbooks.cli.sandbox"}
 
 def build_app(argv: list[str] | None = None) -> typer.Typer:
     app = typer.Typer(name="runbooks", no_args_is_help=True, add_completion=False, help=HELP)
+
+    @app.callback()
+    def _root() -> None:
+        # a callback keeps typer in group mode when only one command is loaded (e.g. `runbooks demo`)
+        pass
+
     args = sys.argv[1:] if argv is None else argv
     first = next((a for a in args if not a.startswith("-")), None)
     commands = [COMMANDS[first]] if first in COMMANDS else [] if first in GROUPS else list(COMMANDS.values())
