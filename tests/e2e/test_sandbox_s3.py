@@ -132,3 +132,17 @@ def test_inventory_overlay_points_at_the_twin_and_the_age_pair_matches(sandbox: 
     recipient = x25519.Recipient.from_str(inv.backup.recipient)
     identity = x25519.Identity.from_str(sandbox.secret("backup_age_identity"))
     assert decrypt(encrypt(b"dump", [recipient]), [identity]) == b"dump"
+
+
+def test_backup_writer_can_abort_its_own_multipart_upload(sandbox: Sandbox) -> None:
+    # a failed nightly backup must not leave pending parts behind: the writer aborts its own upload
+    writer = sandbox.s3_client("backup-writer")
+    key = "nightly/aborted.dump.zst.age"
+    upload = writer.create_multipart_upload(Bucket=BACKUPS, Key=key)["UploadId"]
+    writer.upload_part(Bucket=BACKUPS, Key=key, UploadId=upload, PartNumber=1, Body=b"x" * 1024)
+    writer.abort_multipart_upload(Bucket=BACKUPS, Key=key, UploadId=upload)
+    pending = writer.list_multipart_uploads(Bucket=BACKUPS).get("Uploads", [])
+    assert upload not in {u["UploadId"] for u in pending}
+    with pytest.raises(ClientError) as err:
+        sandbox.s3_client("runtime").abort_multipart_upload(Bucket=BACKUPS, Key=key, UploadId="x")
+    assert _code(err) == "AccessDenied"
