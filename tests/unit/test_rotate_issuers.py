@@ -5,10 +5,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+import pytest
+
 from runbooks.procedures.rotate_keys import (
     CloudflareTokenIssuer,
     KeyRotation,
     OAuthSecretIssuer,
+    RotationFailed,
     SupabaseKeyIssuer,
 )
 from runbooks.providers.base import ProviderError
@@ -17,37 +20,96 @@ from runbooks.providers.base import ProviderError
 @dataclass
 class Tok:
     id: str
+    name: str = ""
     status: str = "active"
+    policies: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass
+class Created:
+    info: Tok
+    value: str
+
+
+POLICY = {"effect": "allow", "permission_groups": [{"id": "dns-read"}], "resources": {"zone.z1": "*"}}
 
 
 class FakeCloudflare:
+    """Cloudflare's token API as the rotation uses it: the admin token and the runtime's token."""
+
     def __init__(self) -> None:
-        self.values = {"tok-1": "cf_old_value_0123456789"}
-        self.rolls = 0
+        self.tokens = {"tok-admin": Tok("tok-admin", "spectral-runbooks"),
+                       "tok-1": Tok("tok-1", "spectral-runtime", policies=(POLICY,))}
+        self.values = {"tok-admin": "cf_admin_value_0123456789", "tok-1": "cf_old_value_0123456789"}
+        self.created = 0
 
     def verify(self, value: str) -> Tok:
         for tid, v in self.values.items():
-            if v == value:
-                return Tok(tid)
+            if v == value and tid in self.tokens:
+                return self.tokens[tid]
         raise ProviderError("cloudflare", "verify token", "Invalid API Token", status=401)
 
-    def roll_token(self, token_id: str) -> str:
-        self.rolls += 1
-        self.values[token_id] = f"cf_new_value_{self.rolls}_0123456789"
-        return self.values[token_id]
+    def verify_token(self) -> Tok:
+        return self.tokens["tok-admin"]
+
+    def get_token(self, token_id: str) -> Tok | None:
+        return self.tokens.get(token_id)
+
+    def list_tokens(self) -> list[Tok]:
+        return list(self.tokens.values())
+
+    def create_token(self, name: str, policies: Any) -> Created:
+        self.created += 1
+        tid = f"tok-new-{self.created}"
+        self.tokens[tid] = Tok(tid, name, policies=tuple(policies))
+        self.values[tid] = f"cf_new_value_{self.created}_0123456789"
+        return Created(self.tokens[tid], self.values[tid])
+
+    def delete_token(self, token_id: str) -> None:
+        del self.tokens[token_id]
 
 
-def test_cloudflare_roll_identifies_rolls_and_proves_the_old_value_refused() -> None:
+def test_cloudflare_creates_a_second_token_then_deletes_the_old_one() -> None:
     cf = FakeCloudflare()
     issuer = CloudflareTokenIssuer(cf, cf.verify)
-    assert issuer.identify("cf_old_value_0123456789") == (True, "tok-1", "token tok-1 (active)")
-    r = KeyRotation("CLOUDFLARE_API_TOKEN", "cloudflare", old_id="tok-1")
+    ok, old_id, detail = issuer.identify("cf_old_value_0123456789")
+    assert (ok, old_id) == (True, "tok-1") and "spectral-runtime" in detail
+    r = KeyRotation("CLOUDFLARE_API_TOKEN", "cloudflare", old_id="tok-1", new_name="rotated_1")
     issued = issuer.issue(r)
-    assert issued.id == "tok-1" and issued.value == cf.values["tok-1"] and cf.rolls == 1
-    assert issuer.refused(r, "cf_old_value_0123456789") == (True, "Cloudflare refuses the previous token (HTTP 401)")
-    assert issuer.refused(r, issued.value) == (False, "Cloudflare still accepts the previous token")
-    assert issuer.refused(r, None)[0] is True  # resumed: the roll itself invalidated it
-    assert issuer.find_issued(r) is None and not issuer.separate_revoke
+    assert issued.id == "tok-new-1" and issued.value == cf.values["tok-new-1"]
+    assert cf.tokens["tok-new-1"].name == "spectral-runtime (rotated_1)"
+    assert cf.tokens["tok-new-1"].policies == (POLICY,)  # the same policies as the current token
+    # overlap: both tokens valid until revoke
+    assert cf.verify("cf_old_value_0123456789").id == "tok-1" and cf.verify(issued.value).id == "tok-new-1"
+    assert issuer.refused(r, "cf_old_value_0123456789") == (False, "API token tok-1 still exists")
+    assert issuer.revoke(r) == "deleted API token tok-1"
+    assert issuer.revoke(r) == "API token tok-1 was already deleted"
+    assert issuer.refused(r, "cf_old_value_0123456789") == (
+        True, "Cloudflare answers HTTP 401 to the previous token's verify")
+    assert issuer.refused(r, None)[0] is True  # resumed: the old value is not held, the token is gone
+    assert "tok-admin" in cf.tokens and issuer.find_issued(r) is None and issuer.separate_revoke
+
+
+def test_cloudflare_admin_token_in_the_group_is_refused_and_never_deleted() -> None:
+    cf = FakeCloudflare()
+    issuer = CloudflareTokenIssuer(cf, cf.verify)
+    ok, old_id, detail = issuer.identify("cf_admin_value_0123456789")
+    assert (ok, old_id) == (False, None) and "admin token" in detail
+    with pytest.raises(RotationFailed, match="admin token"):
+        issuer.revoke(KeyRotation("CLOUDFLARE_API_TOKEN", "cloudflare", old_id="tok-admin"))
+    assert "tok-admin" in cf.tokens
+
+
+def test_cloudflare_token_lost_by_an_interrupted_run_is_replaced_not_doubled() -> None:
+    cf = FakeCloudflare()
+    issuer = CloudflareTokenIssuer(cf, cf.verify)
+    r = KeyRotation("CLOUDFLARE_API_TOKEN", "cloudflare", old_id="tok-1", new_name="rotated_1", issuing=True)
+    issuer.issue(r)  # the run stops before recording it: its value is lost
+    again = issuer.issue(r)  # the next run: the orphan is deleted before another is created
+    assert [t.id for t in cf.tokens.values() if t.name.endswith("(rotated_1)")] == [again.id]
+    r.new_id = again.id
+    assert issuer.discard(r).startswith(f"deleted token(s) {again.id}")
+    assert set(cf.tokens) == {"tok-admin", "tok-1"}
 
 
 def test_cloudflare_unknown_token_fails_preflight() -> None:

@@ -4,8 +4,9 @@ For each requested key (a rotating key of the inventory), in lock step across ke
 
 1. ``preflight``: the key is in the group and on no service; every service is linked to the group and
    healthy, and (fresh rotation) runs the group's current value; the provider knows the current credential.
-2. ``issue``: a new credential at its provider (Supabase API key; Cloudflare token roll; an OAuth client
-   secret read from the inventory's ``source`` reference).
+2. ``issue``: a new credential at its provider (Supabase API key; a new Cloudflare API token with the
+   current token's policies, created with the runbooks' own token, which is never touched; an OAuth client
+   secret read from the inventory's ``source`` reference). Old and new are both valid until ``revoke_old``.
 3. ``write_group``: the new value into the env group.
 4. ``deploy``: deploy every linked service and wait until each deploy is live.
 5. ``verify_services``: each service reports the new value's fingerprint and works.
@@ -16,7 +17,9 @@ Resumable: the state of a rotation (per key: completed steps, the old and new cr
 fingerprint, never a value) is kept under ``<archive root>/state/rotate-keys/<environment>.json``. A run
 that stops half-way is continued by the next run: every step checks its precondition against the
 providers (the group already holds the new value, the old key is already gone...) so nothing is issued
-twice. Values only ever live in memory, at the provider and in the env group.
+twice. A credential whose value cannot be read back (a Cloudflare token) and that an interrupted run
+issued but never wrote to the group is deleted and replaced, so at most one new credential is live.
+Values only ever live in memory, at the provider and in the env group.
 """
 
 from __future__ import annotations
@@ -184,39 +187,84 @@ class SupabaseKeyIssuer:
 
 
 class CloudflareTokenIssuer:
-    """A Cloudflare API token: rolling its value issues the new one and invalidates the old at once."""
+    """The runtime's Cloudflare API token, rotated with zero downtime: create a second token with the same
+    policies (both valid during the overlap), move every service to it, then delete the old one.
 
-    separate_revoke = False
+    ``admin`` is the runbooks' own token (it holds the API Tokens permission); it is never rolled or deleted:
+    a group that holds it is refused at preflight. A new token's value is shown once by Cloudflare; if a run
+    stops before writing it to the group, the next run deletes that token (it was never distributed) and
+    creates another, so at most one new token is live."""
+
+    separate_revoke = True
 
     def __init__(self, admin: Any, verify: Callable[[str], Any]):
         self.admin, self.verify = admin, verify
+
+    @staticmethod
+    def _name(base: str, rotation: KeyRotation) -> str:
+        return f"{base.split(' (rotated_')[0]} ({rotation.new_name})"
 
     def identify(self, current: str) -> tuple[bool, str | None, str]:
         try:
             info = self.verify(current)
         except ProviderError as e:
             return False, None, f"Cloudflare does not accept the group's token ({e.status or e})"
-        return True, info.id, f"token {info.id} ({info.status})"
+        if info.id == self.admin.verify_token().id:
+            return False, None, ("the group holds the runbooks' own admin token: give the runtime its own token "
+                                 "(only the permissions it needs) and put that one in the group")
+        token = self.admin.get_token(info.id)
+        if token is None:
+            return False, None, f"token {info.id} is not visible to the runbooks' token (another user's token?)"
+        return True, info.id, f"token {token.name} ({info.id}, {info.status})"
+
+    def _orphans(self, rotation: KeyRotation) -> list[Any]:
+        suffix = f" ({rotation.new_name})"
+        return [t for t in self.admin.list_tokens() if t.name.endswith(suffix) and t.id != rotation.old_id]
 
     def issue(self, rotation: KeyRotation) -> Issued:
         if not rotation.old_id:
-            raise RotationFailed(f"{rotation.key}: the state does not name the token to roll")
-        value = protect(self.admin.roll_token(rotation.old_id), f"new:{rotation.key}")
-        return Issued(rotation.old_id, None, value)
+            raise RotationFailed(f"{rotation.key}: the state does not name the current token")
+        old = self.admin.get_token(rotation.old_id)
+        if old is None:
+            raise RotationFailed(f"{rotation.key}: the current token {rotation.old_id} no longer exists, so its "
+                                 "policies are unknown; create the runtime token by hand and delete the state entry")
+        for orphan in self._orphans(rotation):  # created by an interrupted issue; its value was never recorded
+            self.admin.delete_token(orphan.id)
+        created = self.admin.create_token(self._name(old.name, rotation), old.policies)
+        return Issued(created.info.id, created.info.name, protect(created.value, f"new:{rotation.key}"))
 
     def find_issued(self, rotation: KeyRotation) -> Issued | None:
-        return None  # a rolled value is shown once; it cannot be read back
+        return None  # Cloudflare shows a token's value once, at creation: it cannot be read back
+
+    def discard(self, rotation: KeyRotation) -> str:
+        """Delete the new token whose value was lost with an interrupted run (it never reached the group)."""
+        gone = [t.id for t in self._orphans(rotation)]
+        if rotation.new_id and rotation.new_id not in gone and self.admin.get_token(rotation.new_id) is not None:
+            gone.append(rotation.new_id)
+        for token_id in gone:
+            self.admin.delete_token(token_id)
+        return (f"deleted token(s) {', '.join(gone)}: issued by the interrupted run, value not recoverable, never "
+                "distributed" if gone else "the token issued by the interrupted run no longer exists")
 
     def revoke(self, rotation: KeyRotation) -> str:
-        return "the roll invalidated the previous value"
+        if not rotation.old_id:
+            raise RotationFailed(f"{rotation.key}: the state does not name the old token to delete")
+        if rotation.old_id == self.admin.verify_token().id:
+            raise RotationFailed(f"{rotation.key}: refusing to delete the runbooks' own admin token")
+        if self.admin.get_token(rotation.old_id) is None:
+            return f"API token {rotation.old_id} was already deleted"
+        self.admin.delete_token(rotation.old_id)
+        return f"deleted API token {rotation.old_id}"
 
     def refused(self, rotation: KeyRotation, old_value: str | None) -> tuple[bool, str]:
+        if rotation.old_id and self.admin.get_token(rotation.old_id) is not None:
+            return False, f"API token {rotation.old_id} still exists"
         if old_value is None:
-            return True, "rolled: Cloudflare invalidates the previous value on roll (old value not held: resumed)"
+            return True, f"API token {rotation.old_id} no longer exists (old value not held by this run: resumed)"
         try:
             self.verify(old_value)
         except ProviderError as e:
-            return True, f"Cloudflare refuses the previous token (HTTP {e.status})"
+            return (e.status == 401), f"Cloudflare answers HTTP {e.status} to the previous token's verify"
         return False, "Cloudflare still accepts the previous token"
 
 
@@ -420,11 +468,28 @@ class KeyRotator:
 
     def _issue(self, plan: Plan, emit: Callable[[StepRow], None]) -> dict[str, str]:
         values: dict[str, str] = {}
+        group_env: dict[str, str] | None = None
         for k in plan.keys:
             r, issuer = plan.rotations[k.name], self.issuers[k.name]
             if r.done("issue"):
-                emit(StepRow(k.name, "issue", "already done", f"new credential {r.new_fingerprint} ({r.new_id})"))
-                continue
+                if group_env is None:
+                    group_env = self.render.env_group(plan.group).env
+                held = group_env.get(k.name)
+                found = None if r.done("write_group") else issuer.find_issued(r)
+                written = held is not None and fingerprint(held) == r.new_fingerprint
+                discard = getattr(issuer, "discard", None)
+                if found is not None and fingerprint(found.value) == r.new_fingerprint:
+                    values[k.name] = found.value
+                elif not written and discard is not None:
+                    # shown once and lost with the interrupted run, never distributed: replace it
+                    detail = discard(r)
+                    r.completed.remove("issue")
+                    r.issuing, r.new_id, r.new_fingerprint = False, None, None
+                    self._save(plan)
+                    emit(StepRow(k.name, "issue", "re-issuing", detail))
+                if r.done("issue"):
+                    emit(StepRow(k.name, "issue", "already done", f"new credential {r.new_fingerprint} ({r.new_id})"))
+                    continue
             if r.issuing:
                 found = issuer.find_issued(r)
                 if found is not None:
@@ -502,11 +567,13 @@ class KeyRotator:
                 for k in todo:
                     want = plan.rotations[k.name].new_fingerprint
                     got = body.get("keys", {}).get(k.name)
-                    works = body.get("supabase", {}).get(k.name, {"ok": True}).get("ok") if code else False
+                    # the service's own use of the key: Supabase calls, Cloudflare token verification
+                    use = {**body.get("supabase", {}), **body.get("cloudflare", {})}.get(k.name, {"ok": True})
                     if got != want:
                         problems[f"{name}:{k.name}"] = f"reports {got or 'nothing'}, expected {want}"
-                    elif code != 200 or not works:
-                        problems[f"{name}:{k.name}"] = f"runs {want} but is not healthy (HTTP {code})"
+                    elif code != 200 or not use.get("ok"):
+                        why = f": {use['detail']}" if use.get("detail") and not use.get("ok") else ""
+                        problems[f"{name}:{k.name}"] = f"runs {want} but is not healthy (HTTP {code}){why}"
             if not problems or time.monotonic() > deadline:
                 break
             time.sleep(0.5)

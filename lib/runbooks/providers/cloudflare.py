@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import cloudflare
@@ -92,6 +92,16 @@ class TokenInfo:
     id: str
     name: str
     status: str
+    #: the token's access policies as the API gives them (``effect``, ``permission_groups``, ``resources``)
+    policies: tuple[dict[str, Any], ...] = ()
+
+
+@dataclass(frozen=True)
+class CreatedToken:
+    """A token just created: its value is returned once by Cloudflare and cannot be read back."""
+
+    info: TokenInfo
+    value: str = field(repr=False)
 
 
 class CloudflareProvider:
@@ -269,13 +279,48 @@ class CloudflareProvider:
         return TokenInfo(id=r.id, name="", status=str(r.status))
 
     def list_tokens(self) -> list[TokenInfo]:
-        return self._call(
-            "list API tokens",
-            lambda: [
-                TokenInfo(id=t.id or "", name=t.name or "", status=str(t.status))
-                for t in self._client.user.tokens.list()
-            ],
+        return self._call("list API tokens", lambda: [_token_info(t) for t in self._client.user.tokens.list()])
+
+    def get_token(self, token_id: str) -> TokenInfo | None:
+        """The token ``token_id`` with its policies, or None if it does not exist (deleted)."""
+        try:
+            t = self._call(f"get API token {token_id}", lambda: self._client.user.tokens.get(token_id))
+        except ProviderError as e:
+            if e.status == 404:
+                return None
+            raise
+        if t is None:
+            raise ProviderError(self.provider, f"get API token {token_id}", "empty answer")
+        return _token_info(t)
+
+    def find_tokens(self, name: str) -> list[TokenInfo]:
+        """Every token named ``name`` (Cloudflare does not make names unique)."""
+        return [t for t in self.list_tokens() if t.name == name]
+
+    def create_token(self, name: str, policies: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> CreatedToken:
+        """Create a token with ``policies`` (``effect``, ``permission_groups`` ``[{id}]``, ``resources``).
+
+        The value is returned once: the caller passes it straight to ``runbooks.secrets.protect`` and
+        its store (an env group), never prints it."""
+        body = [
+            {
+                "effect": p["effect"],
+                "permission_groups": [{"id": g["id"]} for g in p["permission_groups"]],
+                "resources": dict(p["resources"]),
+            }
+            for p in policies
+        ]
+        t = self._call(
+            f"create API token {name}",
+            lambda: self._client.user.tokens.create(name=name, policies=body),  # type: ignore[arg-type]
         )
+        if t is None or not t.value or not t.id:
+            raise ProviderError(self.provider, f"create API token {name}", "no token or value returned")
+        return CreatedToken(_token_info(t), str(t.value))
+
+    def delete_token(self, token_id: str) -> None:
+        """Delete the token: its value is refused from then on."""
+        self._call(f"delete API token {token_id}", lambda: self._client.user.tokens.delete(token_id))
 
     def roll_token(self, token_id: str) -> str:
         """Roll the token's secret: returns the new value; the old value stops working at once.
@@ -287,6 +332,18 @@ class CloudflareProvider:
         if not value:
             raise ProviderError(self.provider, f"roll API token {token_id}", "no value returned")
         return str(value)
+
+
+def _token_info(t: Any) -> TokenInfo:
+    policies = tuple(
+        {
+            "effect": p.effect,
+            "permission_groups": [{"id": g.id, "name": g.name or ""} for g in p.permission_groups],
+            "resources": dict(p.resources),
+        }
+        for p in (getattr(t, "policies", None) or ())
+    )
+    return TokenInfo(id=t.id or "", name=t.name or "", status=str(t.status), policies=policies)
 
 
 def _errors(body: object) -> list[dict[str, Any]]:

@@ -1,6 +1,8 @@
 """The edge component: Cloudflare API emulator + authoritative DNS + HTTPS endpoints, in one process.
 
-``start`` writes the bootstrap API token as the secret ``cloudflare_api_token`` and spawns
+``start`` writes two API tokens, the runbooks' admin token (secret ``cloudflare_api_token``) and the
+application's runtime token ("spectral-runtime", secret ``cloudflare_runtime_token``, which the render
+component puts in the env group), and spawns
 ``python -m runbooks.sandbox.edge``, which builds the zone from the sandbox inventory (records with
 their posture, zone settings, Pages projects and custom domains), applies the faults, binds free
 loopback ports and reports them in ``<root>/edge/ports.json``. ``provision`` publishes the endpoints
@@ -27,6 +29,8 @@ from runbooks.sandbox.edge.server import PORTS_FILE, STATE_DIR
 from runbooks.sandbox.edge.world import FAULTS
 
 TOKEN_SECRET = "cloudflare_api_token"
+#: the application's own Cloudflare token (a separate token: rotating it never touches the runbooks' one)
+RUNTIME_TOKEN_SECRET = "cloudflare_runtime_token"
 START_TIMEOUT_S = 60.0
 
 
@@ -59,10 +63,12 @@ class EdgeComponent(Component):
     def start(self, ctx: SandboxContext) -> ComponentState:
         state_dir = ctx.dir(STATE_DIR)
         token_file = ctx.secrets_dir / TOKEN_SECRET
-        if not token_file.is_file():
-            # a new bootstrap token means a new world: the old one only knows its own token
+        runtime_file = ctx.secrets_dir / RUNTIME_TOKEN_SECRET
+        if not token_file.is_file() or not runtime_file.is_file():
+            # new bootstrap tokens mean a new world: the old one only knows its own tokens
             (state_dir / "state.json").unlink(missing_ok=True)
             ctx.write_secret(TOKEN_SECRET, secrets.token_urlsafe(32))
+            ctx.write_secret(RUNTIME_TOKEN_SECRET, secrets.token_urlsafe(32))
         (state_dir / PORTS_FILE).unlink(missing_ok=True)
         faults = sorted(f for f in ctx.faults if f in FAULTS)
         args = [
@@ -72,6 +78,8 @@ class EdgeComponent(Component):
             ctx.host,
             "--token-file",
             str(token_file),
+            "--runtime-token-file",
+            str(runtime_file),
             "--faults",
             ",".join(faults),
             "--environment",

@@ -1,8 +1,9 @@
 """The render component: the Render API twin and the four twin services it runs (app, api, ops, worker).
 
 Start-up seeds the workspace from the sandbox inventory: one env group holding the rotating keys (the
-Supabase keys come from the Supabase twin, which creates them), the services linked to it with their
-code-coupled values, and a first live deploy of each. Faults shape that seed.
+Supabase keys come from the Supabase twin, which creates them; the runtime Cloudflare token from the edge
+twin, which is why render depends on edge) and the twins' URLs (``SUPABASE_URL``, ``CLOUDFLARE_API_URL``);
+the services linked to it with their code-coupled values; and a first live deploy of each. Faults shape that seed.
 """
 
 from __future__ import annotations
@@ -55,6 +56,14 @@ def _supabase_url(ctx: SandboxContext) -> str:
     raise RuntimeError("the render component needs the supabase component (its project URL)")
 
 
+def _cloudflare_api(ctx: SandboxContext) -> str | None:
+    """The Cloudflare API twin's base URL (the edge component), or None without an edge."""
+    url = ctx.overlay.get("endpoints", {}).get("cloudflare_api")
+    if url:
+        return str(url)
+    return ctx.components["edge"].address if "edge" in ctx.components else None
+
+
 def _key_value(ctx: SandboxContext, name: str) -> str:
     if name in SUPABASE_BOOTSTRAP:
         try:
@@ -64,8 +73,9 @@ def _key_value(ctx: SandboxContext, name: str) -> str:
                 f"the Supabase twin has not written {SUPABASE_BOOTSTRAP[name]}; is its keys router loaded?"
             ) from None
     if name == "CLOUDFLARE_API_TOKEN":
-        # the runtime's own Cloudflare token (never the runbooks' admin token): the edge twin's, if it
-        # published one, so that rotate-keys can roll it; otherwise a placeholder Cloudflare does not know
+        # the runtime's own Cloudflare token (never the runbooks' admin token), seeded by the edge twin (render
+        # depends on edge, so it exists); a placeholder Cloudflare does not know only when no edge runs (the
+        # unit harnesses)
         try:
             return ctx.read_secret(CLOUDFLARE_RUNTIME)
         except FileNotFoundError:
@@ -79,6 +89,8 @@ def build_seed(ctx: SandboxContext, inv: dict[str, Any], ports: dict[str, int]) 
     for g in inv["env_groups"]:
         env = {name: _key_value(ctx, name) for name in g["keys"]}
         env["SUPABASE_URL"] = _supabase_url(ctx)
+        if (cf := _cloudflare_api(ctx)) is not None:
+            env["CLOUDFLARE_API_URL"] = cf
         if ctx.fault("generation-in-group"):
             env[GENERATION] = CURRENT_GENERATION
         groups.append({"name": g["name"], "env": env})
@@ -103,7 +115,8 @@ def build_seed(ctx: SandboxContext, inv: dict[str, Any], ports: dict[str, int]) 
 
 class RenderComponent(Component):
     name = "render"
-    depends_on = ("supabase",)
+    #: edge first: the group gets the runtime Cloudflare token the edge twin seeds, and its API URL
+    depends_on = ("supabase", "edge")
     faults: ClassVar[dict[str, str]] = {
         "key-on-service": "the api service carries its own SUPABASE_SECRET_KEY (a rotating key on a service)",
         "generation-in-group": "SPECTRAL_GENERATION is set in the shared env group",
@@ -123,7 +136,8 @@ class RenderComponent(Component):
             dump_json(seed_path, build_seed(ctx, inv, ports))
             seed_path.chmod(0o600)
         # where the Supabase twin answers now (it may have moved since the workspace was seeded)
-        dump_json(state_dir / RUNTIME_FILE, {"supabase_url": _supabase_url(ctx)})
+        dump_json(state_dir / RUNTIME_FILE,
+                  {"supabase_url": _supabase_url(ctx), "cloudflare_api_url": _cloudflare_api(ctx)})
         port = free_port(ctx.host)
         pid = ctx.spawn_python(
             "render", "runbooks.sandbox.emulators.render", "--root", str(ctx.root), "--host", ctx.host,

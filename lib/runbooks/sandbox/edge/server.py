@@ -62,6 +62,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         required=True,
         help="file holding the bootstrap API token (read once, when the world is first built)",
     )
+    p.add_argument(
+        "--runtime-token-file",
+        type=Path,
+        default=None,
+        help="file holding the application's runtime API token (read once, when the world is first built)",
+    )
     p.add_argument("--environment", default="sandbox", help="inventory whose hostnames the zone serves")
     p.add_argument("--generated", type=int, default=0, help="extra synthetic hostnames (benchmark)")
     p.add_argument("--latency-ms", type=float, default=0.0, help="added to every API, DNS and HTTPS answer")
@@ -85,6 +91,7 @@ async def _serve(args: argparse.Namespace) -> None:
             faults,
             args.token_file.read_text().strip(),
             cookie_domain=cookie_domain,
+            runtime_token=args.runtime_token_file.read_text().strip() if args.runtime_token_file else None,
         )
     world.set_latency_ms(args.latency_ms)
 

@@ -72,6 +72,61 @@ def token_hash(value: str) -> str:
     return hashlib.sha256(value.encode()).hexdigest()
 
 
+#: the two tokens the twin starts with (see :meth:`EdgeWorld.build`)
+ADMIN_TOKEN_NAME = "spectral-runbooks"
+RUNTIME_TOKEN_NAME = "spectral-runtime"
+#: the twin's user (owner of the user-level API tokens)
+USER_ID = hex_id("user", "spectral-twin")
+#: permission groups the twin's tokens use: name -> Cloudflare's permission group id
+PERMISSION_GROUPS: dict[str, str] = {
+    "DNS Write": "4755a26eedb94da69e1066d98aa820be",
+    "DNS Read": "82e64a83756745bbbb1c9c2701bf816b",
+    "Zone Read": "c8fed203ed3043cba015a93ad1616f1f",
+    "API Tokens Write": "686d18d5ac6c441c867cbf6771e58a0a",
+    "API Tokens Read": "0cc3a61731504c89b99ec1be78b77aa0",
+}
+_GROUP_NAMES = {v: k for k, v in PERMISSION_GROUPS.items()}
+
+
+def _policy(groups: list[Any], resources: dict[str, Any], effect: str = "allow") -> dict[str, Any]:
+    """A token policy; ``groups`` are permission group ids or ``{"id": ...}`` objects (named if known)."""
+    ids = [g["id"] if isinstance(g, dict) else str(g) for g in groups]
+    return {
+        "id": secrets.token_hex(16),
+        "effect": effect,
+        "permission_groups": [{"id": i, "name": _GROUP_NAMES.get(i, "")} for i in ids],
+        "resources": dict(resources),
+    }
+
+
+def _token_record(
+    name: str, policies: list[dict[str, Any]], value: str, now: str, *, unique: str = ""
+) -> dict[str, Any]:
+    token_id = hex_id("token", name, *([unique] if unique else []))
+    return {
+        "id": token_id,
+        "name": name,
+        "status": "active",
+        "issued_on": now,
+        "modified_on": now,
+        "last_used_on": None,
+        "not_before": None,
+        "expires_on": None,
+        "policies": policies,
+        "condition": {},
+        "value_hash": token_hash(value),
+    }
+
+
+def token_permissions(t: dict[str, Any]) -> set[str]:
+    """Names of the permission groups a token's ``allow`` policies grant (unknown ids by id)."""
+    out: set[str] = set()
+    for p in t.get("policies", []):
+        if p.get("effect") == "allow":
+            out |= {_GROUP_NAMES.get(g["id"], g["id"]) for g in p.get("permission_groups", [])}
+    return out
+
+
 def inventory_hostnames(environment: str = "sandbox") -> tuple[str, str, list[Hostname]]:
     """(zone, cookie domain, hostnames) as the inventory file says, read without the sandbox overlay."""
     raw = yaml.safe_load((inventory_dir() / f"{environment}.yaml").read_text())
@@ -123,8 +178,14 @@ class EdgeWorld:
         bootstrap_token: str,
         *,
         cookie_domain: str | None = None,
+        runtime_token: str | None = None,
     ) -> None:
-        """Create the account as the inventory says, then apply ``faults``. No-op if already built."""
+        """Create the account as the inventory says, then apply ``faults``. No-op if already built.
+
+        Two API tokens exist from the start: the runbooks' admin token (``bootstrap_token``: DNS write on the
+        zone, and the user's API Tokens write permission, so it can create, roll and delete tokens) and, if
+        ``runtime_token`` is given, the application's own token (:data:`RUNTIME_TOKEN_NAME`: zone and DNS
+        read), which ``rotate-keys`` replaces by creating a new token and deleting the old one."""
         if self.built:
             return
         now = _ts()
@@ -224,29 +285,29 @@ class EdgeWorld:
                 if h.pages_project:
                     with_function = h.pages_function and "codex-no-function" not in faults
                     d["pages"][h.pages_project] = self._pages_project(h, account_id, zone_id, with_function, now)
-            token_id = hex_id("token", "spectral-runbooks")
-            d["tokens"] = {
-                token_id: {
-                    "id": token_id,
-                    "name": "spectral-runbooks",
-                    "status": "active",
-                    "issued_on": now,
-                    "modified_on": now,
-                    "last_used_on": None,
-                    "not_before": None,
-                    "expires_on": None,
-                    "policies": [
-                        {
-                            "id": hex_id("policy", token_id),
-                            "effect": "allow",
-                            "permission_groups": [{"id": "4755a26eedb94da69e1066d98aa820be", "name": "DNS Write"}],
-                            "resources": {f"com.cloudflare.api.account.zone.{zone_id}": "*"},
-                        }
+            admin = _token_record(
+                ADMIN_TOKEN_NAME,
+                [
+                    _policy([PERMISSION_GROUPS["DNS Write"]], {f"com.cloudflare.api.account.zone.{zone_id}": "*"}),
+                    _policy([PERMISSION_GROUPS["API Tokens Write"]], {f"com.cloudflare.api.user.{USER_ID}": "*"}),
+                ],
+                bootstrap_token,
+                now,
+            )
+            d["tokens"] = {admin["id"]: admin}
+            if runtime_token:
+                runtime = _token_record(
+                    RUNTIME_TOKEN_NAME,
+                    [
+                        _policy(
+                            [PERMISSION_GROUPS["Zone Read"], PERMISSION_GROUPS["DNS Read"]],
+                            {f"com.cloudflare.api.account.zone.{zone_id}": "*"},
+                        )
                     ],
-                    "condition": {},
-                    "value_hash": token_hash(bootstrap_token),
-                }
-            }
+                    runtime_token,
+                    now,
+                )
+                d["tokens"][runtime["id"]] = runtime
 
     @staticmethod
     def _pages_project(h: Hostname, account_id: str, zone_id: str, with_function: bool, now: str) -> dict[str, Any]:
@@ -356,6 +417,40 @@ class EdgeWorld:
                 (dict(t) for t in self.data["tokens"].values() if t["value_hash"] == h and t["status"] == "active"),
                 None,
             )
+
+    def token(self, token_id: str) -> dict[str, Any] | None:
+        with self.lock:
+            t = self.data["tokens"].get(token_id)
+            return dict(t) if t else None
+
+    def create_token(
+        self,
+        name: str,
+        policies: list[dict[str, Any]],
+        *,
+        condition: dict[str, Any] | None = None,
+        not_before: str | None = None,
+        expires_on: str | None = None,
+    ) -> tuple[dict[str, Any], str]:
+        """A new active token: (its record, its value). The value exists only in this answer."""
+        value = secrets.token_urlsafe(30)
+        now = _ts()
+        t = _token_record(
+            name,
+            [_policy(p["permission_groups"], p["resources"], p["effect"]) for p in policies],
+            value,
+            now,
+            unique=secrets.token_hex(8),
+        )
+        t.update({"condition": condition or {}, "not_before": not_before, "expires_on": expires_on})
+        with self.update() as d:
+            d["tokens"][t["id"]] = t
+        return dict(t), value
+
+    def delete_token(self, token_id: str) -> bool:
+        """Delete a token: its value is refused from the next request on."""
+        with self.update() as d:
+            return d["tokens"].pop(token_id, None) is not None
 
     def roll_token(self, token_id: str) -> str | None:
         value = secrets.token_urlsafe(30)

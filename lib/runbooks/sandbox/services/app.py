@@ -1,4 +1,5 @@
-"""One twin service process: configuration from the environment, a health endpoint, real Supabase calls."""
+"""One twin service process: configuration from the environment, a health endpoint, real Supabase calls
+and a real verification of its Cloudflare token against the Cloudflare API twin."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from runbooks.secrets import fingerprint
 GENERATION = "SPECTRAL_GENERATION"
 #: the Supabase keys a service uses, and how it uses them against the project's REST API
 SUPABASE_KEYS = ("SUPABASE_SECRET_KEY", "SUPABASE_PUBLISHABLE_KEY")
+#: the runtime's Cloudflare token, verified against the Cloudflare API (``CLOUDFLARE_API_URL``)
+CLOUDFLARE_KEY = "CLOUDFLARE_API_TOKEN"
 
 
 @dataclass
@@ -27,6 +30,7 @@ class ServiceConfig:
     port: int
     generation: str | None
     supabase_url: str | None
+    cloudflare_url: str | None = None
     keys: dict[str, str] = field(repr=False, default_factory=dict)  #: key name -> value, as read at start-up
     started_at: float = field(default_factory=time.time)
 
@@ -36,7 +40,7 @@ class ServiceConfig:
         return cls(
             name=env.get("TWIN_SERVICE_NAME", "service"), host=env.get("HOST", "127.0.0.1"),
             port=int(env["PORT"]), generation=env.get(GENERATION), supabase_url=env.get("SUPABASE_URL"),
-            keys={n: env[n] for n in names if env.get(n)},
+            cloudflare_url=env.get("CLOUDFLARE_API_URL") or None, keys={n: env[n] for n in names if env.get(n)},
         )
 
 
@@ -52,6 +56,23 @@ def probe_supabase(url: str, key: str, timeout: float = 3.0) -> tuple[bool, str]
         return False, f"unreachable: {type(e).__name__}"
 
 
+def probe_cloudflare(api_url: str, token: str, timeout: float = 3.0) -> tuple[bool, str]:
+    """Verify ``token`` against the Cloudflare API (``GET /user/tokens/verify``): (works, detail)."""
+    req = urllib.request.Request(api_url.rstrip("/") + "/user/tokens/verify",
+                                 headers={"Authorization": f"Bearer {token}"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:
+            body = json.loads(resp.read() or b"{}")
+    except urllib.error.HTTPError as e:
+        return False, f"HTTP {e.code}"
+    except (urllib.error.URLError, OSError) as e:
+        return False, f"unreachable: {type(e).__name__}"
+    except ValueError:
+        return False, "not a JSON answer"
+    status = (body.get("result") or {}).get("status")
+    return (bool(body.get("success")) and status == "active"), f"HTTP 200, token {status}"
+
+
 def health(cfg: ServiceConfig) -> tuple[int, dict[str, Any]]:
     checks: dict[str, dict[str, Any]] = {}
     for name in SUPABASE_KEYS:
@@ -62,12 +83,20 @@ def health(cfg: ServiceConfig) -> tuple[int, dict[str, Any]]:
             continue
         ok, detail = probe_supabase(cfg.supabase_url, cfg.keys[name])
         checks[name] = {"ok": ok, "detail": detail}
+    cloudflare: dict[str, dict[str, Any]] = {}
+    if CLOUDFLARE_KEY in cfg.keys:
+        if cfg.cloudflare_url:
+            ok, detail = probe_cloudflare(cfg.cloudflare_url, cfg.keys[CLOUDFLARE_KEY])
+            cloudflare[CLOUDFLARE_KEY] = {"ok": ok, "detail": detail}
+        else:  # a twin without the edge (unit harnesses): nothing to verify against; not counted
+            cloudflare[CLOUDFLARE_KEY] = {"ok": None, "detail": "not checked: CLOUDFLARE_API_URL is not set"}
     missing = [n for n in SUPABASE_KEYS if n not in cfg.keys]
-    healthy = not missing and all(c["ok"] for c in checks.values()) and cfg.generation is not None
+    healthy = (not missing and all(c["ok"] for c in checks.values())
+               and all(c["ok"] is not False for c in cloudflare.values()) and cfg.generation is not None)
     body = {
         "service": cfg.name, "pid": os.getpid(), "started_at": cfg.started_at, "generation": cfg.generation,
         "keys": {n: fingerprint(v) for n, v in sorted(cfg.keys.items())}, "supabase": checks,
-        "missing": missing, "healthy": healthy,
+        "cloudflare": cloudflare, "missing": missing, "healthy": healthy,
     }
     return (200 if healthy else 503), body
 

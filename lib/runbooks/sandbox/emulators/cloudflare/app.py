@@ -3,7 +3,8 @@
 It covers what the runbooks and the key rotation use: zones, DNS records (list with filters and
 ``result_info`` pagination, get, create, edit, overwrite), the zone settings ``ssl``,
 ``always_use_https`` and ``min_tls_version``, Pages projects and their custom domains, API tokens
-(verify, list, roll) and ``/ips``. Every call but ``/ips`` (public, as on Cloudflare) needs a valid
+(verify, list, get, create, delete, roll: managing tokens needs the API Tokens permission, which only the
+runbooks' admin token has) and ``/ips``. Every call but ``/ips`` (public, as on Cloudflare) needs a valid
 bearer token; errors use Cloudflare's envelope and codes. The official ``cloudflare`` SDK talks to it
 through ``base_url``. State is the edge's shared :class:`~runbooks.sandbox.edge.world.EdgeWorld`.
 """
@@ -20,7 +21,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 
 from runbooks.providers.cloudflare import PUBLISHED_IPV4, PUBLISHED_IPV6
-from runbooks.sandbox.edge.world import EdgeWorld, hex_id, now_ts
+from runbooks.sandbox.edge.world import EdgeWorld, hex_id, now_ts, token_permissions
 from runbooks.sandbox.emulators.cloudflare.envelope import CloudflareError, error_response, ok, paginate
 
 PREFIX = "/client/v4"
@@ -116,21 +117,69 @@ def create_app(world: EdgeWorld) -> FastAPI:
     def public_token(t: dict[str, Any]) -> dict[str, Any]:
         return {k: v for k, v in t.items() if k != "value_hash"}
 
+    def require(caller: dict[str, Any], *allowed: str) -> None:
+        if not token_permissions(caller) & set(allowed):
+            raise CloudflareError(403, 9109, "Unauthorized to access requested resource")
+
+    def token_of(token_id: str) -> dict[str, Any]:
+        t = world.token(token_id)
+        if t is None:
+            raise CloudflareError(404, 1003, "Token not found")
+        return t
+
     @app.get(PREFIX + "/user/tokens")
-    def list_tokens(_: Auth, page: int = 1, per_page: int = 20) -> dict[str, Any]:
+    def list_tokens(caller: Auth, page: int = 1, per_page: int = 20) -> dict[str, Any]:
+        require(caller, "API Tokens Read", "API Tokens Write")
         with world.lock:
             items = [public_token(t) for t in world.data["tokens"].values()]
         return paginate(items, page, per_page)
 
+    @app.post(PREFIX + "/user/tokens")
+    async def create_token(caller: Auth, request: Request) -> dict[str, Any]:
+        require(caller, "API Tokens Write")
+        body = await _json(request)
+        name, policies = body.get("name"), body.get("policies")
+        if not isinstance(name, str) or not name.strip() or len(name) > 120:
+            raise CloudflareError(400, 1004, "name: a non-empty string of at most 120 characters is required")
+        if not isinstance(policies, list) or not policies:
+            raise CloudflareError(400, 1004, "policies: at least one policy is required")
+        for i, pol in enumerate(policies):
+            groups = pol.get("permission_groups") if isinstance(pol, dict) else None
+            resources = pol.get("resources") if isinstance(pol, dict) else None
+            if not isinstance(pol, dict) or pol.get("effect") not in ("allow", "deny"):
+                raise CloudflareError(400, 1004, f"policies[{i}].effect must be allow or deny")
+            if (
+                not isinstance(groups, list)
+                or not groups
+                or not all(isinstance(g, dict) and g.get("id") for g in groups)
+            ):
+                raise CloudflareError(400, 1004, f"policies[{i}].permission_groups: a list of {{id}} is required")
+            if not isinstance(resources, dict) or not resources:
+                raise CloudflareError(400, 1004, f"policies[{i}].resources: a non-empty object is required")
+        t, value = world.create_token(
+            name.strip(),
+            policies,
+            condition=body.get("condition") if isinstance(body.get("condition"), dict) else None,
+            not_before=body.get("not_before"),
+            expires_on=body.get("expires_on"),
+        )
+        return ok({**public_token(t), "value": value})
+
     @app.get(PREFIX + "/user/tokens/{token_id}")
-    def get_token(_: Auth, token_id: str) -> dict[str, Any]:
-        t = world.data["tokens"].get(token_id)
-        if t is None:
-            raise CloudflareError(404, 1003, "Token not found")
-        return ok(public_token(t))
+    def get_token(caller: Auth, token_id: str) -> dict[str, Any]:
+        require(caller, "API Tokens Read", "API Tokens Write")
+        return ok(public_token(token_of(token_id)))
+
+    @app.delete(PREFIX + "/user/tokens/{token_id}")
+    def delete_token(caller: Auth, token_id: str) -> dict[str, Any]:
+        require(caller, "API Tokens Write")
+        token_of(token_id)
+        world.delete_token(token_id)
+        return ok({"id": token_id})
 
     @app.put(PREFIX + "/user/tokens/{token_id}/value")
-    def roll_token(_: Auth, token_id: str) -> dict[str, Any]:
+    def roll_token(caller: Auth, token_id: str) -> dict[str, Any]:
+        require(caller, "API Tokens Write")
         value = world.roll_token(token_id)
         if value is None:
             raise CloudflareError(404, 1003, "Token not found")

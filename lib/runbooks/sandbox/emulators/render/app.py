@@ -19,6 +19,7 @@ from runbooks.sandbox.emulators.render import metrics
 from runbooks.sandbox.emulators.render.deploys import deploy_async, start_live
 from runbooks.sandbox.emulators.render.store import (
     RUNTIME_FILE,
+    RUNTIME_URLS,
     SEED_FILE,
     RenderStore,
     deploy_json,
@@ -40,7 +41,8 @@ def create_app(args: EmulatorArgs, *, start_services: bool = True) -> FastAPI:
         store.seed(json.loads(seed_path.read_text()))
     runtime = args.state_dir / RUNTIME_FILE
     if runtime.is_file():
-        store.refresh_supabase_url(json.loads(runtime.read_text())["supabase_url"])
+        current = json.loads(runtime.read_text())
+        store.refresh_platform_urls({var: current[f] for f, var in RUNTIME_URLS.items() if current.get(f)})
     supervisor = Supervisor(args.root / "logs", host=args.host)
     if start_services:
         start_live(store, supervisor)

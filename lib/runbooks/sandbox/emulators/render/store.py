@@ -16,9 +16,12 @@ from typing import Any
 from runbooks.sandbox.emulators.common import JsonState
 
 SEED_FILE = "seed.json"
-#: facts of the running twin the render component refreshes at every start (the Supabase URL)
+#: facts of the running twin the render component refreshes at every start (the twins' URLs)
 RUNTIME_FILE = "runtime.json"
 SUPABASE_URL = "SUPABASE_URL"
+CLOUDFLARE_API_URL = "CLOUDFLARE_API_URL"
+#: runtime.json field -> the env var it refreshes
+RUNTIME_URLS = {"supabase_url": SUPABASE_URL, "cloudflare_api_url": CLOUDFLARE_API_URL}
 IMAGE_REPO = "registry.runspectral.com/spectral"
 GENERATION = "SPECTRAL_GENERATION"
 
@@ -174,18 +177,23 @@ class RenderStore:
                 ids.remove(sid)
 
     def refresh_supabase_url(self, url: str) -> None:
-        """Point the workspace at the Supabase twin's current address (groups and the running deploys).
+        """Point the workspace at the Supabase twin's current address (see :meth:`refresh_platform_urls`)."""
+        self.refresh_platform_urls({SUPABASE_URL: url})
 
-        ``SUPABASE_URL`` is the platform's connection to the twin, not configuration under test: when the
-        twin restarts on another port, running services follow it."""
+    def refresh_platform_urls(self, urls: dict[str, str]) -> None:
+        """Point the workspace at the twins' current addresses (groups and the running deploys).
+
+        ``SUPABASE_URL`` and ``CLOUDFLARE_API_URL`` are the platform's connections to the twins, not
+        configuration under test: when a twin restarts on another port, running services follow it."""
         with self.state.update() as d:
-            for g in d["env_groups"].values():
-                if SUPABASE_URL in g["envVars"]:
-                    g["envVars"][SUPABASE_URL] = url
-            for recs in d["deploys"].values():
-                for rec in recs:
-                    if SUPABASE_URL in rec.get("_env", {}):
-                        rec["_env"][SUPABASE_URL] = url
+            for name, url in urls.items():
+                for g in d["env_groups"].values():
+                    if name in g["envVars"]:
+                        g["envVars"][name] = url
+                for recs in d["deploys"].values():
+                    for rec in recs:
+                        if name in rec.get("_env", {}):
+                            rec["_env"][name] = url
 
     def set_metrics(self, sid: str, profile: dict[str, Any]) -> None:
         with self.state.update() as d:
