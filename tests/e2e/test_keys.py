@@ -4,16 +4,23 @@ rotate-keys (full, dry run, interrupted and resumed, faults) and rotate-jwt-sign
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 from typing import Any
 
+import jwt
 import pytest
+from cryptography.hazmat.primitives.asymmetric import ec
+from jwt.algorithms import ECAlgorithm
 
 from runbooks.archive.manifest import RunStatus
+from runbooks.procedures import rotate_jwt
 from runbooks.procedures.rotate_keys import INTERRUPT_ENV
 from runbooks.providers.render import RenderProvider
 from runbooks.providers.supabase_keys import SupabaseKeys
 from runbooks.runner.run import RunOutcome, run_procedure
+from runbooks.sandbox.emulators.supabase.auth import PROBE_EMAIL
+from runbooks.sandbox.emulators.supabase.auth import SECTION as SIGNING_KEYS
 from runbooks.sandbox.fixture import Sandbox
 from runbooks.secrets import fingerprint
 
@@ -166,7 +173,38 @@ def test_jwt_signing_key_rotation(sandbox: Sandbox, archive: Path) -> None:
     status = {k.id: k.status for k in sb.signing_keys()}
     assert status[old.id] == "revoked"
     assert old.id not in [k["kid"] for k in sb.jwks()["keys"]]
+    codex_step = next(s for s in m["results"]["steps"] if s["step"] == "verify_codex")
+    assert "HTTP 401 with a forged signature" in codex_step["detail"]
     assert_archive_clean(archive, twin_secrets(sandbox))
+    # codex really validates through the JWKS: a fresh token passes; a token with a future expiry signed by the
+    # revoked key, or by a key the JWKS never published, is refused
+    env = sandbox.inventory()
+    fresh = rotate_jwt.build(env, probe_email=PROBE_EMAIL, probe_password_ref="sandbox:supabase_probe_password")
+    good = fresh.token_source()
+    assert codex(sandbox, good).status_code == 200
+    claims = {**jwt.decode(good, options={"verify_signature": False}), "exp": int(time.time()) + 300}
+    revoked_key = ECAlgorithm.from_jwk(json.dumps(twin_private_jwk(sandbox, old.id)))
+    by_revoked = jwt.encode(claims, revoked_key, algorithm="ES256", headers={"kid": old.id})
+    r = codex(sandbox, by_revoked)
+    assert r.status_code == 401 and f"unknown signing key {old.id}" in r.json()["detail"]
+    stranger = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
+                          headers={"kid": "not-in-jwks"})
+    r = codex(sandbox, stranger)
+    assert r.status_code == 401 and "unknown signing key not-in-jwks" in r.json()["detail"]
+    assert codex(sandbox, None).status_code == 401
+
+
+def codex(sbx: Sandbox, token: str | None) -> Any:
+    from runbooks.providers.tls import TlsClient
+
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    return TlsClient.from_environment(sbx.inventory()).request("codex.runspectral.com", "GET", "/", headers=headers)
+
+
+def twin_private_jwk(sbx: Sandbox, kid: str) -> dict[str, Any]:
+    """The Supabase twin's private key ``kid`` (twin-internal state, read only to forge a test token)."""
+    state = json.loads((sbx.root / "supabase" / "state.json").read_text())
+    return dict(state[SIGNING_KEYS][kid]["_private_jwk"])
 
 
 # -- faults -------------------------------------------------------------------------------------------

@@ -244,8 +244,20 @@ class JwtRotator:
         emit("verify_revoked", "done", detail)
 
 
+def forged_like(token: str) -> str:
+    """The same header (kid) and claims as ``token``, signed by a throwaway key the JWKS does not publish."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    header = jwt.get_unverified_header(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    return jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
+                      headers={"kid": header.get("kid")})
+
+
 def codex_checker(env: Any) -> Callable[[str], tuple[bool, str]] | None:
-    """codex's acceptance of a token: its HTTPS endpoint answers 2xx with the token and 401 without."""
+    """codex's acceptance of a token: its HTTPS endpoint answers 2xx with the token, and 401 without one and
+    with a forged one (same kid and claims, signed by another key): proof that it validates signatures
+    through the JWKS rather than accepting any bearer token."""
     host = next((h.name for h in env.hostnames if h.pages_function), None)
     if host is None or (env.endpoints_from_sandbox and host not in env.endpoints.https_overrides):
         return None  # the twin's edge is not running: codex cannot be reached
@@ -256,8 +268,10 @@ def codex_checker(env: Any) -> Callable[[str], tuple[bool, str]] | None:
     def check(token: str) -> tuple[bool, str]:
         with_token = tls.request(host, "GET", "/", headers={"Authorization": f"Bearer {token}"})
         without = tls.request(host, "GET", "/")
-        ok = with_token.status_code < 300 and without.status_code == 401
-        return ok, f"{host}: HTTP {with_token.status_code} with the new token, HTTP {without.status_code} without"
+        forged = tls.request(host, "GET", "/", headers={"Authorization": f"Bearer {forged_like(token)}"})
+        ok = with_token.status_code < 300 and without.status_code == 401 and forged.status_code == 401
+        return ok, (f"{host}: HTTP {with_token.status_code} with the new token, HTTP {without.status_code} without, "
+                    f"HTTP {forged.status_code} with a forged signature")
 
     return check
 

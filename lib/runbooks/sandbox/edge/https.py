@@ -7,8 +7,9 @@ what is served:
   (``Domain=<cookie domain>; Secure; HttpOnly; SameSite=Lax``);
 - ``api`` (``streams_events``): ``GET /events`` streams server-sent events spaced in time; when its
   record is proxied the stream is buffered, as Cloudflare's proxy does to SSE;
-- Pages hostnames: served by their project; a project with a Function gates every path (401 without a
-  bearer token), one without serves static pages to anyone;
+- Pages hostnames: served by their project; a project with a Function gates every path: the bearer token
+  must be a JWT signed by a key of the Supabase twin's JWKS (:mod:`runbooks.sandbox.edge.jwks_gate`), else
+  401 with the reason; a project without a Function serves static pages to anyone;
 - origins (``*.onrender.com``): ``GET /healthz`` answers 200, or 503 when the origin is unhealthy.
 """
 
@@ -25,6 +26,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 
 from runbooks.sandbox.edge.ca import TwinCA
+from runbooks.sandbox.edge.jwks_gate import JwksGate
 from runbooks.sandbox.edge.world import CERT_EXPIRING_LABEL, CERT_WRONG_NAME_LABEL, EdgeWorld
 
 SIGN_IN_PATH = "/auth/sign-in"
@@ -38,7 +40,8 @@ def _host(request: Request) -> str:
     return (request.headers.get("host") or "").split(":", 1)[0].lower().rstrip(".")
 
 
-def create_app(world: EdgeWorld) -> FastAPI:
+def create_app(world: EdgeWorld, gate: JwksGate | None = None) -> FastAPI:
+    """The HTTPS app; ``gate`` validates bearer tokens for Pages projects with a Function (none: refuse all)."""
     app = FastAPI(title="Spectral edge (twin)", docs_url=None, redoc_url=None, openapi_url=None)
 
     @app.middleware("http")
@@ -54,13 +57,17 @@ def create_app(world: EdgeWorld) -> FastAPI:
             return None
         if not project["uses_functions"]:
             return HTMLResponse(f"<h1>{project['name']}</h1><p>static page</p>")
-        if not request.headers.get("authorization", "").lower().startswith("bearer "):
+        authorization = request.headers.get("authorization")
+        verdict = gate.check(authorization) if gate is not None else None
+        if verdict is None or not verdict.ok:
+            reason = verdict.reason if verdict else "the Function has no JWKS gate configured"
+            challenge = 'Bearer realm="codex"' + (', error="invalid_token"' if authorization else "")
             return JSONResponse(
-                {"error": "authentication required (JWKS-verified bearer token)"},
+                {"error": "invalid_token" if authorization else "authentication_required", "detail": reason},
                 status_code=401,
-                headers={"WWW-Authenticate": 'Bearer realm="codex"'},
+                headers={"WWW-Authenticate": challenge},
             )
-        return HTMLResponse(f"<h1>{project['name']}</h1><p>rendered by the Function</p>")
+        return HTMLResponse(f"<h1>{project['name']}</h1><p>rendered by the Function ({verdict.reason})</p>")
 
     @app.get("/healthz")
     def healthz(request: Request) -> Response:

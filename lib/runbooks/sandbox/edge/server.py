@@ -24,6 +24,7 @@ from runbooks.sandbox.edge.ca import TwinCA
 from runbooks.sandbox.edge.dns_server import DnsServer
 from runbooks.sandbox.edge.https import CertStore
 from runbooks.sandbox.edge.https import create_app as create_edge_app
+from runbooks.sandbox.edge.jwks_gate import JwksGate
 from runbooks.sandbox.edge.world import FAULTS, EdgeWorld, generated_hostnames, inventory_hostnames
 from runbooks.sandbox.emulators.cloudflare.app import create_app as create_api_app
 
@@ -106,7 +107,7 @@ async def _serve(args: argparse.Namespace) -> None:
     api = _Server(uvicorn.Config(create_api_app(world), log_level="warning", access_log=False))
     cert_file, key_file = certs.default_files
     https_cfg = uvicorn.Config(
-        create_edge_app(world),
+        create_edge_app(world, JwksGate(args.root.resolve())),
         log_level="warning",
         access_log=False,
         ssl_certfile=str(cert_file),
