@@ -64,11 +64,18 @@ def query(e: RunningEdge, name: str, rdtype: str = "A", tcp: bool = False) -> dn
     return fn(q, host, port=int(port), timeout=3)
 
 
-def https(e: RunningEdge, host: str, method: str = "GET", path: str = "/") -> httpx.Response:
+def https(
+    e: RunningEdge, host: str, method: str = "GET", path: str = "/", headers: dict[str, str] | None = None
+) -> httpx.Response:
     ctx = ssl.create_default_context(cafile=e.overlay["endpoints"]["ca_bundle"])
     addr = e.overlay["endpoints"]["https_overrides"][host]
     with httpx.Client(verify=ctx) as c:
-        return c.request(method, f"https://{addr}{path}", headers={"Host": host}, extensions={"sni_hostname": host})
+        return c.request(
+            method,
+            f"https://{addr}{path}",
+            headers={"Host": host, **(headers or {})},
+            extensions={"sni_hostname": host},
+        )
 
 
 def test_overlay_and_secret_published(edge: RunningEdge) -> None:
@@ -188,6 +195,11 @@ def test_https_endpoints(edge: RunningEdge) -> None:
     assert "domain=runspectral.com" in cookie and "secure" in cookie and "httponly" in cookie
     assert "samesite=lax" in cookie
     assert https(edge, "codex.runspectral.com").status_code == 401  # the Function gates it
+    forged = https(edge, "codex.runspectral.com", headers={"Authorization": "Bearer any-bearer-token"})
+    assert forged.status_code == 401 and forged.json() == {
+        "error": "invalid_token",
+        "detail": "malformed token: not a JWT",
+    }
     assert https(edge, "spectral-app-green.onrender.com", path="/healthz").status_code == 200
     events = https(edge, "api.runspectral.com", path="/events")
     assert events.headers["content-type"].startswith("text/event-stream") and events.text.count("data:") == 5
