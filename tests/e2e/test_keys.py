@@ -184,6 +184,7 @@ def test_jwt_signing_key_rotation(sandbox: Sandbox, archive: Path) -> None:
     assert codex(sandbox, good).status_code == 200
     claims = {**jwt.decode(good, options={"verify_signature": False}), "exp": int(time.time()) + 300}
     revoked_key = ECAlgorithm.from_jwk(json.dumps(twin_private_jwk(sandbox, old.id)))
+    assert isinstance(revoked_key, ec.EllipticCurvePrivateKey)
     by_revoked = jwt.encode(claims, revoked_key, algorithm="ES256", headers={"kid": old.id})
     r = codex(sandbox, by_revoked)
     assert r.status_code == 401 and f"unknown signing key {old.id}" in r.json()["detail"]

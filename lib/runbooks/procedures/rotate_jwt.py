@@ -167,7 +167,10 @@ class JwtRotator:
         old_token: str | None = None
         if plan.phase in ("fresh", "standby_ready"):
             old_token = self._rotate(plan, emit)
-        revoke_at = plan.revoke_at if plan.phase == "rotated" else self._rotated_at(plan) + self.lifetime
+        if plan.phase == "rotated" and plan.revoke_at is not None:
+            revoke_at = plan.revoke_at
+        else:
+            revoke_at = self._rotated_at(plan) + self.lifetime
         remaining = revoke_at - self.clock()
         if remaining > self.max_wait:
             emit("wait", "waiting", f"{remaining:.0f}s of the {self.lifetime}s token lifetime remain; re-run after "

@@ -336,7 +336,7 @@ class Plan:
             pending = [s for s in STEPS if s not in r.completed]
             out.append({
                 "key": k.name, "provider": k.provider, "group": self.group,
-                "current": r.new_fingerprint if r.done("write_group") else (r.old_fingerprint or "-"),
+                "current": (r.new_fingerprint if r.done("write_group") else r.old_fingerprint) or "-",
                 "state": f"resuming (done: {', '.join(r.completed)})" if resumed else "fresh rotation",
                 "pending steps": ", ".join(pending), "deploys": ", ".join(self.services),
             })
