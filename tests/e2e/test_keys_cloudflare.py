@@ -1,6 +1,7 @@
 """rotate-keys for CLOUDFLARE_API_TOKEN through the runner, on a separate twin (edge + render): the runtime's
 token is replaced with zero downtime (a second token, then the old one deleted), an interruption right after
-the group update resumes without a second new token, and the runbooks' own token is never touched."""
+the group update resumes without a second new token, one right after the issue (the value lost) replaces the
+orphan token, and the runbooks' own token is never touched."""
 
 from __future__ import annotations
 
@@ -110,4 +111,19 @@ def test_cloudflare_token_rotation_interrupted_resumed_then_again(sandbox_factor
         assert latest not in (old, mid) and verify_status(sbx, mid) == 401
         services_on(sbx, latest)
         assert len(tokens(sbx)) == 2
-        assert_archive_clean(archive, seen | {old, mid, latest} | twin_secrets(sbx))
+
+        # 4. interrupted right after the issue, before the group update: the new value is lost with the run
+        # (Cloudflare shows it once); the next run deletes that token and issues its replacement
+        monkeypatch.setenv(INTERRUPT_ENV, "issue")
+        fourth = run_procedure("rotate-keys", params=PARAMS, archive_root=archive)
+        assert fourth.status is not RunStatus.SUCCEEDED and group_env(sbx)[KEY] == latest
+        assert len(tokens(sbx)) == 3  # admin, current runtime, the orphan
+        monkeypatch.delenv(INTERRUPT_ENV)
+        fifth = run_procedure("rotate-keys", params=PARAMS, archive_root=archive)
+        assert fifth.status is RunStatus.SUCCEEDED, manifest(fifth).get("error")
+        assert (KEY, "issue", "re-issuing") in steps(fifth) and (KEY, "issue", "done") in steps(fifth)
+        final = group_env(sbx)[KEY]
+        assert final != latest and verify_status(sbx, final) == 200 and verify_status(sbx, latest) == 401
+        assert len(tokens(sbx)) == 2  # never two new tokens
+        services_on(sbx, final)
+        assert_archive_clean(archive, seen | {old, mid, latest, final} | twin_secrets(sbx))
