@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,7 +22,8 @@ from rich.table import Table
 
 from runbooks import paths
 
-console = Console()
+# off a terminal (make demo in CI, a log file) keep each run on one line of the table
+console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
 
 
