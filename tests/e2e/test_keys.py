@@ -48,8 +48,12 @@ def render(sbx: Sandbox) -> RenderProvider:
 
 def supabase(sbx: Sandbox) -> SupabaseKeys:
     env = sbx.inventory()
-    return SupabaseKeys(env.endpoints.supabase_api, sbx.secret("supabase_access_token"), env.supabase_project_ref,
-                        env.endpoints.supabase_project)
+    return SupabaseKeys(
+        env.endpoints.supabase_api,
+        sbx.secret("supabase_access_token"),
+        env.supabase_project_ref,
+        env.endpoints.supabase_project,
+    )
 
 
 def group_env(sbx: Sandbox) -> dict[str, str]:
@@ -93,8 +97,7 @@ def test_audit_passes_on_the_clean_twin(sandbox: Sandbox, archive: Path) -> None
 # -- rotate-keys --------------------------------------------------------------------------------------
 def test_dry_run_shows_the_plan_and_changes_nothing(sandbox: Sandbox, archive: Path) -> None:
     before, keys_before = group_env(sandbox), [k.id for k in supabase(sandbox).api_keys()]
-    out = run_procedure("rotate-keys", params={"keys": "SUPABASE_SECRET_KEY,OAUTH_CLIENT_SECRET"},
-                        archive_root=archive)
+    out = run_procedure("rotate-keys", params={"keys": "SUPABASE_SECRET_KEY,OAUTH_CLIENT_SECRET"}, archive_root=archive)
     m = manifest(out)
     assert out.status is RunStatus.SUCCEEDED, m.get("error")
     assert [p["key"] for p in m["results"]["plan"]] == ["SUPABASE_SECRET_KEY", "OAUTH_CLIENT_SECRET"]
@@ -104,8 +107,7 @@ def test_dry_run_shows_the_plan_and_changes_nothing(sandbox: Sandbox, archive: P
 
 
 def test_unknown_key_is_refused(sandbox: Sandbox, archive: Path) -> None:
-    out = run_procedure("rotate-keys", params={"keys": "SUPABASE_SECRET_KEY,NOT_A_KEY", **APPLY},
-                        archive_root=archive)
+    out = run_procedure("rotate-keys", params={"keys": "SUPABASE_SECRET_KEY,NOT_A_KEY", **APPLY}, archive_root=archive)
     assert out.status is not RunStatus.SUCCEEDED
     assert "NOT_A_KEY" in str(manifest(out).get("error"))
 
@@ -113,8 +115,9 @@ def test_unknown_key_is_refused(sandbox: Sandbox, archive: Path) -> None:
 def test_full_rotation_and_no_key_value_in_the_archive(sandbox: Sandbox, archive: Path) -> None:
     seen = twin_secrets(sandbox)
     old = group_env(sandbox)
-    out = run_procedure("rotate-keys", params={"keys": "SUPABASE_SECRET_KEY,SUPABASE_PUBLISHABLE_KEY", **APPLY},
-                        archive_root=archive)
+    out = run_procedure(
+        "rotate-keys", params={"keys": "SUPABASE_SECRET_KEY,SUPABASE_PUBLISHABLE_KEY", **APPLY}, archive_root=archive
+    )
     m = manifest(out)
     assert out.status is RunStatus.SUCCEEDED, m.get("error")
     new = group_env(sandbox)
@@ -132,8 +135,9 @@ def test_full_rotation_and_no_key_value_in_the_archive(sandbox: Sandbox, archive
     assert run_procedure("audit-config-placement", archive_root=archive).status is RunStatus.SUCCEEDED
 
 
-def test_interrupted_after_the_group_update_resumes_with_one_new_key(sandbox: Sandbox, archive: Path,
-                                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+def test_interrupted_after_the_group_update_resumes_with_one_new_key(
+    sandbox: Sandbox, archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     sb = supabase(sandbox)
     old_value = group_env(sandbox)["SUPABASE_SECRET_KEY"]
     ids_before = {k.id for k in sb.api_keys()}
@@ -168,8 +172,14 @@ def test_jwt_signing_key_rotation(sandbox: Sandbox, archive: Path) -> None:
     m = manifest(out)
     assert out.status is RunStatus.SUCCEEDED, m.get("error")
     done = {(s["step"], s["status"]) for s in m["results"]["steps"]}
-    assert {("verify_overlap", "done"), ("verify_new", "done"), ("verify_codex", "done"), ("wait", "done"),
-            ("revoke", "done"), ("verify_revoked", "done")} <= done
+    assert {
+        ("verify_overlap", "done"),
+        ("verify_new", "done"),
+        ("verify_codex", "done"),
+        ("wait", "done"),
+        ("revoke", "done"),
+        ("verify_revoked", "done"),
+    } <= done
     status = {k.id: k.status for k in sb.signing_keys()}
     assert status[old.id] == "revoked"
     assert old.id not in [k["kid"] for k in sb.jwks()["keys"]]
@@ -188,8 +198,9 @@ def test_jwt_signing_key_rotation(sandbox: Sandbox, archive: Path) -> None:
     by_revoked = jwt.encode(claims, revoked_key, algorithm="ES256", headers={"kid": old.id})
     r = codex(sandbox, by_revoked)
     assert r.status_code == 401 and f"unknown signing key {old.id}" in r.json()["detail"]
-    stranger = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
-                          headers={"kid": "not-in-jwks"})
+    stranger = jwt.encode(
+        claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": "not-in-jwks"}
+    )
     r = codex(sandbox, stranger)
     assert r.status_code == 401 and "unknown signing key not-in-jwks" in r.json()["detail"]
     assert codex(sandbox, None).status_code == 401
@@ -209,8 +220,9 @@ def twin_private_jwk(sbx: Sandbox, kid: str) -> dict[str, Any]:
 
 
 # -- faults -------------------------------------------------------------------------------------------
-def test_placement_faults_are_detected_and_block_rotation(sandbox_factory: Any, archive: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_placement_faults_are_detected_and_block_rotation(
+    sandbox_factory: Any, archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     faults = ["key-on-service", "generation-in-group", "generation-mismatch"]
     with sandbox_factory(faults=faults, components=["render"]) as sbx:
         monkeypatch.setenv("RUNBOOKS_SANDBOX", str(sbx.root))
@@ -218,9 +230,11 @@ def test_placement_faults_are_detected_and_block_rotation(sandbox_factory: Any, 
         assert out.status is RunStatus.FAILED
         failed = {(f["check"], f["subject"]) for f in manifest(out)["results"]["findings"] if f["status"] == "FAIL"}
         group = sbx.inventory().env_groups[0].name
-        assert failed == {("config.service_has_no_rotating_key", "api:SUPABASE_SECRET_KEY"),
-                          ("config.group_has_no_code_coupled", f"{group}:SPECTRAL_GENERATION"),
-                          ("config.generation_matches_deploy", "worker")}
+        assert failed == {
+            ("config.service_has_no_rotating_key", "api:SUPABASE_SECRET_KEY"),
+            ("config.group_has_no_code_coupled", f"{group}:SPECTRAL_GENERATION"),
+            ("config.generation_matches_deploy", "worker"),
+        }
         before = [k.id for k in supabase(sbx).api_keys()]
         rot = run_procedure("rotate-keys", params=APPLY, archive_root=archive)
         assert rot.status is RunStatus.FAILED
@@ -229,8 +243,9 @@ def test_placement_faults_are_detected_and_block_rotation(sandbox_factory: Any, 
         assert [k.id for k in supabase(sbx).api_keys()] == before
 
 
-def test_stale_service_stops_the_rotation_before_revoking(sandbox_factory: Any, archive: Path,
-                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_stale_service_stops_the_rotation_before_revoking(
+    sandbox_factory: Any, archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with sandbox_factory(faults=["stale-service"], components=["render"]) as sbx:
         monkeypatch.setenv("RUNBOOKS_SANDBOX", str(sbx.root))
         old_value = group_env(sbx)["SUPABASE_SECRET_KEY"]

@@ -34,8 +34,13 @@ def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 
 def admin(sbx: Sandbox) -> CloudflareProvider:
     env = sbx.inventory()
-    return CloudflareProvider(env.endpoints.cloudflare_api, sbx.secret("cloudflare_api_token"),
-                              account_id=env.cloudflare_account_id, zone=env.zone, max_retries=0)
+    return CloudflareProvider(
+        env.endpoints.cloudflare_api,
+        sbx.secret("cloudflare_api_token"),
+        account_id=env.cloudflare_account_id,
+        zone=env.zone,
+        max_retries=0,
+    )
 
 
 def verify_status(sbx: Sandbox, token: str) -> int:
@@ -59,8 +64,9 @@ def services_on(sbx: Sandbox, value: str) -> list[dict[str, Any]]:
     return out
 
 
-def test_cloudflare_token_rotation_interrupted_resumed_then_again(sandbox_factory: Any, archive: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cloudflare_token_rotation_interrupted_resumed_then_again(
+    sandbox_factory: Any, archive: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     with sandbox_factory(components=["render"]) as sbx:
         monkeypatch.setenv("RUNBOOKS_SANDBOX", str(sbx.root))
         old = group_env(sbx)[KEY]

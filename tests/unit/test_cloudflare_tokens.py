@@ -26,8 +26,13 @@ def sdk(e: RunningEdge, token: str | None = None) -> cloudflare.Cloudflare:
 
 def provider(e: RunningEdge, token: str | None = None) -> CloudflareProvider:
     env = e.environment()
-    return CloudflareProvider(env.endpoints.cloudflare_api, token or e.token, account_id=env.cloudflare_account_id,
-                              zone=env.zone, max_retries=0)
+    return CloudflareProvider(
+        env.endpoints.cloudflare_api,
+        token or e.token,
+        account_id=env.cloudflare_account_id,
+        zone=env.zone,
+        max_retries=0,
+    )
 
 
 def runtime_token(e: RunningEdge) -> str:
@@ -39,8 +44,11 @@ def verify_raw(e: RunningEdge, token: str) -> httpx.Response:
 
 
 def policy(zone_id: str) -> dict[str, object]:
-    return {"effect": "allow", "permission_groups": [{"id": "c8fed203ed3043cba015a93ad1616f1f"}],
-            "resources": {f"com.cloudflare.api.account.zone.{zone_id}": "*"}}
+    return {
+        "effect": "allow",
+        "permission_groups": [{"id": "c8fed203ed3043cba015a93ad1616f1f"}],
+        "resources": {f"com.cloudflare.api.account.zone.{zone_id}": "*"},
+    }
 
 
 def test_the_twin_seeds_a_separate_runtime_token(edge: RunningEdge) -> None:
@@ -52,8 +60,12 @@ def test_the_twin_seeds_a_separate_runtime_token(edge: RunningEdge) -> None:
     t = sdk(edge).user.tokens.get(rt.id)
     assert t is not None and t.name == "spectral-runtime"
     assert t.policies and {g.name for g in t.policies[0].permission_groups} == {"Zone Read", "DNS Read"}
-    assert "value" not in httpx.get(f"{edge.state.address}/user/tokens/{rt.id}",
-                                    headers={"Authorization": f"Bearer {edge.token}"}).json()["result"]
+    assert (
+        "value"
+        not in httpx.get(
+            f"{edge.state.address}/user/tokens/{rt.id}", headers={"Authorization": f"Bearer {edge.token}"}
+        ).json()["result"]
+    )
 
 
 def test_create_get_delete_and_the_deleted_token_is_refused(edge: RunningEdge) -> None:
@@ -103,16 +115,26 @@ def test_only_a_token_with_the_api_tokens_permission_manages_tokens(edge: Runnin
     [
         ({"policies": []}, "name"),
         ({"name": "x"}, "policies"),
-        ({"name": "x", "policies": [{"effect": "maybe", "permission_groups": [{"id": "a"}], "resources": {"r": "*"}}]},
-         "effect"),
-        ({"name": "x", "policies": [{"effect": "allow", "permission_groups": [], "resources": {"r": "*"}}]},
-         "permission_groups"),
-        ({"name": "x", "policies": [{"effect": "allow", "permission_groups": [{"id": "a"}], "resources": {}}]},
-         "resources"),
+        (
+            {
+                "name": "x",
+                "policies": [{"effect": "maybe", "permission_groups": [{"id": "a"}], "resources": {"r": "*"}}],
+            },
+            "effect",
+        ),
+        (
+            {"name": "x", "policies": [{"effect": "allow", "permission_groups": [], "resources": {"r": "*"}}]},
+            "permission_groups",
+        ),
+        (
+            {"name": "x", "policies": [{"effect": "allow", "permission_groups": [{"id": "a"}], "resources": {}}]},
+            "resources",
+        ),
     ],
 )
-def test_create_refuses_bad_bodies_with_the_error_envelope(edge: RunningEdge, body: dict[str, object],
-                                                           where: str) -> None:
+def test_create_refuses_bad_bodies_with_the_error_envelope(
+    edge: RunningEdge, body: dict[str, object], where: str
+) -> None:
     r = httpx.post(f"{edge.state.address}/user/tokens", json=body, headers={"Authorization": f"Bearer {edge.token}"})
     assert r.status_code == 400
     j = r.json()

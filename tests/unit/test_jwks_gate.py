@@ -39,8 +39,9 @@ class Jwks:
             out.append({**jwk, "kid": kid, "alg": "ES256", "use": "sig"})
         return json.dumps({"keys": out}).encode()
 
-    def token(self, kid: str, *, key: Any = None, exp: float = 60, aud: str = "authenticated",
-              iss: str | None = None) -> str:
+    def token(
+        self, kid: str, *, key: Any = None, exp: float = 60, aud: str = "authenticated", iss: str | None = None
+    ) -> str:
         now = int(time.time())
         claims = {"sub": "u1", "aud": aud, "iss": iss or self.url + "/auth/v1", "iat": now, "exp": now + exp}
         return jwt.encode(claims, key or self.keys[kid], algorithm="ES256", headers={"kid": kid})
@@ -101,12 +102,21 @@ def test_a_token_signed_by_a_published_key_passes(tmp_path: Path, jwks: Jwks) ->
         (lambda j: "Bearer not-a-jwt", "malformed token"),
         (lambda j: "Bearer " + j.token("k1", exp=-30), "token expired"),
         (lambda j: "Bearer " + j.token("k1", key=ec.generate_private_key(ec.SECP256R1())), "invalid signature"),
-        (lambda j: "Bearer " + j.token("unpublished", key=ec.generate_private_key(ec.SECP256R1())),
-         "unknown signing key unpublished"),
+        (
+            lambda j: "Bearer " + j.token("unpublished", key=ec.generate_private_key(ec.SECP256R1())),
+            "unknown signing key unpublished",
+        ),
         (lambda j: "Bearer " + j.token("k1", aud="anon"), "wrong audience"),
         (lambda j: "Bearer " + j.token("k1", iss="http://elsewhere/auth/v1"), "wrong issuer"),
-        (lambda j: "Bearer " + jwt.encode({"sub": "u1"}, "shared-secret-0123456789abcdef-0123", algorithm="HS256",
-                                          headers={"kid": "k1"}), "algorithm 'HS256' does not match"),
+        (
+            lambda j: (
+                "Bearer "
+                + jwt.encode(
+                    {"sub": "u1"}, "shared-secret-0123456789abcdef-0123", algorithm="HS256", headers={"kid": "k1"}
+                )
+            ),
+            "algorithm 'HS256' does not match",
+        ),
     ],
 )
 def test_refusals_say_why(tmp_path: Path, jwks: Jwks, make: Any, reason: str) -> None:

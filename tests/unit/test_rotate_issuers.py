@@ -38,8 +38,10 @@ class FakeCloudflare:
     """Cloudflare's token API as the rotation uses it: the admin token and the runtime's token."""
 
     def __init__(self) -> None:
-        self.tokens = {"tok-admin": Tok("tok-admin", "spectral-runbooks"),
-                       "tok-1": Tok("tok-1", "spectral-runtime", policies=(POLICY,))}
+        self.tokens = {
+            "tok-admin": Tok("tok-admin", "spectral-runbooks"),
+            "tok-1": Tok("tok-1", "spectral-runtime", policies=(POLICY,)),
+        }
         self.values = {"tok-admin": "cf_admin_value_0123456789", "tok-1": "cf_old_value_0123456789"}
         self.created = 0
 
@@ -85,7 +87,9 @@ def test_cloudflare_creates_a_second_token_then_deletes_the_old_one() -> None:
     assert issuer.revoke(r) == "deleted API token tok-1"
     assert issuer.revoke(r) == "API token tok-1 was already deleted"
     assert issuer.refused(r, "cf_old_value_0123456789") == (
-        True, "Cloudflare answers HTTP 401 to the previous token's verify")
+        True,
+        "Cloudflare answers HTTP 401 to the previous token's verify",
+    )
     assert issuer.refused(r, None)[0] is True  # resumed: the old value is not held, the token is gone
     assert "tok-admin" in cf.tokens and issuer.find_issued(r) is None and issuer.separate_revoke
 
@@ -139,8 +143,10 @@ class Key:
 
 class FakeSupabase:
     def __init__(self) -> None:
-        self.keys = [Key("k1", "secret", "default", "sb_secret_one_0123456789"),
-                     Key("k2", "publishable", "default", "sb_publishable_two_012345")]
+        self.keys = [
+            Key("k1", "secret", "default", "sb_secret_one_0123456789"),
+            Key("k2", "publishable", "default", "sb_publishable_two_012345"),
+        ]
 
     def find_api_key(self, value: str) -> Key | None:
         return next((k for k in self.keys if k.value == value), None)

@@ -28,8 +28,14 @@ def twin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeysTwin]:
 def rotator(t: KeysTwin, archive: Path, keys: str) -> tuple[rk.KeyRotator, list[rk.RotatingKey]]:
     env = t.inventory()
     selected = rk.parse_keys(env, keys)
-    r = rk.KeyRotator(env, RenderProvider.from_environment(env), rk.build_issuers(env, selected),
-                      rk.RotationStore.for_environment("sandbox", archive), verify_timeout=6, log=lambda _: None)
+    r = rk.KeyRotator(
+        env,
+        RenderProvider.from_environment(env),
+        rk.build_issuers(env, selected),
+        rk.RotationStore.for_environment("sandbox", archive),
+        verify_timeout=6,
+        log=lambda _: None,
+    )
     return r, selected
 
 
@@ -55,7 +61,9 @@ def assert_no_values(path: Path, values: list[str]) -> None:
 def test_parse_keys(twin: KeysTwin) -> None:
     env = twin.inventory()
     assert [k.name for k in rk.parse_keys(env, " SUPABASE_SECRET_KEY, OAUTH_CLIENT_SECRET,SUPABASE_SECRET_KEY")] == [
-        "SUPABASE_SECRET_KEY", "OAUTH_CLIENT_SECRET"]
+        "SUPABASE_SECRET_KEY",
+        "OAUTH_CLIENT_SECRET",
+    ]
     with pytest.raises(ValueError, match=r"one of: SUPABASE_SECRET_KEY.*got NOPE"):
         rk.parse_keys(env, "SUPABASE_SECRET_KEY,NOPE")
     with pytest.raises(ValueError, match="got nothing"):
@@ -103,9 +111,9 @@ def test_full_rotation(twin: KeysTwin, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("stop_after", ["issue", "write_group", "deploy", "revoke_old"])
-def test_interrupted_rotation_resumes_with_exactly_one_new_key(twin: KeysTwin, tmp_path: Path,
-                                                                 monkeypatch: pytest.MonkeyPatch,
-                                                                 stop_after: str) -> None:
+def test_interrupted_rotation_resumes_with_exactly_one_new_key(
+    twin: KeysTwin, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, stop_after: str
+) -> None:
     sb = supabase(twin)
     old_value = group_env(twin)["SUPABASE_SECRET_KEY"]
     old_ids = {k.id for k in sb.api_keys()}
@@ -190,9 +198,13 @@ def test_cloudflare_placeholder_token_fails_preflight(twin: KeysTwin, tmp_path: 
 
     env = twin.inventory()
     selected = rk.parse_keys(env, "CLOUDFLARE_API_TOKEN")
-    r = rk.KeyRotator(env, RenderProvider.from_environment(env),
-                      rk.build_issuers(env, selected, cloudflare_admin=object(), cloudflare_verify=verify),
-                      rk.RotationStore.for_environment("sandbox", tmp_path / "runs"), log=lambda _: None)
+    r = rk.KeyRotator(
+        env,
+        RenderProvider.from_environment(env),
+        rk.build_issuers(env, selected, cloudflare_admin=object(), cloudflare_verify=verify),
+        rk.RotationStore.for_environment("sandbox", tmp_path / "runs"),
+        log=lambda _: None,
+    )
     plan = r.plan(selected)
     assert not plan.ok and any("Cloudflare does not accept" in x.detail for x in plan.preflight)
 

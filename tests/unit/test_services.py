@@ -37,18 +37,25 @@ def supabase() -> Iterator[str]:
 
 
 def config(url: str | None, **keys: str) -> ServiceConfig:
-    env = {"PORT": "1", "TWIN_SERVICE_NAME": "api", "SPECTRAL_GENERATION": "g1",
-           "TWIN_KEY_NAMES": "SUPABASE_SECRET_KEY,SUPABASE_PUBLISHABLE_KEY,OAUTH_CLIENT_SECRET",
-           "OTHER": "not-a-key", **keys}
+    env = {
+        "PORT": "1",
+        "TWIN_SERVICE_NAME": "api",
+        "SPECTRAL_GENERATION": "g1",
+        "TWIN_KEY_NAMES": "SUPABASE_SECRET_KEY,SUPABASE_PUBLISHABLE_KEY,OAUTH_CLIENT_SECRET",
+        "OTHER": "not-a-key",
+        **keys,
+    }
     if url:
         env["SUPABASE_URL"] = url
     return ServiceConfig.from_environ(env)
 
 
 def good_keys() -> dict[str, str]:
-    return {"SUPABASE_SECRET_KEY": "sb_secret_good_value_0123456789",
-            "SUPABASE_PUBLISHABLE_KEY": "sb_publishable_good_value_0123",
-            "OAUTH_CLIENT_SECRET": "oauth_value_0123456789"}
+    return {
+        "SUPABASE_SECRET_KEY": "sb_secret_good_value_0123456789",
+        "SUPABASE_PUBLISHABLE_KEY": "sb_publishable_good_value_0123",
+        "OAUTH_CLIENT_SECRET": "oauth_value_0123456789",
+    }
 
 
 def test_config_holds_only_the_named_keys(supabase: str) -> None:
@@ -98,8 +105,11 @@ def cloudflare_api() -> Iterator[str]:
         def do_GET(self) -> None:
             auth = self.headers.get("authorization")
             ok = self.path == "/client/v4/user/tokens/verify" and auth == f"Bearer {CF_GOOD}"
-            body = (b'{"success": true, "errors": [], "result": {"id": "t1", "status": "active"}}' if ok
-                    else b'{"success": false, "errors": [{"code": 1000, "message": "Invalid API Token"}]}')
+            body = (
+                b'{"success": true, "errors": [], "result": {"id": "t1", "status": "active"}}'
+                if ok
+                else b'{"success": false, "errors": [{"code": 1000, "message": "Invalid API Token"}]}'
+            )
             self.send_response(200 if ok else 401)
             self.send_header("Content-Length", str(len(body)))
             self.end_headers()
@@ -118,9 +128,14 @@ CF_GOOD = "cf_runtime_good_value_0123456789"
 
 
 def cf_config(supabase_url: str, cf_url: str | None, token: str) -> ServiceConfig:
-    env = {"PORT": "1", "SPECTRAL_GENERATION": "g1", "SUPABASE_URL": supabase_url,
-           "TWIN_KEY_NAMES": "SUPABASE_SECRET_KEY,SUPABASE_PUBLISHABLE_KEY,CLOUDFLARE_API_TOKEN",
-           **good_keys(), "CLOUDFLARE_API_TOKEN": token}
+    env = {
+        "PORT": "1",
+        "SPECTRAL_GENERATION": "g1",
+        "SUPABASE_URL": supabase_url,
+        "TWIN_KEY_NAMES": "SUPABASE_SECRET_KEY,SUPABASE_PUBLISHABLE_KEY,CLOUDFLARE_API_TOKEN",
+        **good_keys(),
+        "CLOUDFLARE_API_TOKEN": token,
+    }
     if cf_url:
         env["CLOUDFLARE_API_URL"] = cf_url
     return ServiceConfig.from_environ(env)

@@ -74,8 +74,9 @@ class TokenValidator:
         from supabase_auth import SyncGoTrueClient
 
         headers = {"apikey": self.publishable_key} if self.publishable_key else {}
-        client = SyncGoTrueClient(url=f"{self.project_url}/auth/v1", headers=headers, auto_refresh_token=False,
-                                  persist_session=False)
+        client = SyncGoTrueClient(
+            url=f"{self.project_url}/auth/v1", headers=headers, auto_refresh_token=False, persist_session=False
+        )
         resp = client.get_claims(jwt=token)
         if resp is None:
             raise jwt.InvalidTokenError("supabase-py returned no claims")
@@ -103,15 +104,22 @@ class JwtPlan:
     notes: list[str] = field(default_factory=list)
 
     def rows(self) -> list[dict[str, str]]:
-        out = [{"key": k.id, "status": k.status, "algorithm": k.algorithm, "updated": k.updated_at}
-               for k in [*([self.in_use] if self.in_use else []), *([self.standby] if self.standby else []),
-                         *self.previous]]
+        out = [
+            {"key": k.id, "status": k.status, "algorithm": k.algorithm, "updated": k.updated_at}
+            for k in [
+                *([self.in_use] if self.in_use else []),
+                *([self.standby] if self.standby else []),
+                *self.previous,
+            ]
+        ]
         return out
 
     def steps(self) -> list[dict[str, str]]:
-        todo = {"fresh": ["standby", "jwks_publishes", "rotate", "verify", "wait", "revoke", "verify_revoked"],
-                "standby_ready": ["jwks_publishes", "rotate", "verify", "wait", "revoke", "verify_revoked"],
-                "rotated": ["wait", "revoke", "verify_revoked"]}[self.phase]
+        todo = {
+            "fresh": ["standby", "jwks_publishes", "rotate", "verify", "wait", "revoke", "verify_revoked"],
+            "standby_ready": ["jwks_publishes", "rotate", "verify", "wait", "revoke", "verify_revoked"],
+            "rotated": ["wait", "revoke", "verify_revoked"],
+        }[self.phase]
         return [{"step": s, "plan": PLAN_TEXT[s].format(lifetime=self.lifetime)} for s in todo]
 
 
@@ -127,10 +135,21 @@ PLAN_TEXT = {
 
 
 class JwtRotator:
-    def __init__(self, keys: SupabaseKeys, validator: TokenValidator, token_source: Callable[[], str], *,
-                 lifetime: int, codex: Callable[[str], tuple[bool, str]] | None = None, algorithm: str = "ES256",
-                 max_wait: float = 900.0, jwks_timeout: float = 30.0, log: Callable[[str], None] = print,
-                 sleep: Callable[[float], None] = time.sleep, clock: Callable[[], float] = time.time):
+    def __init__(
+        self,
+        keys: SupabaseKeys,
+        validator: TokenValidator,
+        token_source: Callable[[], str],
+        *,
+        lifetime: int,
+        codex: Callable[[str], tuple[bool, str]] | None = None,
+        algorithm: str = "ES256",
+        max_wait: float = 900.0,
+        jwks_timeout: float = 30.0,
+        log: Callable[[str], None] = print,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.time,
+    ):
         self.keys, self.validator, self.token_source = keys, validator, token_source
         self.lifetime, self.codex, self.algorithm = lifetime, codex, algorithm
         self.max_wait, self.jwks_timeout, self.log, self.sleep, self.clock = max_wait, jwks_timeout, log, sleep, clock
@@ -173,8 +192,12 @@ class JwtRotator:
             revoke_at = self._rotated_at(plan) + self.lifetime
         remaining = revoke_at - self.clock()
         if remaining > self.max_wait:
-            emit("wait", "waiting", f"{remaining:.0f}s of the {self.lifetime}s token lifetime remain; re-run after "
-                 f"{datetime.fromtimestamp(revoke_at, UTC):%Y-%m-%dT%H:%M:%SZ} to revoke the previous key")
+            emit(
+                "wait",
+                "waiting",
+                f"{remaining:.0f}s of the {self.lifetime}s token lifetime remain; re-run after "
+                f"{datetime.fromtimestamp(revoke_at, UTC):%Y-%m-%dT%H:%M:%SZ} to revoke the previous key",
+            )
             return rows
         if remaining > 0:
             self.sleep(remaining + 0.5)
@@ -197,8 +220,9 @@ class JwtRotator:
         deadline = self.clock() + self.jwks_timeout
         while standby.id not in self._jwks_kids():
             if self.clock() > deadline:
-                raise JwtRotationFailed(f"JWKS does not publish standby key {standby.id} after {self.jwks_timeout}s;"
-                                        " nothing was rotated")
+                raise JwtRotationFailed(
+                    f"JWKS does not publish standby key {standby.id} after {self.jwks_timeout}s; nothing was rotated"
+                )
             self.sleep(1.0)
         emit("jwks_publishes", "done", f"JWKS publishes {standby.id}")
         old_token = self.token_source()
@@ -211,18 +235,26 @@ class JwtRotator:
         new_token = self.token_source()
         signed_by_new = kid_of(new_token) == standby.id
         ok_new, detail_new = self.validator.validates(new_token)
-        emit("verify_new", "done" if signed_by_new and ok_new else "failed",
-             f"new token signed by {kid_of(new_token)}: {detail_new}")
+        emit(
+            "verify_new",
+            "done" if signed_by_new and ok_new else "failed",
+            f"new token signed by {kid_of(new_token)}: {detail_new}",
+        )
         if self.codex is not None:
             accepted, codex_detail = self.codex(new_token)
             emit("verify_codex", "done" if accepted else "failed", codex_detail)
         else:
             accepted = True
-            emit("verify_codex", "skipped", "codex is not reachable from here (no JWKS-gated hostname, or the twin's "
-                 "edge is not running)")
+            emit(
+                "verify_codex",
+                "skipped",
+                "codex is not reachable from here (no JWKS-gated hostname, or the twin's edge is not running)",
+            )
         if not (ok and signed_by_new and ok_new and accepted):
-            raise JwtRotationFailed("verification after the rotation failed (see the steps); the previous key is still"
-                                    " published, so existing sessions keep working: investigate before revoking")
+            raise JwtRotationFailed(
+                "verification after the rotation failed (see the steps); the previous key is still"
+                " published, so existing sessions keep working: investigate before revoking"
+            )
         return old_token
 
     def _revoke(self, emit: Callable[[str, str, str], None], old_token: str | None) -> None:
@@ -253,8 +285,9 @@ def forged_like(token: str) -> str:
 
     header = jwt.get_unverified_header(token)
     claims = jwt.decode(token, options={"verify_signature": False})
-    return jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
-                      headers={"kid": header.get("kid")})
+    return jwt.encode(
+        claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": header.get("kid")}
+    )
 
 
 def codex_checker(env: Any) -> Callable[[str], tuple[bool, str]] | None:
@@ -273,14 +306,23 @@ def codex_checker(env: Any) -> Callable[[str], tuple[bool, str]] | None:
         without = tls.request(host, "GET", "/")
         forged = tls.request(host, "GET", "/", headers={"Authorization": f"Bearer {forged_like(token)}"})
         ok = with_token.status_code < 300 and without.status_code == 401 and forged.status_code == 401
-        return ok, (f"{host}: HTTP {with_token.status_code} with the new token, HTTP {without.status_code} without, "
-                    f"HTTP {forged.status_code} with a forged signature")
+        return ok, (
+            f"{host}: HTTP {with_token.status_code} with the new token, HTTP {without.status_code} without, "
+            f"HTTP {forged.status_code} with a forged signature"
+        )
 
     return check
 
 
-def build(env: Any, *, probe_email: str, probe_password_ref: str, lifetime: int | None = None,
-          algorithm: str = "ES256", max_wait: float = 900.0) -> JwtRotator:
+def build(
+    env: Any,
+    *,
+    probe_email: str,
+    probe_password_ref: str,
+    lifetime: int | None = None,
+    algorithm: str = "ES256",
+    max_wait: float = 900.0,
+) -> JwtRotator:
     """A rotator for ``env``: Management API, the project's validators, a probe user's tokens, codex."""
     from runbooks.secrets import secret
 
@@ -293,6 +335,12 @@ def build(env: Any, *, probe_email: str, probe_password_ref: str, lifetime: int 
     def token_source() -> str:
         return keys.password_token(probe_email, password, publishable)
 
-    return JwtRotator(keys, TokenValidator(env.endpoints.supabase_project, publishable), token_source,
-                      lifetime=lifetime or env.access_token_lifetime_seconds, codex=codex_checker(env),
-                      algorithm=algorithm, max_wait=max_wait)
+    return JwtRotator(
+        keys,
+        TokenValidator(env.endpoints.supabase_project, publishable),
+        token_source,
+        lifetime=lifetime or env.access_token_lifetime_seconds,
+        codex=codex_checker(env),
+        algorithm=algorithm,
+        max_wait=max_wait,
+    )

@@ -65,8 +65,10 @@ def parse_keys(env: Environment, keys: str | Iterable[str]) -> list[RotatingKey]
     known = [k.name for k in env.config.rotating_keys]
     unknown = [n for n in names if n not in known]
     if unknown or not names:
-        raise ValueError(f"keys must be a comma list of rotating keys of {env.environment} [one of: "
-                         f"{', '.join(known)}]; got {', '.join(unknown) or 'nothing'}")
+        raise ValueError(
+            f"keys must be a comma list of rotating keys of {env.environment} [one of: "
+            f"{', '.join(known)}]; got {', '.join(unknown) or 'nothing'}"
+        )
     return [env.config.rotating(n) for n in dict.fromkeys(names)]
 
 
@@ -210,8 +212,14 @@ class CloudflareTokenIssuer:
         except ProviderError as e:
             return False, None, f"Cloudflare does not accept the group's token ({e.status or e})"
         if info.id == self.admin.verify_token().id:
-            return False, None, ("the group holds the runbooks' own admin token: give the runtime its own token "
-                                 "(only the permissions it needs) and put that one in the group")
+            return (
+                False,
+                None,
+                (
+                    "the group holds the runbooks' own admin token: give the runtime its own token "
+                    "(only the permissions it needs) and put that one in the group"
+                ),
+            )
         token = self.admin.get_token(info.id)
         if token is None:
             return False, None, f"token {info.id} is not visible to the runbooks' token (another user's token?)"
@@ -226,8 +234,10 @@ class CloudflareTokenIssuer:
             raise RotationFailed(f"{rotation.key}: the state does not name the current token")
         old = self.admin.get_token(rotation.old_id)
         if old is None:
-            raise RotationFailed(f"{rotation.key}: the current token {rotation.old_id} no longer exists, so its "
-                                 "policies are unknown; create the runtime token by hand and delete the state entry")
+            raise RotationFailed(
+                f"{rotation.key}: the current token {rotation.old_id} no longer exists, so its "
+                "policies are unknown; create the runtime token by hand and delete the state entry"
+            )
         for orphan in self._orphans(rotation):  # created by an interrupted issue; its value was never recorded
             self.admin.delete_token(orphan.id)
         created = self.admin.create_token(self._name(old.name, rotation), old.policies)
@@ -243,8 +253,12 @@ class CloudflareTokenIssuer:
             gone.append(rotation.new_id)
         for token_id in gone:
             self.admin.delete_token(token_id)
-        return (f"deleted token(s) {', '.join(gone)}: issued by the interrupted run, value not recoverable, never "
-                "distributed" if gone else "the token issued by the interrupted run no longer exists")
+        return (
+            f"deleted token(s) {', '.join(gone)}: issued by the interrupted run, value not recoverable, never "
+            "distributed"
+            if gone
+            else "the token issued by the interrupted run no longer exists"
+        )
 
     def revoke(self, rotation: KeyRotation) -> str:
         if not rotation.old_id:
@@ -281,8 +295,14 @@ class OAuthSecretIssuer:
             return False, None, "the inventory gives no source reference for the next client secret"
         nxt = self.resolve(self.source)
         if nxt == current:
-            return False, None, (f"{self.source} holds the value already in the group: generate the next client "
-                                 "secret in the identity provider and store it there first")
+            return (
+                False,
+                None,
+                (
+                    f"{self.source} holds the value already in the group: generate the next client "
+                    "secret in the identity provider and store it there first"
+                ),
+            )
         return True, None, f"next client secret ready in {self.source} ({fingerprint(nxt)})"
 
     def issue(self, rotation: KeyRotation) -> Issued:
@@ -294,8 +314,9 @@ class OAuthSecretIssuer:
         return self.issue(rotation) if self.source else None
 
     def revoke(self, rotation: KeyRotation) -> str:
-        return ("manual: delete the previous client secret in the identity provider's console "
-                f"({rotation.old_fingerprint})")
+        return (
+            f"manual: delete the previous client secret in the identity provider's console ({rotation.old_fingerprint})"
+        )
 
     def refused(self, rotation: KeyRotation, old_value: str | None) -> tuple[bool, str]:
         return True, "manual: the identity provider refuses it once deleted in its console"
@@ -334,19 +355,33 @@ class Plan:
             r = self.rotations[k.name]
             resumed = bool(r.completed)
             pending = [s for s in STEPS if s not in r.completed]
-            out.append({
-                "key": k.name, "provider": k.provider, "group": self.group,
-                "current": (r.new_fingerprint if r.done("write_group") else r.old_fingerprint) or "-",
-                "state": f"resuming (done: {', '.join(r.completed)})" if resumed else "fresh rotation",
-                "pending steps": ", ".join(pending), "deploys": ", ".join(self.services),
-            })
+            out.append(
+                {
+                    "key": k.name,
+                    "provider": k.provider,
+                    "group": self.group,
+                    "current": (r.new_fingerprint if r.done("write_group") else r.old_fingerprint) or "-",
+                    "state": f"resuming (done: {', '.join(r.completed)})" if resumed else "fresh rotation",
+                    "pending steps": ", ".join(pending),
+                    "deploys": ", ".join(self.services),
+                }
+            )
         return out
 
 
 class KeyRotator:
-    def __init__(self, env: Environment, render: RenderProvider, issuers: dict[str, Issuer], store: RotationStore,
-                 *, run_id: str | None = None, deploy_timeout: float = 180.0, verify_timeout: float = 20.0,
-                 log: Callable[[str], None] = print):
+    def __init__(
+        self,
+        env: Environment,
+        render: RenderProvider,
+        issuers: dict[str, Issuer],
+        store: RotationStore,
+        *,
+        run_id: str | None = None,
+        deploy_timeout: float = 180.0,
+        verify_timeout: float = 20.0,
+        log: Callable[[str], None] = print,
+    ):
         self.env, self.render, self.issuers, self.store = env, render, issuers, store
         self.run_id = run_id or os.environ.get("RUNBOOKS_RUN_ID") or f"interactive-{os.getpid()}"
         self.deploy_timeout, self.verify_timeout, self.log = deploy_timeout, verify_timeout, log
@@ -394,15 +429,27 @@ class KeyRotator:
             fp = fingerprint(current)
             on_services = [n for n, s in services.items() if k.name in self.render.service_env(s.id)]
             if on_services:
-                rows.append(StepRow(k.name, "preflight", "failed",
-                                    f"{k.name} is also set on service(s) {', '.join(on_services)}: it would survive "
-                                    "the rotation; delete it there first (see audit-config-placement)"))
+                rows.append(
+                    StepRow(
+                        k.name,
+                        "preflight",
+                        "failed",
+                        f"{k.name} is also set on service(s) {', '.join(on_services)}: it would survive "
+                        "the rotation; delete it there first (see audit-config-placement)",
+                    )
+                )
             if not resumed:
                 stale = [n for n, (_, b) in health.items() if b.get("keys", {}).get(k.name) != fp]
                 if stale:
-                    rows.append(StepRow(k.name, "preflight", "failed",
-                                        f"service(s) {', '.join(stale)} do not run the group's current value ({fp}); "
-                                        "deploy them and re-run"))
+                    rows.append(
+                        StepRow(
+                            k.name,
+                            "preflight",
+                            "failed",
+                            f"service(s) {', '.join(stale)} do not run the group's current value ({fp}); "
+                            "deploy them and re-run",
+                        )
+                    )
                 known, old_id, detail = self.issuers[k.name].identify(current)
                 if not known:
                     rows.append(StepRow(k.name, "preflight", "failed", detail))
@@ -411,9 +458,14 @@ class KeyRotator:
                 plan.old_values[k.name] = current
                 rows.append(StepRow(k.name, "preflight", "done", f"current {fp}: {detail}"))
             else:
-                rows.append(StepRow(k.name, "preflight", "done",
-                                    f"resuming rotation started {r.started_at} (done: {', '.join(r.completed)}); "
-                                    f"group holds {fp}"))
+                rows.append(
+                    StepRow(
+                        k.name,
+                        "preflight",
+                        "done",
+                        f"resuming rotation started {r.started_at} (done: {', '.join(r.completed)}); group holds {fp}",
+                    )
+                )
         return rows
 
     # -- apply ------------------------------------------------------------------------------------
@@ -496,8 +548,14 @@ class KeyRotator:
                     values[k.name] = found.value
                     r.new_id, r.new_fingerprint = found.id, fingerprint(found.value)
                     self._complete(plan, "issue", [k.name])
-                    emit(StepRow(k.name, "issue", "already done",
-                                 f"found the credential issued by an interrupted run: {r.new_fingerprint}"))
+                    emit(
+                        StepRow(
+                            k.name,
+                            "issue",
+                            "already done",
+                            f"found the credential issued by an interrupted run: {r.new_fingerprint}",
+                        )
+                    )
                     continue
             r.new_name = r.new_name or f"rotated_{datetime.now(UTC):%Y%m%d%H%M%S}"
             r.issuing = True
@@ -506,8 +564,14 @@ class KeyRotator:
             values[k.name] = issued.value
             r.new_id, r.new_fingerprint = issued.id, fingerprint(issued.value)
             self._complete(plan, "issue", [k.name])
-            emit(StepRow(k.name, "issue", "done", f"new credential {r.new_fingerprint}"
-                         + (f" ({issued.id})" if issued.id else "")))
+            emit(
+                StepRow(
+                    k.name,
+                    "issue",
+                    "done",
+                    f"new credential {r.new_fingerprint}" + (f" ({issued.id})" if issued.id else ""),
+                )
+            )
         return values
 
     def _write_group(self, plan: Plan, values: dict[str, str], emit: Callable[[StepRow], None]) -> None:
@@ -524,8 +588,10 @@ class KeyRotator:
             if value is None:
                 found = self.issuers[k.name].find_issued(r)
                 if found is None or fingerprint(found.value) != r.new_fingerprint:
-                    raise RotationFailed(f"{k.name}: the new credential {r.new_fingerprint} cannot be read back to "
-                                         "write it to the group; issue a new one (delete the state entry)")
+                    raise RotationFailed(
+                        f"{k.name}: the new credential {r.new_fingerprint} cannot be read back to "
+                        "write it to the group; issue a new one (delete the state entry)"
+                    )
                 value = found.value
             self.render.set_group_var(plan.group_id, k.name, value)
             self._complete(plan, "write_group", [k.name])
@@ -544,13 +610,21 @@ class KeyRotator:
         failed = []
         for name, d in started.items():
             final = self.render.wait_deploy(services[name].id, d.id, timeout=self.deploy_timeout)
-            emit(StepRow("*", "deploy", "done" if final.status == "live" else "failed",
-                         f"{name}: deploy {d.id} {final.status}"))
+            emit(
+                StepRow(
+                    "*",
+                    "deploy",
+                    "done" if final.status == "live" else "failed",
+                    f"{name}: deploy {d.id} {final.status}",
+                )
+            )
             if final.status != "live":
                 failed.append(name)
         if failed:
-            raise RotationFailed(f"deploys did not go live on {', '.join(failed)}; the old credentials are still "
-                                 "valid, nothing is broken: fix the service and re-run to resume")
+            raise RotationFailed(
+                f"deploys did not go live on {', '.join(failed)}; the old credentials are still "
+                "valid, nothing is broken: fix the service and re-run to resume"
+            )
         self._complete(plan, "deploy", todo)
 
     def _verify_services(self, plan: Plan, emit: Callable[[StepRow], None]) -> None:
@@ -584,9 +658,11 @@ class KeyRotator:
                 emit(StepRow(k.name, "verify_services", "failed" if p else "done", f"{name}: {p}" if p else ok))
         if problems:
             raise RotationFailed(
-                "services do not run the new credential: " + "; ".join(f"{s} {p}" for s, p in problems.items())
+                "services do not run the new credential: "
+                + "; ".join(f"{s} {p}" for s, p in problems.items())
                 + ". The old credential was NOT revoked. Fix the service(s) (a service that ignores deploys needs "
-                "a restart) and re-run to resume")
+                "a restart) and re-run to resume"
+            )
         self._complete(plan, "verify_services", [k.name for k in todo])
 
     def _revoke(self, plan: Plan, emit: Callable[[StepRow], None]) -> None:
@@ -605,17 +681,29 @@ class KeyRotator:
             if r.done("verify_old_refused"):
                 continue
             refused, detail = self.issuers[k.name].refused(r, plan.old_values.get(k.name))
-            emit(StepRow(k.name, "verify_old_refused",
-                         ("manual" if detail.startswith("manual") else "done") if refused else "failed", detail))
+            emit(
+                StepRow(
+                    k.name,
+                    "verify_old_refused",
+                    ("manual" if detail.startswith("manual") else "done") if refused else "failed",
+                    detail,
+                )
+            )
             if not refused:
                 raise RotationFailed(f"{k.name}: the old credential is still accepted: {detail}")
             self._complete(plan, "verify_old_refused", [k.name])
 
 
 # -- construction from the inventory ----------------------------------------------------------------
-def build_issuers(env: Environment, keys: list[RotatingKey], *, supabase: Any = None,
-                  cloudflare_admin: Any = None, cloudflare_verify: Callable[[str], Any] | None = None,
-                  resolve: Callable[[str], str] | None = None) -> dict[str, Issuer]:
+def build_issuers(
+    env: Environment,
+    keys: list[RotatingKey],
+    *,
+    supabase: Any = None,
+    cloudflare_admin: Any = None,
+    cloudflare_verify: Callable[[str], Any] | None = None,
+    resolve: Callable[[str], str] | None = None,
+) -> dict[str, Issuer]:
     from runbooks.secrets import secret
 
     out: dict[str, Issuer] = {}
@@ -633,8 +721,9 @@ def build_issuers(env: Environment, keys: list[RotatingKey], *, supabase: Any = 
                 admin = cloudflare_admin or CloudflareProvider.from_environment(env)
 
                 def verify(value: str) -> Any:
-                    with CloudflareProvider(env.endpoints.cloudflare_api, value, account_id=env.cloudflare_account_id,
-                                            zone=env.zone) as p:
+                    with CloudflareProvider(
+                        env.endpoints.cloudflare_api, value, account_id=env.cloudflare_account_id, zone=env.zone
+                    ) as p:
                         return p.verify_token()
 
                 cloudflare_admin, cloudflare_verify = admin, cloudflare_verify or verify

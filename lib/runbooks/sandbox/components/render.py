@@ -23,8 +23,10 @@ from runbooks.sandbox.emulators.render.store import RUNTIME_FILE, SEED_FILE
 API_KEY = "render_api_key"
 OAUTH_NEXT = "oauth_next_client_secret"
 #: twin credentials the Supabase twin writes (see emulators/supabase/keys.py)
-SUPABASE_BOOTSTRAP = {"SUPABASE_SECRET_KEY": "supabase_secret_key",
-                      "SUPABASE_PUBLISHABLE_KEY": "supabase_publishable_key"}
+SUPABASE_BOOTSTRAP = {
+    "SUPABASE_SECRET_KEY": "supabase_secret_key",
+    "SUPABASE_PUBLISHABLE_KEY": "supabase_publishable_key",
+}
 #: a Cloudflare token for the runtime, if the edge twin writes one (see README, keys section)
 CLOUDFLARE_RUNTIME = "cloudflare_runtime_token"
 GENERATION = "SPECTRAL_GENERATION"
@@ -97,8 +99,14 @@ def build_seed(ctx: SandboxContext, inv: dict[str, Any], ports: dict[str, int]) 
     services = []
     for s in inv["services"]:
         env = {GENERATION: CURRENT_GENERATION, **{k: str(v) for k, v in s.get("code_coupled", {}).items()}}
-        svc: dict[str, Any] = {"name": s["name"], "kind": s["kind"], "env_group": s["env_group"],
-                               "memory_limit_mb": s["memory_limit_mb"], "port": ports[s["name"]], "env": env}
+        svc: dict[str, Any] = {
+            "name": s["name"],
+            "kind": s["kind"],
+            "env_group": s["env_group"],
+            "memory_limit_mb": s["memory_limit_mb"],
+            "port": ports[s["name"]],
+            "env": env,
+        }
         if ctx.fault("key-on-service") and s["name"] == KEY_ON_SERVICE[0]:
             # a copy of the group's key pinned on the service: it would survive a rotation of the group
             group = next(g for g in groups if g["name"] == s["env_group"])
@@ -109,8 +117,12 @@ def build_seed(ctx: SandboxContext, inv: dict[str, Any], ports: dict[str, int]) 
         if ctx.fault("stale-service") and s["name"] == STALE_SERVICE:
             svc["ignores_deploys"] = True
         services.append(svc)
-    return {"owner_id": "tea-" + secrets.token_hex(10), "key_names": rotating, "env_groups": groups,
-            "services": services}
+    return {
+        "owner_id": "tea-" + secrets.token_hex(10),
+        "key_names": rotating,
+        "env_groups": groups,
+        "services": services,
+    }
 
 
 class RenderComponent(Component):
@@ -136,20 +148,32 @@ class RenderComponent(Component):
             dump_json(seed_path, build_seed(ctx, inv, ports))
             seed_path.chmod(0o600)
         # where the Supabase twin answers now (it may have moved since the workspace was seeded)
-        dump_json(state_dir / RUNTIME_FILE,
-                  {"supabase_url": _supabase_url(ctx), "cloudflare_api_url": _cloudflare_api(ctx)})
+        dump_json(
+            state_dir / RUNTIME_FILE, {"supabase_url": _supabase_url(ctx), "cloudflare_api_url": _cloudflare_api(ctx)}
+        )
         port = free_port(ctx.host)
         pid = ctx.spawn_python(
-            "render", "runbooks.sandbox.emulators.render", "--root", str(ctx.root), "--host", ctx.host,
-            "--port", str(port), "--faults", ",".join(sorted(ctx.faults & set(self.faults))),
+            "render",
+            "runbooks.sandbox.emulators.render",
+            "--root",
+            str(ctx.root),
+            "--host",
+            ctx.host,
+            "--port",
+            str(port),
+            "--faults",
+            ",".join(sorted(ctx.faults & set(self.faults))),
         )
         address = f"http://{ctx.host}:{port}"
         ctx.merge_overlay({"endpoints": {"render_api": f"{address}/v1"}})
         return ComponentState(self.name, address, [pid], {"api": f"{address}/v1"})
 
     def _services(self, ctx: SandboxContext, state: ComponentState) -> list[dict[str, Any]]:
-        r = httpx.get(f"{state.address}/__twin/services", timeout=3.0,
-                      headers={"Authorization": f"Bearer {ctx.read_secret(API_KEY)}"})
+        r = httpx.get(
+            f"{state.address}/__twin/services",
+            timeout=3.0,
+            headers={"Authorization": f"Bearer {ctx.read_secret(API_KEY)}"},
+        )
         r.raise_for_status()
         return list(r.json())
 

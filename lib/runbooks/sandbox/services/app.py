@@ -38,9 +38,13 @@ class ServiceConfig:
     def from_environ(cls, env: dict[str, str]) -> ServiceConfig:
         names = [n for n in env.get("TWIN_KEY_NAMES", "").split(",") if n]
         return cls(
-            name=env.get("TWIN_SERVICE_NAME", "service"), host=env.get("HOST", "127.0.0.1"),
-            port=int(env["PORT"]), generation=env.get(GENERATION), supabase_url=env.get("SUPABASE_URL"),
-            cloudflare_url=env.get("CLOUDFLARE_API_URL") or None, keys={n: env[n] for n in names if env.get(n)},
+            name=env.get("TWIN_SERVICE_NAME", "service"),
+            host=env.get("HOST", "127.0.0.1"),
+            port=int(env["PORT"]),
+            generation=env.get(GENERATION),
+            supabase_url=env.get("SUPABASE_URL"),
+            cloudflare_url=env.get("CLOUDFLARE_API_URL") or None,
+            keys={n: env[n] for n in names if env.get(n)},
         )
 
 
@@ -58,8 +62,9 @@ def probe_supabase(url: str, key: str, timeout: float = 3.0) -> tuple[bool, str]
 
 def probe_cloudflare(api_url: str, token: str, timeout: float = 3.0) -> tuple[bool, str]:
     """Verify ``token`` against the Cloudflare API (``GET /user/tokens/verify``): (works, detail)."""
-    req = urllib.request.Request(api_url.rstrip("/") + "/user/tokens/verify",
-                                 headers={"Authorization": f"Bearer {token}"})
+    req = urllib.request.Request(
+        api_url.rstrip("/") + "/user/tokens/verify", headers={"Authorization": f"Bearer {token}"}
+    )
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:
             body = json.loads(resp.read() or b"{}")
@@ -91,12 +96,22 @@ def health(cfg: ServiceConfig) -> tuple[int, dict[str, Any]]:
         else:  # a twin without the edge (unit harnesses): nothing to verify against; not counted
             cloudflare[CLOUDFLARE_KEY] = {"ok": None, "detail": "not checked: CLOUDFLARE_API_URL is not set"}
     missing = [n for n in SUPABASE_KEYS if n not in cfg.keys]
-    healthy = (not missing and all(c["ok"] for c in checks.values())
-               and all(c["ok"] is not False for c in cloudflare.values()) and cfg.generation is not None)
+    healthy = (
+        not missing
+        and all(c["ok"] for c in checks.values())
+        and all(c["ok"] is not False for c in cloudflare.values())
+        and cfg.generation is not None
+    )
     body = {
-        "service": cfg.name, "pid": os.getpid(), "started_at": cfg.started_at, "generation": cfg.generation,
-        "keys": {n: fingerprint(v) for n, v in sorted(cfg.keys.items())}, "supabase": checks,
-        "cloudflare": cloudflare, "missing": missing, "healthy": healthy,
+        "service": cfg.name,
+        "pid": os.getpid(),
+        "started_at": cfg.started_at,
+        "generation": cfg.generation,
+        "keys": {n: fingerprint(v) for n, v in sorted(cfg.keys.items())},
+        "supabase": checks,
+        "cloudflare": cloudflare,
+        "missing": missing,
+        "healthy": healthy,
     }
     return (200 if healthy else 503), body
 

@@ -189,16 +189,29 @@ def create_app(args: EmulatorArgs, *, start_services: bool = True) -> FastAPI:
 
     # -- metrics -------------------------------------------------------------------------------
     def metric_route(metric: str) -> Any:
-        def handler(resource: list[str] | None = Query(None), service: list[str] | None = Query(None),
-                    startTime: str | None = None, endTime: str | None = None,
-                    resolutionSeconds: int | None = None, quantile: float | None = None,
-                    ) -> list[dict[str, Any]]:
+        def handler(
+            resource: list[str] | None = Query(None),
+            service: list[str] | None = Query(None),
+            startTime: str | None = None,
+            endTime: str | None = None,
+            resolutionSeconds: int | None = None,
+            quantile: float | None = None,
+        ) -> list[dict[str, Any]]:
             ids = [*(resource or []), *(service or [])] or list(store.data["services"])
             out = []
             for sid in ids:
                 svc = service_or_404(sid)
-                out.append(metrics.series(metric, svc, store.data["metrics"].get(sid, {}), start=startTime,
-                                          end=endTime, resolution=resolutionSeconds, quantile=quantile))
+                out.append(
+                    metrics.series(
+                        metric,
+                        svc,
+                        store.data["metrics"].get(sid, {}),
+                        start=startTime,
+                        end=endTime,
+                        resolution=resolutionSeconds,
+                        quantile=quantile,
+                    )
+                )
             return out
 
         return handler
@@ -222,8 +235,16 @@ def create_app(args: EmulatorArgs, *, start_services: bool = True) -> FastAPI:
 
     @twin.get("/services")
     def twin_services() -> list[dict[str, Any]]:
-        return [{"id": s["id"], "name": s["name"], "port": s["port"], "pid": supervisor.pid(s["name"]),
-                 "health_url": f"http://{args.host}:{s['port']}/healthz"} for s in store.data["services"].values()]
+        return [
+            {
+                "id": s["id"],
+                "name": s["name"],
+                "port": s["port"],
+                "pid": supervisor.pid(s["name"]),
+                "health_url": f"http://{args.host}:{s['port']}/healthz",
+            }
+            for s in store.data["services"].values()
+        ]
 
     app.include_router(twin)
     return app

@@ -63,14 +63,26 @@ class RenderStore:
             for g in seed["env_groups"]:
                 gid = new_id("evg")
                 group_ids[g["name"]] = gid
-                d["env_groups"][gid] = {"id": gid, "name": g["name"], "createdAt": now(), "updatedAt": now(),
-                                        "envVars": dict(g["env"]), "serviceIds": []}
+                d["env_groups"][gid] = {
+                    "id": gid,
+                    "name": g["name"],
+                    "createdAt": now(),
+                    "updatedAt": now(),
+                    "envVars": dict(g["env"]),
+                    "serviceIds": [],
+                }
             for s in seed["services"]:
                 sid = new_id("srv")
                 d["services"][sid] = {
-                    "id": sid, "name": s["name"], "kind": s["kind"], "port": int(s["port"]),
-                    "memory_limit_mb": int(s["memory_limit_mb"]), "createdAt": now(), "updatedAt": now(),
-                    "env": dict(s["env"]), "ignores_deploys": bool(s.get("ignores_deploys", False)),
+                    "id": sid,
+                    "name": s["name"],
+                    "kind": s["kind"],
+                    "port": int(s["port"]),
+                    "memory_limit_mb": int(s["memory_limit_mb"]),
+                    "createdAt": now(),
+                    "updatedAt": now(),
+                    "env": dict(s["env"]),
+                    "ignores_deploys": bool(s.get("ignores_deploys", False)),
                 }
                 if s.get("env_group") in group_ids:
                     d["env_groups"][group_ids[s["env_group"]]]["serviceIds"].append(sid)
@@ -114,11 +126,18 @@ class RenderStore:
     @staticmethod
     def _deploy_record(env: dict[str, str], *, status: str, trigger: str) -> dict[str, Any]:
         t = now()
-        return {"id": new_id("dep"), "status": status, "trigger": trigger, "createdAt": t, "updatedAt": t,
-                "startedAt": t, "finishedAt": t if status == "live" else None,
-                "image": {"ref": image_ref(env), "sha": "sha256:" + secrets.token_hex(32)},
-                # twin-internal: the env the service process was (or will be) started with
-                "_env": env}
+        return {
+            "id": new_id("dep"),
+            "status": status,
+            "trigger": trigger,
+            "createdAt": t,
+            "updatedAt": t,
+            "startedAt": t,
+            "finishedAt": t if status == "live" else None,
+            "image": {"ref": image_ref(env), "sha": "sha256:" + secrets.token_hex(32)},
+            # twin-internal: the env the service process was (or will be) started with
+            "_env": env,
+        }
 
     def new_deploy(self, sid: str, *, trigger: str = "api", image_url: str | None = None) -> dict[str, Any]:
         with self.state.update() as d:
@@ -206,7 +225,11 @@ def service_json(s: dict[str, Any], owner_id: str, base_host: str, service_host:
     address (Render's would be ``https://<slug>.onrender.com``); a background worker, which has no URL on
     Render, carries it too so that its health endpoint can be read."""
     details: dict[str, Any] = {
-        "env": "python", "runtime": "python", "plan": "standard", "region": "oregon", "numInstances": 1,
+        "env": "python",
+        "runtime": "python",
+        "plan": "standard",
+        "region": "oregon",
+        "numInstances": 1,
         "buildPlan": "starter",
         "envSpecificDetails": {"buildCommand": "pip install .", "startCommand": f"spectral-{s['name']}"},
     }
@@ -215,19 +238,39 @@ def service_json(s: dict[str, Any], owner_id: str, base_host: str, service_host:
     if s["kind"] == "web":
         details["openPorts"] = [{"port": s["port"], "protocol": "TCP"}]
     return {
-        "id": s["id"], "name": s["name"], "slug": f"spectral-{s['name']}", "type": kind, "ownerId": owner_id,
-        "autoDeploy": "no", "notifyOnFail": "default", "rootDir": "", "suspended": "not_suspended",
-        "suspenders": [], "createdAt": s["createdAt"], "updatedAt": s["updatedAt"],
-        "dashboardUrl": f"{base_host}/dashboard/{s['id']}", "serviceDetails": details,
-        "repo": "https://github.com/runspectral/spectral", "branch": "main",
+        "id": s["id"],
+        "name": s["name"],
+        "slug": f"spectral-{s['name']}",
+        "type": kind,
+        "ownerId": owner_id,
+        "autoDeploy": "no",
+        "notifyOnFail": "default",
+        "rootDir": "",
+        "suspended": "not_suspended",
+        "suspenders": [],
+        "createdAt": s["createdAt"],
+        "updatedAt": s["updatedAt"],
+        "dashboardUrl": f"{base_host}/dashboard/{s['id']}",
+        "serviceDetails": details,
+        "repo": "https://github.com/runspectral/spectral",
+        "branch": "main",
     }
 
 
 def group_meta_json(g: dict[str, Any], owner_id: str, services: dict[str, Any]) -> dict[str, Any]:
-    links = [{"id": sid, "name": services[sid]["name"], "type": "web" if services[sid]["kind"] == "web"
-              else "worker"} for sid in g["serviceIds"] if sid in services]
-    return {"id": g["id"], "name": g["name"], "ownerId": owner_id, "createdAt": g["createdAt"],
-            "updatedAt": g["updatedAt"], "serviceLinks": links}
+    links = [
+        {"id": sid, "name": services[sid]["name"], "type": "web" if services[sid]["kind"] == "web" else "worker"}
+        for sid in g["serviceIds"]
+        if sid in services
+    ]
+    return {
+        "id": g["id"],
+        "name": g["name"],
+        "ownerId": owner_id,
+        "createdAt": g["createdAt"],
+        "updatedAt": g["updatedAt"],
+        "serviceLinks": links,
+    }
 
 
 def group_json(g: dict[str, Any], owner_id: str, services: dict[str, Any]) -> dict[str, Any]:
