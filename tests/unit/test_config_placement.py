@@ -95,9 +95,15 @@ def test_a_correct_workspace_passes_every_check(env: Any) -> None:
     rs = results(env, FakeRender.healthy(env))
     assert rs and all(r.status is Status.PASS for r in rs), [r for r in rs if r.status is not Status.PASS]
     assert {r.check for r in rs} == {
-        "config.key_in_group", "config.group_has_no_code_coupled", "config.service_linked",
-        "config.service_has_no_rotating_key", "config.code_coupled_on_service",
-        "config.generation_matches_deploy", "config.service_runs_current_keys", "config.generation_consistent"}
+        "config.key_in_group",
+        "config.group_has_no_code_coupled",
+        "config.service_linked",
+        "config.service_has_no_rotating_key",
+        "config.code_coupled_on_service",
+        "config.generation_matches_deploy",
+        "config.service_runs_current_keys",
+        "config.generation_consistent",
+    }
 
 
 def test_no_value_in_evidence(env: Any) -> None:
@@ -193,12 +199,15 @@ def test_unreachable_health_endpoint_fails(env: Any) -> None:
     assert ("config.service_runs_current_keys", "worker") in failing(results(env, r))
 
 
-@pytest.mark.parametrize(("ref", "gen"), [
-    ("registry.example/spectral:2026.11.3", "2026.11.3"),
-    ("localhost:5000/spectral:42", "42"),
-    ("registry.example/spectral", None),
-    ("registry.example/spectral@sha256:abcd", None),
-    (None, None),
-])
+@pytest.mark.parametrize(
+    ("ref", "gen"),
+    [
+        ("registry.example/spectral:2026.11.3", "2026.11.3"),
+        ("localhost:5000/spectral:42", "42"),
+        ("registry.example/spectral", None),
+        ("registry.example/spectral@sha256:abcd", None),
+        (None, None),
+    ],
+)
 def test_generation_of_image(ref: str | None, gen: str | None) -> None:
     assert generation_of_image(ref) == gen

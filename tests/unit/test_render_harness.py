@@ -90,8 +90,9 @@ def supabase_twin(root: Path) -> Iterator[str]:
     (root / "secrets").mkdir(parents=True, exist_ok=True, mode=0o700)
     (root / "secrets" / "supabase_access_token").write_text("sbp_" + secrets.token_hex(20))
     port = free_port()
-    server = uvicorn.Server(uvicorn.Config(supabase_keys_app(root, port), host="127.0.0.1", port=port,
-                                           log_level="warning"))
+    server = uvicorn.Server(
+        uvicorn.Config(supabase_keys_app(root, port), host="127.0.0.1", port=port, log_level="warning")
+    )
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
@@ -107,8 +108,9 @@ def keys_twin(root: Path, faults: frozenset[str] = frozenset()) -> Iterator[Keys
     ctx = SandboxContext(root=root, faults=faults)
     with supabase_twin(root) as url:
         ctx.components["supabase"] = ComponentState("supabase", url, [])
-        ctx.merge_overlay({"endpoints": {"supabase_api": url, "supabase_project": url},
-                           "supabase_project_ref": PROJECT_REF})
+        ctx.merge_overlay(
+            {"endpoints": {"supabase_api": url, "supabase_project": url}, "supabase_project_ref": PROJECT_REF}
+        )
         comp = RenderComponent()
         state = comp.start(ctx)
         try:

@@ -16,16 +16,18 @@ NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 def test_twin_series_follow_the_profile_and_the_window() -> None:
     svc = {"id": "srv-1", "name": "worker", "memory_limit_mb": 1024}
     start = (NOW - timedelta(hours=72)).isoformat()
-    s = metrics.series("memory", svc, {"memory_fraction": 0.8, "memory_jitter": 0.0}, start=start,
-                       end=NOW.isoformat(), resolution=300)
+    s = metrics.series(
+        "memory", svc, {"memory_fraction": 0.8, "memory_jitter": 0.0}, start=start, end=NOW.isoformat(), resolution=300
+    )
     assert s["unit"] == "bytes" and len(s["values"]) == 72 * 12
     assert {v["value"] for v in s["values"]} == {round(0.8 * 1024 * 2**20)}
     assert {"field": "resource", "value": "srv-1"} in s["labels"]
     lat = metrics.series("http-latency", svc, {}, start=start, end=NOW.isoformat(), resolution=3600, quantile=0.99)
     assert {"field": "quantile", "value": "0.99"} in lat["labels"]
     assert all(100 < v["value"] < 250 for v in lat["values"])
-    huge = metrics.series("cpu", svc, {}, start=(NOW - timedelta(days=365)).isoformat(), end=NOW.isoformat(),
-                          resolution=30)
+    huge = metrics.series(
+        "cpu", svc, {}, start=(NOW - timedelta(days=365)).isoformat(), end=NOW.isoformat(), resolution=30
+    )
     assert len(huge["values"]) <= metrics.MAX_POINTS
 
 
@@ -44,8 +46,9 @@ class FakeRender:
         start, end = kw["start"], kw["end"]
         n = int((end - start).total_seconds() // kw["resolution_seconds"])
         ts = [start + timedelta(seconds=kw["resolution_seconds"] * i) for i in range(n)]
-        value = {"memory": self.memory_fraction * 4096 * 2**20, "memory-limit": 4096 * 2**20,
-                 "http-latency": self.p95}[metric]
+        value = {"memory": self.memory_fraction * 4096 * 2**20, "memory-limit": 4096 * 2**20, "http-latency": self.p95}[
+            metric
+        ]
         return [(t, value) for t in ts]
 
 
@@ -59,8 +62,11 @@ def verdicts(render: FakeRender) -> dict[str, Status]:
 
 def test_series_collection_drives_the_triggers() -> None:
     quiet = FakeRender(0.4, 90)
-    assert verdicts(quiet) == {"split.worker_memory": Status.PASS, "split.api_latency": Status.PASS,
-                               "split.multi_region": Status.PASS}
+    assert verdicts(quiet) == {
+        "split.worker_memory": Status.PASS,
+        "split.api_latency": Status.PASS,
+        "split.multi_region": Status.PASS,
+    }
     assert ("http-latency", "srv-api") in {(c[0], c[1]) for c in quiet.calls}
     assert all(c[2]["end"] - c[2]["start"] == timedelta(hours=72) for c in quiet.calls)
     assert verdicts(FakeRender(0.85, 90))["split.worker_memory"] is Status.FAIL

@@ -44,13 +44,21 @@ def test_seed_lays_out_the_inventory(tmp_path: Path) -> None:
         assert st.merged_env(sid)["SUPABASE_SECRET_KEY"] == "sb_secret_seeded_0123456789"
 
 
-@pytest.mark.parametrize(("fault", "service", "check"), [
-    ("key-on-service", "api", lambda st, svc, grp: "SUPABASE_SECRET_KEY" in svc["env"]),
-    ("generation-in-group", None, lambda st, svc, grp: "SPECTRAL_GENERATION" in grp["envVars"]),
-    ("generation-mismatch", "worker",
-     lambda st, svc, grp: not st.live_deploy(svc["id"])["image"]["ref"].endswith(svc["env"]["SPECTRAL_GENERATION"])),
-    ("stale-service", "ops", lambda st, svc, grp: svc["ignores_deploys"] is True),
-])
+@pytest.mark.parametrize(
+    ("fault", "service", "check"),
+    [
+        ("key-on-service", "api", lambda st, svc, grp: "SUPABASE_SECRET_KEY" in svc["env"]),
+        ("generation-in-group", None, lambda st, svc, grp: "SPECTRAL_GENERATION" in grp["envVars"]),
+        (
+            "generation-mismatch",
+            "worker",
+            lambda st, svc, grp: (
+                not st.live_deploy(svc["id"])["image"]["ref"].endswith(svc["env"]["SPECTRAL_GENERATION"])
+            ),
+        ),
+        ("stale-service", "ops", lambda st, svc, grp: svc["ignores_deploys"] is True),
+    ],
+)
 def test_each_fault_shapes_the_seed(tmp_path: Path, fault: str, service: str | None, check: Any) -> None:
     clean, faulted = store(tmp_path / "a"), store(tmp_path / "b", frozenset({fault}))
     for st, expected in ((clean, False), (faulted, True)):

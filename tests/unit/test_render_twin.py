@@ -43,8 +43,9 @@ def test_workspace_matches_the_inventory(twin: KeysTwin) -> None:
     assert services["worker"].type == "background_worker" and services["api"].type == "web_service"
     group = r.env_group(GROUP)
     assert sorted(group.service_names) == ["api", "app", "ops", "worker"]
-    assert {"SUPABASE_SECRET_KEY", "SUPABASE_PUBLISHABLE_KEY", "CLOUDFLARE_API_TOKEN",
-            "OAUTH_CLIENT_SECRET"} <= set(group.env)
+    assert {"SUPABASE_SECRET_KEY", "SUPABASE_PUBLISHABLE_KEY", "CLOUDFLARE_API_TOKEN", "OAUTH_CLIENT_SECRET"} <= set(
+        group.env
+    )
     assert group.env["SUPABASE_SECRET_KEY"] == twin.secret("supabase_secret_key")
     own = r.service_env(services["api"].id)
     assert own == {"SPECTRAL_GENERATION": "2026.11.3", "HANDLER_CONCURRENCY": "128", "DRAIN_TIMEOUT_SECONDS": "60"}
@@ -129,8 +130,11 @@ def test_metrics_series_follow_the_configured_profile(twin: KeysTwin) -> None:
     worker = r.service("worker")
     limit = r.metric("memory-limit", worker.id)
     assert limit and all(v == 4096 * 1024 * 1024 for _, v in limit)
-    httpx.put(f"{twin.render.address}/__twin/metrics/{worker.id}", json={"memory_fraction": 0.85},
-              headers={"Authorization": f"Bearer {twin.secret('render_api_key')}"}).raise_for_status()
+    httpx.put(
+        f"{twin.render.address}/__twin/metrics/{worker.id}",
+        json={"memory_fraction": 0.85},
+        headers={"Authorization": f"Bearer {twin.secret('render_api_key')}"},
+    ).raise_for_status()
     mem = r.metric("memory", worker.id, resolution_seconds=300)
     assert len(mem) >= 10
     assert all(0.75 < v / limit[0][1] <= 1.0 for _, v in mem)

@@ -54,10 +54,17 @@ def test_full_rotation_waits_the_token_lifetime_before_revoking(project: tuple[P
     after = statuses(r.keys)
     assert after[old_id] == "revoked"
     [new_id] = [k for k, s in after.items() if s == "in_use"]
-    assert {(x.step, x.status) for x in rows} >= {("standby", "done"), ("jwks_publishes", "done"), ("rotate", "done"),
-                                                  ("verify_overlap", "done"), ("verify_new", "done"),
-                                                  ("verify_codex", "done"), ("wait", "done"), ("revoke", "done"),
-                                                  ("verify_revoked", "done")}
+    assert {(x.step, x.status) for x in rows} >= {
+        ("standby", "done"),
+        ("jwks_publishes", "done"),
+        ("rotate", "done"),
+        ("verify_overlap", "done"),
+        ("verify_new", "done"),
+        ("verify_codex", "done"),
+        ("wait", "done"),
+        ("revoke", "done"),
+        ("verify_revoked", "done"),
+    }
     assert time.time() - started >= 5  # revoked only after the token lifetime
     kids = [k["kid"] for k in r.keys.jwks()["keys"]]
     assert old_id not in kids and new_id in kids
@@ -124,8 +131,9 @@ def test_validator_refuses_forged_and_expired_tokens(project: tuple[Path, str]) 
     claims = jwt.decode(tok, options={"verify_signature": False})
     from cryptography.hazmat.primitives.asymmetric import ec
 
-    forged = jwt.encode(claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256",
-                        headers={"kid": rj.kid_of(tok)})
+    forged = jwt.encode(
+        claims, ec.generate_private_key(ec.SECP256R1()), algorithm="ES256", headers={"kid": rj.kid_of(tok)}
+    )
     ok, detail = validator.validates(forged)
     assert not ok and "JWKS" in detail and "supabase-py" in detail
     time.sleep(6)

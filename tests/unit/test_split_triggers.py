@@ -61,7 +61,13 @@ def test_multi_region(triggers):
 
 
 def test_build_checks_runs_every_trigger(triggers):
-    results = run_checks(build_checks(triggers, memory={"worker": (series([0.9 * GIB] * 10), GIB)},
-                                      latency={"api": series([50.0] * 10)}, now=NOW))
+    results = run_checks(
+        build_checks(
+            triggers, memory={"worker": (series([0.9 * GIB] * 10), GIB)}, latency={"api": series([50.0] * 10)}, now=NOW
+        )
+    )
     assert [(r.check, r.status) for r in results] == [
-        ("split.worker_memory", Status.FAIL), ("split.api_latency", Status.PASS), ("split.multi_region", Status.PASS)]
+        ("split.worker_memory", Status.FAIL),
+        ("split.api_latency", Status.PASS),
+        ("split.multi_region", Status.PASS),
+    ]

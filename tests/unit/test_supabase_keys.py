@@ -32,8 +32,11 @@ def validate(spec: dict[str, Any], schema_name: str, instance: Any, *, array: bo
 
 
 def test_request_bodies_the_providers_send_follow_the_spec(spec: dict[str, Any]) -> None:
-    validate(spec, "CreateApiKeyBody", {"type": "secret", "name": "rotated_20261127120000",
-                                        "description": "issued by rotate-keys"})
+    validate(
+        spec,
+        "CreateApiKeyBody",
+        {"type": "secret", "name": "rotated_20261127120000", "description": "issued by rotate-keys"},
+    )
     validate(spec, "CreateSigningKeyBody", {"algorithm": "ES256", "status": "standby"})
     validate(spec, "UpdateSigningKeyBody", {"status": "revoked"})
     with pytest.raises(ValidationError):
@@ -101,26 +104,32 @@ def test_create_get_update_delete_and_the_deleted_key_is_refused(client: TestCli
 def test_project_api_refuses_missing_or_unknown_keys(client: TestClient) -> None:
     assert client.get("/rest/v1/", headers={"Authorization": ""}).status_code == 401
     assert client.get("/rest/v1/", headers={"apikey": "sb_secret_unknown0000"}).status_code == 401
-    assert client.get("/rest/v1/", headers={"apikey": secret_file(client, "supabase_publishable_key")}).status_code \
-        == 200
+    assert (
+        client.get("/rest/v1/", headers={"apikey": secret_file(client, "supabase_publishable_key")}).status_code == 200
+    )
 
 
-@pytest.mark.parametrize("body", [
-    {"type": "secret", "name": "Bad-Name"},
-    {"type": "secret", "name": "abc"},
-    {"type": "legacy", "name": "good_name"},
-    {"name": "good_name"},
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"type": "secret", "name": "Bad-Name"},
+        {"type": "secret", "name": "abc"},
+        {"type": "legacy", "name": "good_name"},
+        {"name": "good_name"},
+    ],
+)
 def test_invalid_create_bodies_are_refused(client: TestClient, body: dict[str, Any]) -> None:
     assert client.post(f"{BASE}/api-keys", json=body).status_code == 400
 
 
 # -- signing keys, JWKS, tokens -------------------------------------------------------------------
 def token(client: TestClient) -> str:
-    r = client.post("/auth/v1/token", params={"grant_type": "password"},
-                    headers={"apikey": secret_file(client, "supabase_publishable_key")},
-                    json={"email": "runbook-probe@runspectral.com",
-                          "password": secret_file(client, "supabase_probe_password")})
+    r = client.post(
+        "/auth/v1/token",
+        params={"grant_type": "password"},
+        headers={"apikey": secret_file(client, "supabase_publishable_key")},
+        json={"email": "runbook-probe@runspectral.com", "password": secret_file(client, "supabase_probe_password")},
+    )
     assert r.status_code == 200, r.text
     return str(r.json()["access_token"])
 
@@ -169,15 +178,19 @@ def test_signing_key_rotation_lifecycle(client: TestClient, spec: dict[str, Any]
     assert first["id"] not in kids(client)
     with pytest.raises(jwt.InvalidKeyError):
         verify(client, old_token)
-    user = client.get("/auth/v1/user", headers={"apikey": secret_file(client, "supabase_publishable_key"),
-                                                "Authorization": f"Bearer {old_token}"})
+    user = client.get(
+        "/auth/v1/user",
+        headers={"apikey": secret_file(client, "supabase_publishable_key"), "Authorization": f"Bearer {old_token}"},
+    )
     assert user.status_code == 401
     assert client.delete(f"{BASE}/config/auth/signing-keys/{first['id']}").status_code == 200
     assert client.get(f"{BASE}/config/auth/signing-keys/{first['id']}").status_code == 404
 
 
-@pytest.mark.parametrize(("start", "target"), [("in_use", "revoked"), ("in_use", "standby"),
-                                               ("standby", "revoked"), ("standby", "previously_used")])
+@pytest.mark.parametrize(
+    ("start", "target"),
+    [("in_use", "revoked"), ("in_use", "standby"), ("standby", "revoked"), ("standby", "previously_used")],
+)
 def test_invalid_signing_key_transitions_are_refused(client: TestClient, start: str, target: str) -> None:
     keys = client.get(f"{BASE}/config/auth/signing-keys").json()["keys"]
     if start == "in_use":
@@ -210,8 +223,14 @@ def test_tokens_live_for_the_configured_lifetime(client: TestClient) -> None:
 def test_token_endpoint_refuses_bad_credentials(client: TestClient) -> None:
     pub = secret_file(client, "supabase_publishable_key")
     body = {"email": "runbook-probe@runspectral.com", "password": "wrong-password"}
-    assert client.post("/auth/v1/token", params={"grant_type": "password"}, headers={"apikey": pub},
-                       json=body).status_code == 400
+    assert (
+        client.post("/auth/v1/token", params={"grant_type": "password"}, headers={"apikey": pub}, json=body).status_code
+        == 400
+    )
     body["password"] = secret_file(client, "supabase_probe_password")
-    assert client.post("/auth/v1/token", params={"grant_type": "password"}, headers={"apikey": "nope-nope-nope"},
-                       json=body).status_code == 401
+    assert (
+        client.post(
+            "/auth/v1/token", params={"grant_type": "password"}, headers={"apikey": "nope-nope-nope"}, json=body
+        ).status_code
+        == 401
+    )

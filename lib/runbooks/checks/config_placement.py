@@ -89,30 +89,49 @@ def build_checks(env: Environment, render: RenderLike) -> list[CheckFn]:
     checks: list[CheckFn] = []
 
     for group in env.env_groups:
+
         def keys_in_group(group: Any = group) -> list[CheckResult]:
             g = snap.group(group.name)
             out = []
             for key in group.keys:
                 if key in g.env:
-                    out.append(CheckResult.ok("config.key_in_group", f"{group.name}:{key}",
-                                              f"{key} is in the group ({fingerprint(g.env[key])})"))
+                    out.append(
+                        CheckResult.ok(
+                            "config.key_in_group",
+                            f"{group.name}:{key}",
+                            f"{key} is in the group ({fingerprint(g.env[key])})",
+                        )
+                    )
                 else:
-                    out.append(CheckResult.fail(
-                        "config.key_in_group", f"{group.name}:{key}", f"{key} is missing from the group",
-                        f"add {key} to env group {group.name} (rotate-keys issues a new value), then deploy"))
+                    out.append(
+                        CheckResult.fail(
+                            "config.key_in_group",
+                            f"{group.name}:{key}",
+                            f"{key} is missing from the group",
+                            f"add {key} to env group {group.name} (rotate-keys issues a new value), then deploy",
+                        )
+                    )
             return out
 
         def no_code_coupled_in_group(group: Any = group) -> list[CheckResult]:
             g = snap.group(group.name)
             found = [k for k in coupled if k in g.env]
             if not found:
-                return [CheckResult.ok("config.group_has_no_code_coupled", group.name,
-                                       f"none of {', '.join(coupled)} is in the group")]
-            return [CheckResult.fail(
-                "config.group_has_no_code_coupled", f"{group.name}:{k}",
-                f"code-coupled {k} is set in the shared group",
-                f"delete {k} from env group {group.name}; set it on each service at deploy time "
-                "(its value depends on the image that service runs)") for k in found]
+                return [
+                    CheckResult.ok(
+                        "config.group_has_no_code_coupled", group.name, f"none of {', '.join(coupled)} is in the group"
+                    )
+                ]
+            return [
+                CheckResult.fail(
+                    "config.group_has_no_code_coupled",
+                    f"{group.name}:{k}",
+                    f"code-coupled {k} is set in the shared group",
+                    f"delete {k} from env group {group.name}; set it on each service at deploy time "
+                    "(its value depends on the image that service runs)",
+                )
+                for k in found
+            ]
 
         def services_linked(group: Any = group) -> list[CheckResult]:
             g = snap.group(group.name)
@@ -121,31 +140,50 @@ def build_checks(env: Environment, render: RenderLike) -> list[CheckFn]:
                 if s.env_group != group.name:
                     continue
                 if s.name in g.service_names:
-                    out.append(CheckResult.ok("config.service_linked", f"{group.name}:{s.name}",
-                                              f"{s.name} is linked to {group.name}"))
+                    out.append(
+                        CheckResult.ok(
+                            "config.service_linked", f"{group.name}:{s.name}", f"{s.name} is linked to {group.name}"
+                        )
+                    )
                 else:
-                    out.append(CheckResult.fail("config.service_linked", f"{group.name}:{s.name}",
-                                                f"{s.name} is not linked to {group.name}",
-                                                f"link {s.name} to env group {group.name}, then deploy it"))
+                    out.append(
+                        CheckResult.fail(
+                            "config.service_linked",
+                            f"{group.name}:{s.name}",
+                            f"{s.name} is not linked to {group.name}",
+                            f"link {s.name} to env group {group.name}, then deploy it",
+                        )
+                    )
             return out
 
-        checks += [_named(keys_in_group, "config.key_in_group", group.name),
-                   _named(no_code_coupled_in_group, "config.group_has_no_code_coupled", group.name),
-                   _named(services_linked, "config.service_linked", group.name)]
+        checks += [
+            _named(keys_in_group, "config.key_in_group", group.name),
+            _named(no_code_coupled_in_group, "config.group_has_no_code_coupled", group.name),
+            _named(services_linked, "config.service_linked", group.name),
+        ]
 
     for service in env.services:
+
         def no_key_on_service(service: Any = service) -> list[CheckResult]:
             own = snap.env(service.name)
             found = [k for k in rotating if k in own]
             if not found:
-                return [CheckResult.ok("config.service_has_no_rotating_key", service.name,
-                                       "no rotating key is set on the service")]
-            return [CheckResult.fail(
-                "config.service_has_no_rotating_key", f"{service.name}:{k}",
-                f"rotating key {k} is set on the service ({fingerprint(own[k])}); it overrides the group's "
-                "and would survive a rotation",
-                f"delete {k} from service {service.name} (it reads it from env group {service.env_group}), "
-                "then deploy it") for k in found]
+                return [
+                    CheckResult.ok(
+                        "config.service_has_no_rotating_key", service.name, "no rotating key is set on the service"
+                    )
+                ]
+            return [
+                CheckResult.fail(
+                    "config.service_has_no_rotating_key",
+                    f"{service.name}:{k}",
+                    f"rotating key {k} is set on the service ({fingerprint(own[k])}); it overrides the group's "
+                    "and would survive a rotation",
+                    f"delete {k} from service {service.name} (it reads it from env group {service.env_group}), "
+                    "then deploy it",
+                )
+                for k in found
+            ]
 
         def code_coupled_on_service(service: Any = service) -> list[CheckResult]:
             own = snap.env(service.name)
@@ -154,14 +192,23 @@ def build_checks(env: Environment, render: RenderLike) -> list[CheckFn]:
                 expected = service.code_coupled.get(k)
                 subject = f"{service.name}:{k}"
                 if k not in own:
-                    out.append(CheckResult.fail(
-                        "config.code_coupled_on_service", subject, f"{k} is not set on the service",
-                        f"set {k} on service {service.name} at its next deploy"))
+                    out.append(
+                        CheckResult.fail(
+                            "config.code_coupled_on_service",
+                            subject,
+                            f"{k} is not set on the service",
+                            f"set {k} on service {service.name} at its next deploy",
+                        )
+                    )
                 elif expected is not None and own[k] != expected:
-                    out.append(CheckResult.fail(
-                        "config.code_coupled_on_service", subject,
-                        f"{k}={own[k]} on the service; the inventory says {expected}",
-                        f"set {k}={expected} on service {service.name} and deploy, or correct the inventory"))
+                    out.append(
+                        CheckResult.fail(
+                            "config.code_coupled_on_service",
+                            subject,
+                            f"{k}={own[k]} on the service; the inventory says {expected}",
+                            f"set {k}={expected} on service {service.name} and deploy, or correct the inventory",
+                        )
+                    )
                 else:
                     out.append(CheckResult.ok("config.code_coupled_on_service", subject, f"{k}={own[k]}"))
             return out
@@ -171,18 +218,26 @@ def build_checks(env: Environment, render: RenderLike) -> list[CheckFn]:
             var = snap.env(service.name).get(GENERATION)
             live = snap.live(service.name)
             if live is None:
-                return CheckResult.fail("config.generation_matches_deploy", subject, "the service has no live deploy",
-                                        f"deploy service {service.name}")
+                return CheckResult.fail(
+                    "config.generation_matches_deploy",
+                    subject,
+                    "the service has no live deploy",
+                    f"deploy service {service.name}",
+                )
             image_gen = generation_of_image(live.image_ref)
             code, body = snap.health(service.name)
             running = body.get("generation") if code else None
-            evidence = (f"variable {GENERATION}={var}; live deploy {live.id} runs image generation {image_gen}"
-                        + (f"; the process reports {running}" if code else "; health endpoint unreachable"))
+            evidence = f"variable {GENERATION}={var}; live deploy {live.id} runs image generation {image_gen}" + (
+                f"; the process reports {running}" if code else "; health endpoint unreachable"
+            )
             if var is None or var != image_gen or (code and running != image_gen):
                 return CheckResult.fail(
-                    "config.generation_matches_deploy", subject, evidence,
+                    "config.generation_matches_deploy",
+                    subject,
+                    evidence,
                     f"the variable and the running image disagree: deploy the intended image on {service.name} "
-                    f"with {GENERATION} set to its generation (never change {GENERATION} without a deploy)")
+                    f"with {GENERATION} set to its generation (never change {GENERATION} without a deploy)",
+                )
             return CheckResult.ok("config.generation_matches_deploy", subject, evidence)
 
         def runs_current_keys(service: Any = service) -> CheckResult:
@@ -190,26 +245,37 @@ def build_checks(env: Environment, render: RenderLike) -> list[CheckFn]:
             configured = {**snap.group(service.env_group).env, **snap.env(service.name)}
             code, body = snap.health(service.name)
             if not code:
-                return CheckResult.fail("config.service_runs_current_keys", subject,
-                                        f"health endpoint unreachable ({body.get('error', 'no answer')})",
-                                        f"check that service {service.name} is running")
+                return CheckResult.fail(
+                    "config.service_runs_current_keys",
+                    subject,
+                    f"health endpoint unreachable ({body.get('error', 'no answer')})",
+                    f"check that service {service.name} is running",
+                )
             reported: dict[str, str] = body.get("keys", {})
             stale = [k for k in rotating if k in configured and reported.get(k) != fingerprint(configured[k])]
             if stale:
                 return CheckResult.fail(
-                    "config.service_runs_current_keys", subject,
-                    "the process runs other values than configured for " + ", ".join(
-                        f"{k} (runs {reported.get(k, 'none')}, configured {fingerprint(configured[k])})"
-                        for k in stale),
+                    "config.service_runs_current_keys",
+                    subject,
+                    "the process runs other values than configured for "
+                    + ", ".join(
+                        f"{k} (runs {reported.get(k, 'none')}, configured {fingerprint(configured[k])})" for k in stale
+                    ),
                     f"deploy service {service.name} so that it restarts with its current env; if a deploy does "
-                    "not restart it, investigate the service (it ignores deploys)")
-            return CheckResult.ok("config.service_runs_current_keys", subject,
-                                  f"the process runs the configured value of {len(reported)} key(s)")
+                    "not restart it, investigate the service (it ignores deploys)",
+                )
+            return CheckResult.ok(
+                "config.service_runs_current_keys",
+                subject,
+                f"the process runs the configured value of {len(reported)} key(s)",
+            )
 
-        checks += [_named(no_key_on_service, "config.service_has_no_rotating_key", service.name),
-                   _named(code_coupled_on_service, "config.code_coupled_on_service", service.name),
-                   _named(generation_matches_deploy, "config.generation_matches_deploy", service.name),
-                   _named(runs_current_keys, "config.service_runs_current_keys", service.name)]
+        checks += [
+            _named(no_key_on_service, "config.service_has_no_rotating_key", service.name),
+            _named(code_coupled_on_service, "config.code_coupled_on_service", service.name),
+            _named(generation_matches_deploy, "config.generation_matches_deploy", service.name),
+            _named(runs_current_keys, "config.service_runs_current_keys", service.name),
+        ]
 
     def generation_consistent() -> CheckResult:
         gens = {s.name: snap.env(s.name).get(GENERATION) for s in env.services}
@@ -217,9 +283,13 @@ def build_checks(env: Environment, render: RenderLike) -> list[CheckFn]:
         evidence = ", ".join(f"{n}={g}" for n, g in gens.items())
         if len(distinct) == 1:
             return CheckResult.ok("config.generation_consistent", env.environment, evidence)
-        return CheckResult.warn("config.generation_consistent", env.environment, evidence,
-                                "services run different generations: finish the rollout (or roll back) so that "
-                                "every service runs the same image")
+        return CheckResult.warn(
+            "config.generation_consistent",
+            env.environment,
+            evidence,
+            "services run different generations: finish the rollout (or roll back) so that "
+            "every service runs the same image",
+        )
 
     checks.append(_named(generation_consistent, "config.generation_consistent", env.environment))
     return checks

@@ -42,55 +42,82 @@ def _coverage(samples: Sequence[Sample], window: timedelta) -> float:
     return min(1.0, (samples[-1].at - samples[0].at) / window)
 
 
-def worker_memory(service: str, samples: Sequence[Sample], limit_bytes: float, triggers: SplitTriggers,
-                  *, now: datetime | None = None) -> CheckResult:
+def worker_memory(
+    service: str, samples: Sequence[Sample], limit_bytes: float, triggers: SplitTriggers, *, now: datetime | None = None
+) -> CheckResult:
     """Memory used by a worker service against its allocation, over the review window."""
     check = "split.worker_memory"
     now = now or datetime.now(UTC)
     window = timedelta(hours=triggers.window_hours)
     pts = _in_window(samples, window, now)
     if not pts or limit_bytes <= 0:
-        return CheckResult.warn(check, service, f"no memory samples in the last {triggers.window_hours} h",
-                                "check that the metrics API returns memory for this service, then re-run")
+        return CheckResult.warn(
+            check,
+            service,
+            f"no memory samples in the last {triggers.window_hours} h",
+            "check that the metrics API returns memory for this service, then re-run",
+        )
     threshold = triggers.worker_memory_fraction
     over = sum(1 for s in pts if s.value / limit_bytes > threshold)
     share = over / len(pts)
     peak = max(s.value for s in pts) / limit_bytes
-    evidence = (f"{share:.0%} of {len(pts)} samples above {threshold:.0%} of {limit_bytes / 2**20:.0f} MiB "
-                f"(peak {peak:.0%}); trigger at {triggers.sustained_share:.0%} of samples")
+    evidence = (
+        f"{share:.0%} of {len(pts)} samples above {threshold:.0%} of {limit_bytes / 2**20:.0f} MiB "
+        f"(peak {peak:.0%}); trigger at {triggers.sustained_share:.0%} of samples"
+    )
     if share >= triggers.sustained_share:
-        return CheckResult.fail(check, service, evidence,
-                                "trigger fired: move workers to a dedicated tier first (HOSTING.md, when to split)")
+        return CheckResult.fail(
+            check,
+            service,
+            evidence,
+            "trigger fired: move workers to a dedicated tier first (HOSTING.md, when to split)",
+        )
     coverage = _coverage(pts, window)
     if coverage < MIN_COVERAGE:
-        return CheckResult.warn(check, service, f"{evidence}; samples cover only {coverage:.0%} of the window",
-                                "not enough history for a verdict: re-run when the window is covered")
+        return CheckResult.warn(
+            check,
+            service,
+            f"{evidence}; samples cover only {coverage:.0%} of the window",
+            "not enough history for a verdict: re-run when the window is covered",
+        )
     if over:
-        return CheckResult.warn(check, service, evidence,
-                                "above the threshold at times but not consistently: watch the trend")
+        return CheckResult.warn(
+            check, service, evidence, "above the threshold at times but not consistently: watch the trend"
+        )
     return CheckResult.ok(check, service, evidence)
 
 
-def api_latency(service: str, p95_ms: Sequence[Sample], triggers: SplitTriggers,
-                *, now: datetime | None = None) -> CheckResult:
+def api_latency(
+    service: str, p95_ms: Sequence[Sample], triggers: SplitTriggers, *, now: datetime | None = None
+) -> CheckResult:
     """Noisy neighbour: API p95 latency above ``api_latency_p95_ratio`` x baseline, sustained over the window."""
     check = "split.api_latency"
     now = now or datetime.now(UTC)
     window = timedelta(hours=triggers.window_hours)
     pts = _in_window(p95_ms, window, now)
     if not pts:
-        return CheckResult.warn(check, service, f"no latency samples in the last {triggers.window_hours} h",
-                                "check that the metrics API returns HTTP latency for this service, then re-run")
+        return CheckResult.warn(
+            check,
+            service,
+            f"no latency samples in the last {triggers.window_hours} h",
+            "check that the metrics API returns HTTP latency for this service, then re-run",
+        )
     limit = triggers.api_latency_p95_ratio * triggers.api_latency_baseline_ms
     over = sum(1 for s in pts if s.value > limit)
     share = over / len(pts)
     worst = max(s.value for s in pts)
-    evidence = (f"{share:.0%} of {len(pts)} samples of p95 above {limit:.0f} ms "
-                f"({triggers.api_latency_p95_ratio}x the {triggers.api_latency_baseline_ms:.0f} ms baseline); "
-                f"worst {worst:.0f} ms")
+    evidence = (
+        f"{share:.0%} of {len(pts)} samples of p95 above {limit:.0f} ms "
+        f"({triggers.api_latency_p95_ratio}x the {triggers.api_latency_baseline_ms:.0f} ms baseline); "
+        f"worst {worst:.0f} ms"
+    )
     if share >= triggers.sustained_share:
-        return CheckResult.fail(check, service, evidence,
-                                "trigger fired: sustained noisy-neighbour effect on API latency, split immediately")
+        return CheckResult.fail(
+            check,
+            service,
+            evidence,
+            "trigger fired: sustained noisy-neighbour effect on API latency, split immediately",
+        )
     if over:
         return CheckResult.warn(check, service, evidence, "latency spikes, not sustained: correlate with deploys")
     return CheckResult.ok(check, service, evidence)
@@ -99,26 +126,41 @@ def api_latency(service: str, p95_ms: Sequence[Sample], triggers: SplitTriggers,
 def multi_region(triggers: SplitTriggers) -> CheckResult:
     check = "split.multi_region"
     if triggers.multi_region_required:
-        return CheckResult.fail(check, "platform", "a multi-region requirement is recorded in the inventory",
-                                "trigger fired: re-architect (one workspace, one region no longer holds)")
+        return CheckResult.fail(
+            check,
+            "platform",
+            "a multi-region requirement is recorded in the inventory",
+            "trigger fired: re-architect (one workspace, one region no longer holds)",
+        )
     return CheckResult.ok(check, "platform", "no multi-region requirement recorded")
 
 
-def build_checks(triggers: SplitTriggers, *, memory: dict[str, tuple[Sequence[Sample], float]],
-                 latency: dict[str, Sequence[Sample]], now: datetime | None = None) -> list[CheckFn]:
+def build_checks(
+    triggers: SplitTriggers,
+    *,
+    memory: dict[str, tuple[Sequence[Sample], float]],
+    latency: dict[str, Sequence[Sample]],
+    now: datetime | None = None,
+) -> list[CheckFn]:
     """``memory``: worker service -> (samples in bytes, limit in bytes); ``latency``: web service -> p95 ms."""
     checks: list[CheckFn] = []
     for svc, (samples, limit) in memory.items():
-        checks.append(lambda svc=svc, samples=samples, limit=limit: worker_memory(svc, samples, limit, triggers,
-                                                                                now=now))
+        checks.append(
+            lambda svc=svc, samples=samples, limit=limit: worker_memory(svc, samples, limit, triggers, now=now)
+        )
     for svc, samples in latency.items():
         checks.append(lambda svc=svc, samples=samples: api_latency(svc, samples, triggers, now=now))
     checks.append(lambda: multi_region(triggers))
     return checks
 
 
-def series_from_render(env: Any, render: Any, *, now: datetime | None = None, resolution_seconds: int = 300,
-                       ) -> tuple[dict[str, tuple[list[Sample], float]], dict[str, list[Sample]]]:
+def series_from_render(
+    env: Any,
+    render: Any,
+    *,
+    now: datetime | None = None,
+    resolution_seconds: int = 300,
+) -> tuple[dict[str, tuple[list[Sample], float]], dict[str, list[Sample]]]:
     """The series :func:`build_checks` needs, from Render's metrics API over the review window.
 
     Memory of every worker service against its memory limit (the API's, else the inventory's allocation);
@@ -129,8 +171,12 @@ def series_from_render(env: Any, render: Any, *, now: datetime | None = None, re
     ids = {s.name: s.id for s in render.services()}
 
     def samples(metric: str, name: str, **kw: Any) -> list[Sample]:
-        return [Sample(at, v) for at, v in render.metric(metric, ids[name], start=start, end=now,
-                                                         resolution_seconds=resolution_seconds, **kw)]
+        return [
+            Sample(at, v)
+            for at, v in render.metric(
+                metric, ids[name], start=start, end=now, resolution_seconds=resolution_seconds, **kw
+            )
+        ]
 
     memory: dict[str, tuple[list[Sample], float]] = {}
     for s in env.services:

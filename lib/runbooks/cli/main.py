@@ -12,12 +12,18 @@ import sys
 
 import typer
 
-HELP = ("Spectral hosting runbooks: run procedures as audited notebooks, inspect the archive, "
-        "and drive the local twin of the hosting.")
+HELP = (
+    "Spectral hosting runbooks: run procedures as audited notebooks, inspect the archive, "
+    "and drive the local twin of the hosting."
+)
 
 #: command -> module whose ``register(app)`` adds it
-COMMANDS = {"run": "runbooks.cli.run", "list": "runbooks.cli.run", "describe": "runbooks.cli.run",
-            "demo": "runbooks.cli.demo"}
+COMMANDS = {
+    "run": "runbooks.cli.run",
+    "list": "runbooks.cli.run",
+    "describe": "runbooks.cli.run",
+    "demo": "runbooks.cli.demo",
+}
 #: group -> module whose ``app`` is the typer group
 GROUPS = {"runs": "runbooks.cli.runs", "sandbox": "runbooks.cli.sandbox"}
 

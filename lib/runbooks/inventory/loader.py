@@ -69,9 +69,7 @@ def load_file(path: Path, *, sandbox: Path | None = None) -> Environment:
 def load(environment: str, *, directory: Path | None = None, sandbox: Path | None = None) -> Environment:
     """The validated inventory of ``environment`` (production, staging or sandbox)."""
     if environment not in ENVIRONMENTS:
-        raise InventoryError(
-            f"unknown environment {environment!r}: choose one of {', '.join(ENVIRONMENTS)}"
-        )
+        raise InventoryError(f"unknown environment {environment!r}: choose one of {', '.join(ENVIRONMENTS)}")
     env = load_file((directory or inventory_dir()) / f"{environment}.yaml", sandbox=sandbox)
     if env.environment != environment:
         raise InventoryError(f"{environment}.yaml: field environment says {env.environment!r}")

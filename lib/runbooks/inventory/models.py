@@ -176,8 +176,9 @@ class Credentials(Strict):
     #: age identity (private key) that decrypts backups; only the drill and restores need it
     backup_identity: SecretRef
 
-    @field_validator("cloudflare_api_token", "render_api_key", "supabase_access_token", "database_url",
-                     "backup_identity")
+    @field_validator(
+        "cloudflare_api_token", "render_api_key", "supabase_access_token", "database_url", "backup_identity"
+    )
     @classmethod
     def _refs(cls, v: str) -> str:
         return _check_ref(v)

@@ -43,8 +43,14 @@ retry_transient = retry(
 )
 
 
-def http_client(base_url: str, *, token: str | None = None, verify: Any = True, timeout: float = 15.0,
-                headers: dict[str, str] | None = None) -> httpx.Client:
+def http_client(
+    base_url: str,
+    *,
+    token: str | None = None,
+    verify: Any = True,
+    timeout: float = 15.0,
+    headers: dict[str, str] | None = None,
+) -> httpx.Client:
     h = {"Accept": "application/json", "User-Agent": "spectral-runbooks"}
     if token:
         h["Authorization"] = f"Bearer {token}"

@@ -77,8 +77,13 @@ def _deploy(d: Any) -> Deploy:
         return None if v is UNSET else v
 
     image = opt(d.image)
-    return Deploy(id=d.id, status=str(opt(d.status) or ""), image_ref=opt(image.ref) if image else None,
-                  created_at=opt(d.created_at), finished_at=opt(d.finished_at))
+    return Deploy(
+        id=d.id,
+        status=str(opt(d.status) or ""),
+        image_ref=opt(image.ref) if image else None,
+        created_at=opt(d.created_at),
+        finished_at=opt(d.finished_at),
+    )
 
 
 class RenderProvider:
@@ -88,8 +93,7 @@ class RenderProvider:
 
     def __init__(self, base_url: str, api_key: str, owner_id: str | None = None, *, timeout: float = 20.0):
         self.owner_id = owner_id
-        self._client = AuthenticatedClient(base_url=base_url.rstrip("/"), token=api_key,
-                                           timeout=httpx.Timeout(timeout))
+        self._client = AuthenticatedClient(base_url=base_url.rstrip("/"), token=api_key, timeout=httpx.Timeout(timeout))
         self._http = httpx.Client(timeout=5.0)
 
     @classmethod
@@ -113,21 +117,27 @@ class RenderProvider:
         def once() -> Response[Any]:
             r: Response[Any] = endpoint.sync_detailed(*args, client=self._client, **kwargs)
             if idempotent and r.status_code in (429, 502, 503, 504):
-                raise httpx.HTTPStatusError("transient", request=httpx.Request("GET", operation),
-                                            response=httpx.Response(int(r.status_code)))
+                raise httpx.HTTPStatusError(
+                    "transient", request=httpx.Request("GET", operation), response=httpx.Response(int(r.status_code))
+                )
             return r
 
         try:
             resp = retry_transient(once)() if idempotent else once()
         except httpx.HTTPStatusError as e:
-            raise ProviderError(self.provider, operation, "transient error persisted",
-                                status=e.response.status_code) from e
+            raise ProviderError(
+                self.provider, operation, "transient error persisted", status=e.response.status_code
+            ) from e
         except httpx.HTTPError as e:
             raise ProviderError(self.provider, operation, f"{type(e).__name__}: {e}") from e
         if resp.status_code >= HTTPStatus.BAD_REQUEST:
             detail = resp.parsed.message if isinstance(resp.parsed, Error) and resp.parsed.message else ""
-            raise ProviderError(self.provider, operation, str(detail or resp.content[:300].decode(errors="replace")),
-                                status=int(resp.status_code))
+            raise ProviderError(
+                self.provider,
+                operation,
+                str(detail or resp.content[:300].decode(errors="replace")),
+                status=int(resp.status_code),
+            )
         return resp.parsed
 
     # -- services ---------------------------------------------------------------------------------
@@ -175,13 +185,13 @@ class RenderProvider:
         return EnvGroup(g.id, g.name, env, tuple(x.id for x in links), tuple(x.name for x in links))
 
     def set_group_var(self, group_id: str, key: str, value: str) -> None:
-        self._call(f"set {key} in env group {group_id}", update_env_group_env_var, group_id, key,
-                   body=EnvVarValue(value=value))
+        self._call(
+            f"set {key} in env group {group_id}", update_env_group_env_var, group_id, key, body=EnvVarValue(value=value)
+        )
 
     # -- deploys ----------------------------------------------------------------------------------
     def deploy(self, service_id: str) -> Deploy:
-        d = self._call(f"deploy {service_id}", create_deploy, service_id, body=CreateDeployBody(),
-                       idempotent=False)
+        d = self._call(f"deploy {service_id}", create_deploy, service_id, body=CreateDeployBody(), idempotent=False)
         return _deploy(d)
 
     def deploys(self, service_id: str, limit: int = 20) -> list[Deploy]:
@@ -194,8 +204,7 @@ class RenderProvider:
     def live_deploy(self, service_id: str) -> Deploy | None:
         return next((d for d in self.deploys(service_id) if d.status == "live"), None)
 
-    def wait_deploy(self, service_id: str, deploy_id: str, *, timeout: float = 120.0,
-                    interval: float = 0.5) -> Deploy:
+    def wait_deploy(self, service_id: str, deploy_id: str, *, timeout: float = 120.0, interval: float = 0.5) -> Deploy:
         """Poll until the deploy reaches a terminal status; raises ProviderError on timeout."""
         deadline = time.monotonic() + timeout
         while True:
@@ -203,8 +212,9 @@ class RenderProvider:
             if d.status in TERMINAL_DEPLOY:
                 return d
             if time.monotonic() > deadline:
-                raise ProviderError(self.provider, f"wait for deploy {deploy_id}",
-                                    f"still {d.status} after {timeout:.0f}s")
+                raise ProviderError(
+                    self.provider, f"wait for deploy {deploy_id}", f"still {d.status} after {timeout:.0f}s"
+                )
             time.sleep(interval)
 
     # -- health and metrics -----------------------------------------------------------------------
@@ -218,8 +228,16 @@ class RenderProvider:
         except (httpx.HTTPError, ValueError) as e:
             return 0, {"error": f"{type(e).__name__}"}
 
-    def metric(self, metric: str, service_id: str, *, start: datetime | None = None, end: datetime | None = None,
-               resolution_seconds: int = 60, quantile: float | None = None) -> list[tuple[datetime, float]]:
+    def metric(
+        self,
+        metric: str,
+        service_id: str,
+        *,
+        start: datetime | None = None,
+        end: datetime | None = None,
+        resolution_seconds: int = 60,
+        quantile: float | None = None,
+    ) -> list[tuple[datetime, float]]:
         """One metric series of one service: [(timestamp, value)]."""
         kwargs: dict[str, Any] = {"resource": service_id, "resolution_seconds": resolution_seconds}
         if start:

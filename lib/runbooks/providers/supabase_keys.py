@@ -43,8 +43,9 @@ def _api_key(d: dict[str, Any]) -> ApiKey:
     revealed = value if isinstance(value, str) and "·" not in value and value != d.get("prefix") else None
     if revealed:
         protect(revealed, f"supabase:api-key:{d.get('name')}")
-    return ApiKey(str(d.get("id")), str(d.get("type")), str(d.get("name")), d.get("prefix"), d.get("inserted_at"),
-                  revealed)
+    return ApiKey(
+        str(d.get("id")), str(d.get("type")), str(d.get("name")), d.get("prefix"), d.get("inserted_at"), revealed
+    )
 
 
 def _signing_key(d: dict[str, Any]) -> SigningKey:
@@ -54,8 +55,7 @@ def _signing_key(d: dict[str, Any]) -> SigningKey:
 class SupabaseKeys(SupabaseManagement):
     """Management API calls for keys, plus the project URL (REST, auth) they protect."""
 
-    def __init__(self, base_url: str, access_token: str, project_ref: str, project_url: str, *,
-                 timeout: float = 30.0):
+    def __init__(self, base_url: str, access_token: str, project_ref: str, project_url: str, *, timeout: float = 30.0):
         super().__init__(base_url, access_token, project_ref, timeout=timeout)
         self.project_url = project_url.rstrip("/")
         self._project = httpx.Client(base_url=self.project_url, timeout=10.0)
@@ -64,8 +64,12 @@ class SupabaseKeys(SupabaseManagement):
     def from_environment(cls, env: Any) -> SupabaseKeys:
         from runbooks.secrets import secret
 
-        return cls(env.endpoints.supabase_api, secret(env.credentials.supabase_access_token),
-                   env.supabase_project_ref, env.endpoints.supabase_project)
+        return cls(
+            env.endpoints.supabase_api,
+            secret(env.credentials.supabase_access_token),
+            env.supabase_project_ref,
+            env.endpoints.supabase_project,
+        )
 
     def close(self) -> None:
         super().close()
@@ -76,8 +80,9 @@ class SupabaseKeys(SupabaseManagement):
 
     # -- API keys ---------------------------------------------------------------------------------
     def api_keys(self, *, reveal: bool = False) -> list[ApiKey]:
-        data = self.request("GET", f"{self.project_path}/api-keys", operation="list API keys",
-                            params={"reveal": str(reveal).lower()})
+        data = self.request(
+            "GET", f"{self.project_path}/api-keys", operation="list API keys", params={"reveal": str(reveal).lower()}
+        )
         return [_api_key(d) for d in data or []]
 
     def find_api_key(self, value: str) -> ApiKey | None:
@@ -88,16 +93,25 @@ class SupabaseKeys(SupabaseManagement):
         body: dict[str, Any] = {"type": kind, "name": name}
         if description:
             body["description"] = description
-        data = self.request("POST", f"{self.project_path}/api-keys", operation=f"create {kind} API key",
-                            params={"reveal": "true"}, json=body)
+        data = self.request(
+            "POST",
+            f"{self.project_path}/api-keys",
+            operation=f"create {kind} API key",
+            params={"reveal": "true"},
+            json=body,
+        )
         key = _api_key(data)
         if key.value is None:
             raise ProviderError(self.provider, f"create {kind} API key", "the response did not reveal the new key")
         return key
 
     def delete_api_key(self, key_id: str, *, reason: str = "rotating_key") -> None:
-        self.request("DELETE", f"{self.project_path}/api-keys/{key_id}", operation=f"delete API key {key_id}",
-                     params={"reason": reason, "was_compromised": "false"})
+        self.request(
+            "DELETE",
+            f"{self.project_path}/api-keys/{key_id}",
+            operation=f"delete API key {key_id}",
+            params={"reason": reason, "was_compromised": "false"},
+        )
 
     def project_accepts(self, value: str) -> tuple[bool, int]:
         """Does the project's REST API accept this API key? (accepted, HTTP status)."""
@@ -117,12 +131,18 @@ class SupabaseKeys(SupabaseManagement):
         return [_signing_key(d) for d in (data or {}).get("keys", [])]
 
     def create_signing_key(self, algorithm: str = "ES256", status: str = "standby") -> SigningKey:
-        return _signing_key(self.request("POST", self._signing, operation="create signing key",
-                                         json={"algorithm": algorithm, "status": status}))
+        return _signing_key(
+            self.request(
+                "POST", self._signing, operation="create signing key", json={"algorithm": algorithm, "status": status}
+            )
+        )
 
     def set_signing_key_status(self, key_id: str, status: str) -> SigningKey:
-        return _signing_key(self.request("PATCH", f"{self._signing}/{key_id}", operation=f"set signing key {status}",
-                                         json={"status": status}))
+        return _signing_key(
+            self.request(
+                "PATCH", f"{self._signing}/{key_id}", operation=f"set signing key {status}", json={"status": status}
+            )
+        )
 
     # -- the project's auth -----------------------------------------------------------------------
     @property
@@ -140,8 +160,12 @@ class SupabaseKeys(SupabaseManagement):
     def password_token(self, email: str, password: str, publishable_key: str) -> str:
         """An access token for ``email`` from the project's token endpoint (registered for redaction)."""
         try:
-            r = self._project.post("/auth/v1/token", params={"grant_type": "password"},
-                                   headers={"apikey": publishable_key}, json={"email": email, "password": password})
+            r = self._project.post(
+                "/auth/v1/token",
+                params={"grant_type": "password"},
+                headers={"apikey": publishable_key},
+                json={"email": email, "password": password},
+            )
         except httpx.HTTPError as e:
             raise ProviderError(self.provider, "sign in (token endpoint)", type(e).__name__) from e
         if r.status_code >= 400:

@@ -125,8 +125,12 @@ def policies(env: Environment, faults: frozenset[str]) -> dict[str, dict[str, An
     ]
     writer = [
         # multipart uploads: a failed backup must be able to abort its own pending upload
-        _stmt("Allow", ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
-              [_arn(backups, True)], "PutBackups"),
+        _stmt(
+            "Allow",
+            ["s3:PutObject", "s3:AbortMultipartUpload", "s3:ListMultipartUploadParts"],
+            [_arn(backups, True)],
+            "PutBackups",
+        ),
         _stmt("Allow", ["s3:ListBucketMultipartUploads"], [_arn(backups)], "ListPendingUploads"),
         _stmt("Allow", ["s3:ListBucket", "s3:ListBucketVersions", *read_config], [_arn(backups)], "ListBackups"),
         _stmt("Deny", protect, _both(backups), "NeverWeakenProtection"),

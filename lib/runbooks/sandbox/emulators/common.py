@@ -31,8 +31,9 @@ def parse_args(name: str, argv: list[str] | None = None) -> EmulatorArgs:
     a = p.parse_args(argv)
     state_dir = a.root / name
     state_dir.mkdir(parents=True, exist_ok=True)
-    return EmulatorArgs(a.root.resolve(), state_dir.resolve(), a.host, a.port,
-                        frozenset(f for f in a.faults.split(",") if f))
+    return EmulatorArgs(
+        a.root.resolve(), state_dir.resolve(), a.host, a.port, frozenset(f for f in a.faults.split(",") if f)
+    )
 
 
 class JsonState:

@@ -45,7 +45,8 @@ def run_deploy(store: RenderStore, supervisor: Supervisor, sid: str, deploy_id: 
 
 
 def deploy_async(store: RenderStore, supervisor: Supervisor, sid: str, deploy_id: str) -> threading.Thread:
-    t = threading.Thread(target=run_deploy, args=(store, supervisor, sid, deploy_id), daemon=True,
-                         name=f"deploy-{deploy_id}")
+    t = threading.Thread(
+        target=run_deploy, args=(store, supervisor, sid, deploy_id), daemon=True, name=f"deploy-{deploy_id}"
+    )
     t.start()
     return t

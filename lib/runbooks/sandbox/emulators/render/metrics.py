@@ -61,13 +61,25 @@ def value(metric: str, profile: dict[str, Any], memory_limit_mb: int, t: datetim
 UNITS = {"memory": "bytes", "memory-limit": "bytes", "cpu": "cpu", "http-latency": "ms"}
 
 
-def series(metric: str, service: dict[str, Any], profile: dict[str, Any], *, start: str | None,
-           end: str | None, resolution: int | None, quantile: float | None = None) -> dict[str, Any]:
+def series(
+    metric: str,
+    service: dict[str, Any],
+    profile: dict[str, Any],
+    *,
+    start: str | None,
+    end: str | None,
+    resolution: int | None,
+    quantile: float | None = None,
+) -> dict[str, Any]:
     labels = [{"field": "resource", "value": service["id"]}, {"field": "service", "value": service["name"]}]
     q = quantile if quantile is not None else 0.95
     if metric == "http-latency":
         labels.append({"field": "quantile", "value": str(q)})
-    points = [{"timestamp": t.isoformat().replace("+00:00", "Z"),
-               "value": value(metric, profile, service["memory_limit_mb"], t, q)}
-              for t in timestamps(start, end, resolution)]
+    points = [
+        {
+            "timestamp": t.isoformat().replace("+00:00", "Z"),
+            "value": value(metric, profile, service["memory_limit_mb"], t, q),
+        }
+        for t in timestamps(start, end, resolution)
+    ]
     return {"labels": labels, "unit": UNITS[metric], "values": points}

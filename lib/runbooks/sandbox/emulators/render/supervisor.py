@@ -53,11 +53,17 @@ class Supervisor:
         self.logs_dir.mkdir(parents=True, exist_ok=True)
         full = {k: os.environ[k] for k in INHERITED if k in os.environ}
         full.update(env)
-        full.update({"PORT": str(port), "HOST": self.host, "TWIN_SERVICE_NAME": name,
-                     "TWIN_KEY_NAMES": ",".join(key_names)})
+        full.update(
+            {"PORT": str(port), "HOST": self.host, "TWIN_SERVICE_NAME": name, "TWIN_KEY_NAMES": ",".join(key_names)}
+        )
         with open(self.logs_dir / f"service-{name}.log", "ab") as log:
-            proc = subprocess.Popen([sys.executable, "-m", SERVICE_MODULE], env=full, stdout=log,
-                                    stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+            proc = subprocess.Popen(
+                [sys.executable, "-m", SERVICE_MODULE],
+                env=full,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+            )
         with self._lock:
             self._procs[name] = proc
         return proc.pid

@@ -72,8 +72,15 @@ def new_signing_key(algorithm: str, status: str) -> dict[str, Any]:
     kid = str(uuid.uuid4())
     private_jwk, public_jwk = _generate(algorithm, kid)
     t = now()
-    return {"id": kid, "algorithm": algorithm, "status": status, "public_jwk": public_jwk, "created_at": t,
-            "updated_at": t, "_private_jwk": private_jwk}
+    return {
+        "id": kid,
+        "algorithm": algorithm,
+        "status": status,
+        "public_jwk": public_jwk,
+        "created_at": t,
+        "updated_at": t,
+        "_private_jwk": private_jwk,
+    }
 
 
 def response(key: dict[str, Any]) -> dict[str, Any]:
@@ -147,7 +154,7 @@ def get_signing_key(ref: str, key_id: str, request: Request) -> dict[str, Any]:
 def update_signing_key(ref: str, key_id: str, request: Request, body: dict[str, Any] = Body(...)) -> dict[str, Any]:
     ctx = require_management(request, ref)
     if set(body) != {"status"}:
-        raise HTTPException(400, "the body must be exactly {\"status\": ...}")
+        raise HTTPException(400, 'the body must be exactly {"status": ...}')
     target = body["status"]
     current = _get(ctx, key_id)["status"]
     if target == current:
@@ -208,14 +215,27 @@ def token(request: Request, grant_type: str, body: dict[str, Any] = Body(...)) -
         raise HTTPException(500, "no signing key in use")
     lifetime = int(ctx.state.section(CONFIG).get("jwt_exp", DEFAULT_JWT_EXP))
     iat = int(time.time())
-    claims = {"iss": _issuer(request), "sub": user["id"], "aud": "authenticated", "role": "authenticated",
-              "email": body["email"], "iat": iat, "exp": iat + lifetime, "session_id": str(uuid.uuid4())}
+    claims = {
+        "iss": _issuer(request),
+        "sub": user["id"],
+        "aud": "authenticated",
+        "role": "authenticated",
+        "email": body["email"],
+        "iat": iat,
+        "exp": iat + lifetime,
+        "session_id": str(uuid.uuid4()),
+    }
     algorithm = in_use["algorithm"]
     signer = (ECAlgorithm if algorithm == "ES256" else RSAAlgorithm).from_jwk(json.dumps(in_use["_private_jwk"]))
     access = jwt.encode(claims, signer, algorithm=algorithm, headers={"kid": in_use["id"]})
-    return {"access_token": access, "token_type": "bearer", "expires_in": lifetime, "expires_at": iat + lifetime,
-            "refresh_token": secrets.token_urlsafe(12),
-            "user": {"id": user["id"], "aud": "authenticated", "role": "authenticated", "email": body["email"]}}
+    return {
+        "access_token": access,
+        "token_type": "bearer",
+        "expires_in": lifetime,
+        "expires_at": iat + lifetime,
+        "refresh_token": secrets.token_urlsafe(12),
+        "user": {"id": user["id"], "aud": "authenticated", "role": "authenticated", "email": body["email"]},
+    }
 
 
 @router.get("/auth/v1/user")

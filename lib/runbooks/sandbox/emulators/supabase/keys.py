@@ -61,9 +61,16 @@ def new_key(kind: str, name: str, description: str | None = None) -> dict[str, A
     value = PREFIXES[kind] + secrets.token_urlsafe(24)
     t = now()
     return {
-        "id": str(uuid.uuid4()), "type": kind, "name": name, "description": description, "api_key": value,
-        "prefix": value[: len(PREFIXES[kind]) + 4], "hash": hashlib.sha256(value.encode()).hexdigest(),
-        "secret_jwt_template": None, "inserted_at": t, "updated_at": t,
+        "id": str(uuid.uuid4()),
+        "type": kind,
+        "name": name,
+        "description": description,
+        "api_key": value,
+        "prefix": value[: len(PREFIXES[kind]) + 4],
+        "hash": hashlib.sha256(value.encode()).hexdigest(),
+        "secret_jwt_template": None,
+        "inserted_at": t,
+        "updated_at": t,
     }
 
 
@@ -102,8 +109,9 @@ def list_api_keys(ref: str, request: Request, reveal: bool = False) -> list[dict
 
 
 @router.post("/v1/projects/{ref}/api-keys", status_code=201)
-def create_api_key(ref: str, request: Request, body: dict[str, Any] = Body(...),
-                   reveal: bool = False) -> dict[str, Any]:
+def create_api_key(
+    ref: str, request: Request, body: dict[str, Any] = Body(...), reveal: bool = False
+) -> dict[str, Any]:
     ctx = require_management(request, ref)
     kind, name = body.get("type"), body.get("name")
     if kind not in PREFIXES:
@@ -133,8 +141,9 @@ def get_api_key(ref: str, key_id: str, request: Request, reveal: bool = False) -
 
 
 @router.patch("/v1/projects/{ref}/api-keys/{key_id}")
-def update_api_key(ref: str, key_id: str, request: Request, body: dict[str, Any] = Body(...),
-                   reveal: bool = False) -> dict[str, Any]:
+def update_api_key(
+    ref: str, key_id: str, request: Request, body: dict[str, Any] = Body(...), reveal: bool = False
+) -> dict[str, Any]:
     ctx = require_management(request, ref)
     _get(ctx, key_id)
     if "name" in body and not NAME_RE.match(str(body["name"])):
@@ -149,8 +158,14 @@ def update_api_key(ref: str, key_id: str, request: Request, body: dict[str, Any]
 
 
 @router.delete("/v1/projects/{ref}/api-keys/{key_id}")
-def delete_api_key(ref: str, key_id: str, request: Request, reveal: bool = False,
-                   was_compromised: bool = False, reason: str | None = Query(None)) -> dict[str, Any]:
+def delete_api_key(
+    ref: str,
+    key_id: str,
+    request: Request,
+    reveal: bool = False,
+    was_compromised: bool = False,
+    reason: str | None = Query(None),
+) -> dict[str, Any]:
     ctx = require_management(request, ref)
     _get(ctx, key_id)
     with ctx.state.update() as data:
@@ -168,5 +183,8 @@ def rest_root(request: Request) -> dict[str, Any]:
     key = live_key(ctx, value) if value else None
     if key is None:
         raise HTTPException(401, "Invalid API key")
-    return {"swagger": "2.0", "info": {"title": "PostgREST (twin)"}, "role": "service_role"
-            if key["type"] == "secret" else "anon"}
+    return {
+        "swagger": "2.0",
+        "info": {"title": "PostgREST (twin)"},
+        "role": "service_role" if key["type"] == "secret" else "anon",
+    }
