@@ -7,7 +7,9 @@ Notebooks do ``import runbooks`` and use:
 - ``runbooks.guard_apply(apply, confirm, environment)``: the single gate of destructive steps;
 - ``runbooks.load_inventory(environment)``: the validated inventory of an environment
   (``runbooks.inventory`` is the subpackage: models and loader);
-- ``runbooks.show(results)``: display check results (or any table) as a table.
+- ``runbooks.show(results)``: display check results (or any table) as a table;
+- ``runbooks.BadParameter(name, value, problem, fix)``: raise it when a parameter's value is unusable,
+  before any change; the runner records the run as ``refused`` (exit 2).
 
 Attributes are imported lazily so that ``import runbooks`` stays cheap for the CLI.
 """
@@ -25,6 +27,8 @@ _LAZY = {
     "show": ("runbooks.results", "show"),
     "guard_apply": ("runbooks.guard", "guard_apply"),
     "ApplyRefused": ("runbooks.guard", "ApplyRefused"),
+    "BadParameter": ("runbooks.errors", "BadParameter"),
+    "Refused": ("runbooks.errors", "Refused"),
     "load_inventory": ("runbooks.inventory.loader", "load"),
 }
 

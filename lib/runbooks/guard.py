@@ -18,13 +18,15 @@ import atexit
 import os
 import socket
 
+from runbooks.errors import Refused
+
 LOCKED_ENV = "RUNBOOKS_LOCKED_ENVIRONMENT"
 RUN_ID_ENV = "RUNBOOKS_RUN_ID"
 
 _held: dict[str, object] = {}  # environment -> EnvironmentLock taken by this process
 
 
-class ApplyRefused(RuntimeError):
+class ApplyRefused(Refused):
     """A destructive step was not authorised (dry run, missing confirmation, or locked environment)."""
 
 
