@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
-from runner_fixtures import archive_root, manifest, nb, run_cli, run_dirs
+from runner_fixtures import archive_root, manifest, nb, notebook, run_cli, run_dirs
 
 from runbooks.archive.manifest import RunStatus
 from runbooks.runner.run import run_procedure
@@ -71,3 +72,33 @@ def test_unusable_archive_fails_fast_with_exit_70(tmp_path: Path) -> None:
     assert proc.returncode == 70
     assert "runner error" in proc.stderr and "NotADirectoryError" in proc.stderr
     assert not marker.exists()  # no kernel was started for a run that could not be recorded
+
+
+def test_bad_parameter_raised_inside_the_runbook_is_refused(archive_root: Path) -> None:
+    out = run_procedure(nb("refuse_param"), params={"hostname": "bogus.example"}, archive_root=archive_root)
+    assert out.status is RunStatus.REFUSED and out.exit_code == 2
+    assert out.error is not None and out.error.kind == "BadParameter"
+    assert out.error.message == "hostname='bogus.example': not in the inventory; give one of the inventory's hostnames"
+    assert out.run_dir is not None and sorted(p.name for p in out.run_dir.iterdir()) == ["notebook.ipynb", "run.json"]
+    m = manifest(out.run_dir)
+    assert m["status"] == "refused" and m["error"]["kind"] == "BadParameter"
+    nbj = notebook(out.run_dir)
+    assert nbj["metadata"]["runbook_run"]["status"] == "refused"
+    cell = nbj["cells"][out.error.cell_index]
+    assert cell["metadata"]["runbook_status"] == "refused"
+    assert any(o["output_type"] == "error" and o["ename"] == "BadParameter" for o in cell["outputs"])
+    assert "validating bogus.example" in json.dumps(nbj)  # the executed notebook is the record
+
+
+def test_unconfirmed_apply_in_a_destructive_runbook_is_refused(archive_root: Path) -> None:
+    out = run_procedure(nb("refuse_apply"), params={"apply": "true", "confirm": "wrong"}, archive_root=archive_root)
+    assert out.status is RunStatus.REFUSED and out.exit_code == 2
+    assert out.error is not None and out.error.kind == "ApplyRefused"
+    assert "sandbox" in out.error.message
+    assert out.run_dir is not None and (out.run_dir / "notebook.ipynb").is_file()
+    m = manifest(out.run_dir)
+    assert m["status"] == "refused" and m["destructive"] is True and m["lock"]["environment"] == "sandbox"
+    outputs = notebook(out.run_dir)["cells"][out.error.cell_index]["outputs"]
+    assert not [o for o in outputs if o["output_type"] == "stream"]  # nothing after the gate ran
+    cli = run_cli("run", nb("refuse_apply"), "--apply", "--confirm", "wrong", "--archive", str(archive_root))
+    assert cli.returncode == 2 and cli.stdout.startswith("refused: run ") and "ApplyRefused" in cli.stderr

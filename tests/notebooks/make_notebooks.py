@@ -144,6 +144,28 @@ else:
     print("applied")""",
         destructive=True,
     ),
+    "refuse_param": notebook(
+        "Refuses a parameter's value",
+        "Validates its input and raises runbooks.BadParameter before changing anything.",
+        f"""{ENV}
+hostname: str = "nowhere.invalid"  # the hostname to act on""",
+        'print("validating", hostname)',
+        """import runbooks
+raise runbooks.BadParameter("hostname", hostname, "not in the inventory", "give one of the inventory's hostnames")""",
+        'print("never printed")',
+    ),
+    "refuse_apply": notebook(
+        "A destructive step behind the gate",
+        "Calls runbooks.guard_apply without catching its refusal.",
+        f"""{ENV}
+apply: bool = False  # make changes (otherwise a dry run)
+confirm: str = ""  # must equal the environment to apply""",
+        'print("plan: change nothing, carefully")',
+        """import runbooks
+runbooks.guard_apply(apply, confirm, environment)
+print("applied")""",
+        destructive=True,
+    ),
 }
 
 

@@ -4,7 +4,9 @@ papermill's own ``execute_notebook`` saves the output notebook while the run goe
 records a timeout or a dead kernel as if every cell had completed. This engine instead drives
 nbclient cell by cell on a notebook that lives only in memory and classifies what happened:
 
-- ``succeeded``; ``failed`` (an exception in a cell: its index, name and message);
+- ``succeeded``; ``failed`` (an exception in a cell: its index, name and message); ``refused`` (the cell
+  raised one of :data:`runbooks.errors.REFUSAL_NAMES`: the runbook refused a parameter's value or an
+  unconfirmed apply before changing anything);
 - ``timed_out``: the *whole run* (kernel start included) outlived ``timeout`` seconds; each cell gets
   the time left as its own timeout, and a deadline passed between cells stops the run too;
 - ``kernel_died``: the kernel process went away;
@@ -13,7 +15,7 @@ nbclient cell by cell on a notebook that lives only in memory and classifies wha
   received so far stay in the notebook.
 
 The cell where a run stopped gets an ``error`` output saying so, every code cell gets
-``metadata.runbook_status`` (ok / failed / timed_out / kernel_died / interrupted / not_run), and the
+``metadata.runbook_status`` (ok / failed / refused / timed_out / kernel_died / interrupted / not_run), and the
 kernel's own stdout/stderr go to /dev/null (fd-level output reaches the notebook through ipykernel's
 capture and is scrubbed with everything else). IPython's history database is disabled.
 """
@@ -231,9 +233,11 @@ class Engine:
                         add_output=False,
                     )
                 else:
+                    from runbooks.errors import REFUSAL_NAMES
+
                     self._stop(
                         result,
-                        "failed",
+                        "refused" if e.ename in REFUSAL_NAMES else "failed",
                         e.ename or "Error",
                         e.evalue or "",
                         state.current,

@@ -8,6 +8,7 @@ from typing import Any
 _MARK = {
     "ok": "[green]✓[/]",
     "failed": "[red]✗[/]",
+    "refused": "[yellow]⊘[/]",
     "timed_out": "[red]⏱[/]",
     "kernel_died": "[red]☠[/]",
     "interrupted": "[yellow]■[/]",
