@@ -235,6 +235,13 @@ def test_placement_faults_are_detected_and_block_rotation(
             ("config.group_has_no_code_coupled", f"{group}:SPECTRAL_GENERATION"),
             ("config.generation_matches_deploy", "worker"),
         }
+        # the audit shows the generations it reports on (configuration, not secrets) ...
+        rows = {(f["check"], f["subject"]): f for f in manifest(out)["results"]["findings"]}
+        evidence = rows[("config.generation_matches_deploy", "worker")]["evidence"]
+        assert "SPECTRAL_GENERATION=2026.11.3" in evidence and "generation 2026.11.2" in evidence, evidence
+        assert "REDACTED" not in json.dumps(manifest(out)["results"]["findings"])
+        # ... and never a rotating key's value (the key set on a service included)
+        assert_archive_clean(archive, twin_secrets(sbx))
         before = [k.id for k in supabase(sbx).api_keys()]
         rot = run_procedure("rotate-keys", params=APPLY, archive_root=archive)
         assert rot.status is RunStatus.FAILED

@@ -13,7 +13,7 @@ from test_render_harness import KeysTwin, keys_twin
 
 from runbooks.checks.config_placement import generation_of_image
 from runbooks.providers.base import ProviderError
-from runbooks.providers.render import RenderProvider
+from runbooks.providers.render import RenderProvider, public_names
 from runbooks.secrets import fingerprint
 
 GROUP = "spectral-sandbox-keys"
@@ -161,6 +161,33 @@ def test_fault_generation_mismatch(faulted: KeysTwin) -> None:
     assert live is not None
     assert r.service_env(worker.id)["SPECTRAL_GENERATION"] != generation_of_image(live.image_ref)
     assert r.health(worker)[1]["generation"] == generation_of_image(live.image_ref)
+
+
+def test_code_coupled_values_stay_readable_and_keys_are_protected(
+    faulted: KeysTwin, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Only secret values are registered for redaction: the inventory's code-coupled values (the generation
+    the audit reports on) are not; rotating keys and names the inventory does not know are."""
+    from runbooks import redact
+
+    fresh = redact.Redactor()
+    monkeypatch.setattr(redact, "_default", fresh)
+    env = faulted.inventory()
+    r = RenderProvider(faulted.render_api, faulted.secret("render_api_key"), faulted.owner_id, public=public_names(env))
+    assert public_names(env) == {"SPECTRAL_GENERATION", "HANDLER_CONCURRENCY", "DRAIN_TIMEOUT_SECONDS"}
+    worker_env = r.service_env(r.service("worker").id)
+    group = r.env_group(GROUP)
+    assert "SPECTRAL_GENERATION" in group.env  # generation-in-group
+    for gen in {worker_env["SPECTRAL_GENERATION"], group.env["SPECTRAL_GENERATION"]}:
+        assert fresh.scrub(f"SPECTRAL_GENERATION={gen}") == f"SPECTRAL_GENERATION={gen}"
+    api_env = r.service_env(r.service("api").id)
+    secret_on_service = api_env["SUPABASE_SECRET_KEY"]  # key-on-service: protected on a service too
+    for value in (group.env["SUPABASE_SECRET_KEY"], group.env["OAUTH_CLIENT_SECRET"], secret_on_service):
+        assert value not in fresh.scrub(f"value {value}")
+    # a name the provider is not told is public stays protected (unknown names are treated as secrets)
+    strict = RenderProvider(faulted.render_api, faulted.secret("render_api_key"), faulted.owner_id)
+    gen = strict.service_env(r.service("worker").id)["SPECTRAL_GENERATION"]
+    assert gen not in fresh.scrub(gen)
 
 
 def test_fault_stale_service_ignores_deploys(faulted: KeysTwin) -> None:

@@ -2,13 +2,16 @@
 
 Calls go through Render's generated public-API client (``render.public_api``, from the ``render``
 package) with the inventory's ``endpoints.render_api`` as base URL, so the same code talks to Render and
-to the twin. Env var values are key material: every value this provider returns is registered with the
-redactor first (:func:`runbooks.secrets.protect`), and callers show fingerprints, never values.
+to the twin. Env var values may be key material: every value this provider returns is registered with the
+redactor first (:func:`runbooks.secrets.protect`), and callers show fingerprints, never values, except the
+values of ``public`` names (the inventory's code-coupled values, e.g. ``SPECTRAL_GENERATION``), which are
+configuration, not secrets, and must stay readable in findings. A name not listed as public is protected.
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
 from http import HTTPStatus
@@ -86,13 +89,30 @@ def _deploy(d: Any) -> Deploy:
     )
 
 
+def public_names(env: Any) -> frozenset[str]:
+    """Env var names whose values are configuration, not secrets: the inventory's code-coupled values
+    (minus any name that is also rotating key material, which the inventory refuses anyway)."""
+    rotating = {k.name for k in env.config.rotating_keys}
+    return frozenset(n for n in env.config.code_coupled if n not in rotating)
+
+
 class RenderProvider:
     """Client of the Render API for one workspace (owner)."""
 
     provider = "render"
 
-    def __init__(self, base_url: str, api_key: str, owner_id: str | None = None, *, timeout: float = 20.0):
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        owner_id: str | None = None,
+        *,
+        public: Iterable[str] = (),
+        timeout: float = 20.0,
+    ):
         self.owner_id = owner_id
+        #: env var names whose values are not secret (code-coupled values): returned without registering
+        self.public = frozenset(public)
         self._client = AuthenticatedClient(base_url=base_url.rstrip("/"), token=api_key, timeout=httpx.Timeout(timeout))
         self._http = httpx.Client(timeout=5.0)
 
@@ -100,7 +120,12 @@ class RenderProvider:
     def from_environment(cls, env: Any) -> RenderProvider:
         from runbooks.secrets import secret
 
-        return cls(env.endpoints.render_api, secret(env.credentials.render_api_key), env.render_owner_id)
+        return cls(
+            env.endpoints.render_api,
+            secret(env.credentials.render_api_key),
+            env.render_owner_id,
+            public=public_names(env),
+        )
 
     def close(self) -> None:
         self._client.get_httpx_client().close()
@@ -111,6 +136,10 @@ class RenderProvider:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+    def _value(self, where: str, key: str, value: str) -> str:
+        """``value`` of env var ``key``; registered for redaction unless ``key`` is a public name."""
+        return value if key in self.public else protect(value, f"render:{where}:{key}")
 
     # -- plumbing ---------------------------------------------------------------------------------
     def _call(self, operation: str, endpoint: Any, *args: Any, idempotent: bool = True, **kwargs: Any) -> Any:
@@ -165,7 +194,7 @@ class RenderProvider:
     def service_env(self, service_id: str) -> dict[str, str]:
         """The service's own env vars (not its groups'); values registered for redaction."""
         items = self._call(f"list env vars of {service_id}", get_env_vars_for_service, service_id) or []
-        return {i.env_var.key: protect(i.env_var.value, f"render:{service_id}:{i.env_var.key}") for i in items}
+        return {i.env_var.key: self._value(service_id, i.env_var.key, i.env_var.value) for i in items}
 
     def set_service_var(self, service_id: str, key: str, value: str) -> None:
         self._call(f"set {key} on {service_id}", update_env_var, service_id, key, body=EnvVarValue(value=value))
@@ -180,7 +209,7 @@ class RenderProvider:
         if meta is None:
             raise ProviderError(self.provider, f"find env group {name}", "no such env group", status=404)
         g = self._call(f"retrieve env group {name}", retrieve_env_group, meta.id)
-        env = {v.key: protect(v.value, f"render:{name}:{v.key}") for v in g.env_vars}
+        env = {v.key: self._value(name, v.key, v.value) for v in g.env_vars}
         links = list(g.service_links)
         return EnvGroup(g.id, g.name, env, tuple(x.id for x in links), tuple(x.name for x in links))
 
