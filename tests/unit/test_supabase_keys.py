@@ -7,6 +7,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import jwt
 import pytest
 from fastapi.testclient import TestClient
@@ -31,16 +32,89 @@ def validate(spec: dict[str, Any], schema_name: str, instance: Any, *, array: bo
     OAS30Validator({**schema, "components": spec["components"]}).validate(instance)
 
 
-def test_request_bodies_the_providers_send_follow_the_spec(spec: dict[str, Any]) -> None:
-    validate(
-        spec,
-        "CreateApiKeyBody",
-        {"type": "secret", "name": "rotated_20261127120000", "description": "issued by rotate-keys"},
+def spec_operation(spec: dict[str, Any], method: str, path: str) -> dict[str, Any]:
+    """The spec's operation for ``method`` on a concrete ``path`` (templated segments match any value)."""
+    parts = path.strip("/").split("/")
+    for template, ops in spec["paths"].items():
+        tparts = template.strip("/").split("/")
+        same = len(tparts) == len(parts) and all(
+            t == p or t.startswith("{") for t, p in zip(tparts, parts, strict=True)
+        )
+        if same and method.lower() in ops:
+            return dict(ops[method.lower()])
+    raise AssertionError(f"{method} {path} is not an operation of the Management API")
+
+
+def validate_request(spec: dict[str, Any], request: httpx.Request) -> None:
+    """A request as sent on the wire against its operation: declared query parameters, JSON body schema."""
+    op = spec_operation(spec, request.method, request.url.path)
+    params = {p["name"]: p for p in op.get("parameters", []) if p.get("in") == "query"}
+    for name, value in request.url.params.multi_items():
+        assert name in params, f"{request.method} {request.url.path}: undeclared query parameter {name}"
+        schema = params[name].get("schema", {})
+        decoded: Any = {"true": True, "false": False}.get(value, value) if schema.get("type") == "boolean" else value
+        OAS30Validator({**schema, "components": spec["components"]}).validate(decoded)
+    body = op.get("requestBody", {}).get("content", {}).get("application/json")
+    if request.content:
+        assert body is not None, f"{request.method} {request.url.path} takes no body"
+        OAS30Validator({**body["schema"], "components": spec["components"]}).validate(json.loads(request.content))
+    else:
+        assert body is None or not op["requestBody"].get("required"), f"{request.method}: body required"
+
+
+def test_requests_the_provider_sends_follow_the_spec(spec: dict[str, Any], tmp_path: Path) -> None:
+    """Drive providers/supabase_keys.py against the twin through a transport that captures every request
+    it really sends, and validate those requests (query parameters, bodies) against the OpenAPI document."""
+    from runbooks.providers.supabase_keys import SupabaseKeys
+
+    (tmp_path / "secrets").mkdir(mode=0o700)
+    (tmp_path / "secrets" / "supabase_access_token").write_text("sbp_test_token_0123456789")
+    twin = TestClient(supabase_keys_app(tmp_path, 0))
+    sent: list[httpx.Request] = []
+
+    def forward(request: httpx.Request) -> httpx.Response:
+        sent.append(request)
+        r = twin.request(
+            request.method,
+            request.url.path,
+            params=list(request.url.params.multi_items()),
+            content=request.content,
+            headers={k: v for k, v in request.headers.items() if k.lower() in ("authorization", "content-type")},
+        )
+        return httpx.Response(r.status_code, content=r.content, headers={"content-type": "application/json"})
+
+    keys = SupabaseKeys("http://management.invalid", "sbp_test_token_0123456789", PROJECT_REF, "http://p.invalid")
+    keys._http = httpx.Client(  # the provider's own request code, over a capturing transport
+        base_url="http://management.invalid",
+        headers=dict(keys._http.headers),
+        transport=httpx.MockTransport(forward),
     )
-    validate(spec, "CreateSigningKeyBody", {"algorithm": "ES256", "status": "standby"})
-    validate(spec, "UpdateSigningKeyBody", {"status": "revoked"})
+    created = keys.create_api_key("secret", "rotated_20261127120000", "issued by rotate-keys")
+    assert any(k.id == created.id for k in keys.api_keys(reveal=True))
+    keys.api_keys()
+    keys.delete_api_key(created.id)
+    standby = keys.create_signing_key("ES256", "standby")
+    keys.signing_keys()
+    keys.set_signing_key_status(standby.id, "in_use")
+    keys.close()
+
+    seen = {(r.method, r.url.path.rsplit("/", 1)[0] if r.method in ("DELETE", "PATCH") else r.url.path) for r in sent}
+    assert seen == {
+        ("POST", f"{BASE}/api-keys"),
+        ("GET", f"{BASE}/api-keys"),
+        ("DELETE", f"{BASE}/api-keys"),
+        ("POST", f"{BASE}/config/auth/signing-keys"),
+        ("GET", f"{BASE}/config/auth/signing-keys"),
+        ("PATCH", f"{BASE}/config/auth/signing-keys"),
+    }
+    for request in sent:
+        validate_request(spec, request)
+    # the validation can fail: a body or a parameter the spec does not allow is caught
+    bad_body = httpx.Request("PATCH", f"http://x{BASE}/config/auth/signing-keys/k1", json={"status": "gone"})
     with pytest.raises(ValidationError):
-        validate(spec, "UpdateSigningKeyBody", {"status": "gone"})
+        validate_request(spec, bad_body)
+    with pytest.raises(AssertionError):
+        validate_request(spec, httpx.Request("GET", f"http://x{BASE}/api-keys", params={"secret": "1"}))
 
 
 @pytest.fixture()
