@@ -5,10 +5,10 @@ A :class:`Redactor` knows two kinds of things to remove:
 - **registered values**: every value :func:`runbooks.secret` resolved (in this process, or in the
   kernel, which tells the runner through its channel). Each value is also searched for in the forms
   it takes once rendered: HTML-escaped (DataFrame HTML), JSON-escaped, ``repr``-escaped and
-  URL-quoted; and a prefix of at least 12 characters followed by an ellipsis (``...`` or ``…``) is
-  treated as the value truncated by a table renderer (pandas, rich). Values shorter than
-  :data:`MIN_SECRET_LENGTH` (8) characters are *not* registered: they would match too much ordinary
-  text. Keep real credentials longer than that.
+  URL-quoted; and a prefix of at least 12 characters of the value or of any of these forms, followed
+  by an ellipsis (``...`` or ``…``), is treated as the value truncated by a table renderer (pandas,
+  rich). Values shorter than :data:`MIN_SECRET_LENGTH` (8) characters are *not* registered: they would
+  match too much ordinary text. Keep real credentials longer than that.
 - **credential-looking patterns**, whoever produced them: AWS access key ids (``AKIA``/``ASIA``...),
   40-character AWS secret keys near an AWS hint, Supabase ``sb_secret_``/``sb_publishable_`` keys,
   JWTs (``eyJ...``), PEM private keys, ``AGE-SECRET-KEY-1...`` identities, ``Bearer`` tokens and
@@ -111,6 +111,8 @@ class Redactor:
         self._lock = threading.Lock()
         self._values: dict[str, str] = {}  # value -> label (the secret reference)
         self._needles: list[tuple[str, str]] = []  # (variant, marker), longest first
+        #: every rendered form of every value with its marker, for the search of a truncated prefix
+        self._forms: list[tuple[str, str]] = []
         self.listeners: list[Callable[[str, str], None]] = []
 
     # -- registration ---------------------------------------------------------------------------
@@ -127,9 +129,15 @@ class Redactor:
             self._values[value] = label
             marker = f"[REDACTED:{label}]" if label and _safe_label(label) else MARKER
             needles = dict(self._needles)
-            for v in _variants(value):
+            variants = _variants(value) | {value}
+            for v in variants:
                 needles.setdefault(v, marker)
             self._needles = sorted(needles.items(), key=lambda kv: -len(kv[0]))
+            forms = dict(self._forms)
+            for v in sorted(variants):
+                if len(v) > _TRUNCATED_MIN:
+                    forms.setdefault(v, marker)
+            self._forms = list(forms.items())
         for fn in list(self.listeners):
             fn(value, label)
         return True
@@ -151,14 +159,13 @@ class Redactor:
     # -- scrubbing ------------------------------------------------------------------------------
     def _scrub_values(self, text: str) -> str:
         with self._lock:
-            needles, values = self._needles, list(self._values.items())
+            needles, forms = self._needles, self._forms
         for needle, marker in needles:
             if needle in text:
                 text = text.replace(needle, marker)
-        # a prefix of a registered value cut by a table renderer: "abcdefghijkl..." / "abcdefghijkl…"
-        for value, label in values:
-            if len(value) <= _TRUNCATED_MIN:
-                continue
+        # a prefix of a registered value, or of one of its escaped forms (a pandas HTML cell is cut, then
+        # escaped: "abcdefghij&amp;kl..."), cut by a table renderer: "abcdefghijkl..." / "abcdefghijkl…"
+        for value, marker in forms:
             head = value[:_TRUNCATED_MIN]
             start = text.find(head)
             while start >= 0:
@@ -167,7 +174,6 @@ class Redactor:
                     k += 1
                 rest = text[start + k :]
                 if rest.startswith(_ELLIPSES):
-                    marker = f"[REDACTED:{label}]" if label and _safe_label(label) else MARKER
                     text = text[:start] + marker + rest
                     start = text.find(head, start + len(marker))
                 else:

@@ -8,6 +8,7 @@ import secrets
 from pathlib import Path
 from urllib.parse import quote
 
+import pytest
 from runner_fixtures import all_bytes, archive_root, manifest, nb, notebook, run_cli, run_dirs
 
 __all__ = ["archive_root"]
@@ -21,12 +22,17 @@ LITERALS = [
 ]
 
 
+#: longer than pandas' 50-character cell, with an '&' inside the part a truncated HTML cell keeps
+REV_SECRET = "Abcdefghijklmn&opqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-tail"
+
+
 def _forms(value: str) -> list[str]:
-    return [value, html.escape(value), json.dumps(value)[1:-1], quote(value, safe=""), value[:16]]
+    escaped = html.escape(value)
+    return [value, escaped, escaped[:20], json.dumps(value)[1:-1], quote(value, safe=""), value[:16], value[:14]]
 
 
-def test_secret_never_reaches_archive_ledger_index_or_log(archive_root: Path) -> None:
-    value = f"rbk-{secrets.token_hex(16)}&<Q>'x"
+@pytest.mark.parametrize("value", [f"rbk-{secrets.token_hex(16)}&<Q>'x", REV_SECRET], ids=["random", "long-escaped"])
+def test_secret_never_reaches_archive_ledger_index_or_log(archive_root: Path, value: str) -> None:
     proc = run_cli("run", nb("leak_secret"), "--archive", str(archive_root), env={"RUNBOOKS_TEST_SECRET": value})
     assert proc.returncode == 1, proc.stderr  # the last cell raises with the value in its message
     (run_dir,) = run_dirs(archive_root)

@@ -39,6 +39,27 @@ def test_truncated_prefix_followed_by_ellipsis(r: Redactor) -> None:
     assert r.scrub(f"{VALUE[:8]}...") == f"{VALUE[:8]}..."
 
 
+REV_SECRET = "Abcdefghijklmn&opqrstuvwxyz0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ-tail"
+
+
+@pytest.mark.parametrize(
+    "rendered",
+    [
+        html.escape(REV_SECRET[:50]) + "...",  # pandas' truncated HTML cell
+        html.escape(REV_SECRET[:40], quote=False) + "…",
+        json.dumps(REV_SECRET.replace("&", '"'))[1:45] + "...",  # JSON-escaped quote in the prefix
+        repr(REV_SECRET.replace("&", "'") + '"')[1:40] + "...",  # repr-escaped quote in the prefix
+    ],
+)
+def test_truncated_prefix_of_an_escaped_form(rendered: str) -> None:
+    red = Redactor()
+    for value in (REV_SECRET, REV_SECRET.replace("&", '"'), REV_SECRET.replace("&", "'") + '"'):
+        assert red.register(value, "env:REV")
+    out = red.scrub(f"<td>{rendered}</td>")
+    assert out in ("<td>[REDACTED:env:REV]...</td>", "<td>[REDACTED:env:REV]…</td>"), out
+    assert REV_SECRET[:14] not in out
+
+
 def test_short_values_are_not_registered() -> None:
     red = Redactor()
     assert not red.register("short", "env:X")
