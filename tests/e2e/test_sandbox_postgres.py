@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import os
+import shutil
+import stat
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
+from pathlib import Path
 
 import psutil
 import psycopg
 import pytest
 from psycopg.conninfo import conninfo_to_dict
 
+from runbooks.paths import project_root
 from runbooks.sandbox.components import postgres
 from runbooks.sandbox.fixture import Sandbox
 
@@ -103,3 +108,62 @@ def test_recover_to_rejects_times_it_cannot_reach(sandbox_factory: Callable[...,
         with pytest.raises(ValueError, match="before the base backup"):
             postgres.recover_to(sbx.root, datetime(2000, 1, 1, tzinfo=UTC))
         assert _labels(sbx.database_url) == ["seed"]
+
+
+def _modes_above(path: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mode for p in path.resolve().parents}
+
+
+def test_up_with_a_private_cache_changes_no_directory_of_the_user(
+    sandbox_factory: Callable[..., object], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    cache = tmp_path / "private" / "cache"  # pytest's own base directory is 0700 as well
+    cache.mkdir(parents=True)
+    cache.parent.chmod(0o700)
+    cache.chmod(0o700)
+    monkeypatch.setenv(postgres.CACHE_ENV, str(cache))  # a fresh cache: initdb runs in this test
+    watched = {cache: cache.stat().st_mode}
+    for p in (cache, project_root(), postgres.bin_dir()):
+        watched.update(_modes_above(p))
+    assert stat.S_IMODE(watched[cache.parent]) == 0o700
+
+    with sandbox_factory(components=["postgres"]) as sbx:  # type: ignore[attr-defined]
+        assert _labels(sbx.database_url) == ["seed"]
+        data = Path(sbx.components["postgres"].extra["data_dir"])
+        if os.geteuid() == 0:  # the server's files belong to the server's user, the cached template to us
+            assert data.owner() == postgres.OS_USER
+            assert data.is_relative_to(tempfile.gettempdir())
+
+    templates = list(cache.glob("pg-template-*/PG_VERSION"))
+    assert len(templates) == 1
+    assert templates[0].parent.stat().st_uid == os.geteuid()
+    assert {p: p.stat().st_mode for p in watched} == watched
+    assert not list(cache.glob("pg-template-*.*/"))  # no half-made template left behind
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="the server runs as another user only under root")
+def test_programs_out_of_the_servers_reach_are_copied_not_opened_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    real = postgres.bin_dir()
+    pkg = real.parent.parent
+    private = tmp_path / "home"  # like a virtualenv under /root
+    site = private / "site-packages"
+    shutil.copytree(pkg / real.parent.name, site / pkg.name / real.parent.name, symlinks=True)
+    for libs in pkg.parent.glob(f"{pkg.name}*.libs"):
+        shutil.copytree(libs, site / libs.name, symlinks=True)
+    private.chmod(0o700)
+    fake = site / pkg.name / real.parent.name / real.name
+    monkeypatch.setattr(postgres, "bin_dir", lambda: fake)
+    user = postgres.os_user()
+    assert user is not None and not postgres._runs_as(user, fake / "postgres")
+
+    copied = postgres.server_bin_dir(user)
+    try:
+        assert copied.is_relative_to(tempfile.gettempdir()) and copied.parents[2].name.startswith("runbooks-twin-")
+        assert postgres._runs_as(user, copied / "postgres") and postgres._runs_as(user, copied / "initdb")
+        assert postgres.server_bin_dir(user) == copied  # made once
+        assert stat.S_IMODE(private.stat().st_mode) == 0o700
+    finally:
+        shutil.rmtree(copied.parents[2])
+        Path(f"{copied.parents[2]}.lock").unlink(missing_ok=True)

