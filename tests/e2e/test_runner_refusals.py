@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from runner_fixtures import archive_root, manifest, nb, notebook, run_cli, run_dirs
+from runner_fixtures import all_bytes, archive_root, manifest, nb, notebook, run_cli, run_dirs
 
 from runbooks.archive.manifest import RunStatus
 from runbooks.runner.run import run_procedure
@@ -15,13 +15,13 @@ __all__ = ["archive_root"]
 
 CASES = [
     ({"cuont": "3"}, "unknown parameter 'cuont'", "known parameters: environment, count"),
-    ({"count": "three"}, "parameter 'count' is an int", "'three'"),
+    ({"count": "three"}, "parameter 'count' is an int", "give a whole number"),
     ({"verbose": "maybe"}, "parameter 'verbose' is a bool", "true/false"),
-    ({"ratio": "half"}, "parameter 'ratio' is a float", "'half'"),
-    ({"mode": "turbo"}, "parameter 'mode' must be one of: fast, slow", "'turbo'"),
+    ({"ratio": "half"}, "parameter 'ratio' is a float", "give a number"),
+    ({"mode": "turbo"}, "parameter 'mode' must be one of: fast, slow", "not valid"),
     ({"token_ref": "s3cr3t-pasted-value"}, "parameter 'token_ref' takes a secret reference", "env:"),
     ({"token_ref": "vault:kv/x"}, "parameter 'token_ref' takes a secret reference", "never a value"),
-    ({"environment": "prod"}, "must be one of: production, staging, sandbox", "'prod'"),
+    ({"environment": "prod"}, "must be one of: production, staging, sandbox", "not valid"),
 ]
 
 
@@ -42,7 +42,13 @@ def test_malformed_parameter_is_refused_without_a_kernel(
     assert out.run_dir is not None and sorted(p.name for p in out.run_dir.iterdir()) == ["run.json"]
     m = manifest(out.run_dir)
     assert m["status"] == "refused" and m["files"] == {}
-    assert "s3cr3t-pasted-value" not in (out.run_dir / "run.json").read_text()  # a non-reference is not recorded
+    (name, bad), *_ = params.items()
+    # a value that did not pass validation may be a pasted secret: neither echoed nor recorded
+    assert repr(bad) not in out.error.message
+    assert m["parameters"][name] == "[not recorded]" and m["parameters"]["marker"] == str(marker)
+    assert len(m["notebook_sha256"]) == 64
+    for _path, data in all_bytes(archive_root):
+        assert json.dumps(bad).encode() not in data
 
 
 def test_cli_refusals_exit_2_with_a_record(archive_root: Path, tmp_path: Path) -> None:
@@ -102,3 +108,23 @@ def test_unconfirmed_apply_in_a_destructive_runbook_is_refused(archive_root: Pat
     assert not [o for o in outputs if o["output_type"] == "stream"]  # nothing after the gate ran
     cli = run_cli("run", nb("refuse_apply"), "--apply", "--confirm", "wrong", "--archive", str(archive_root))
     assert cli.returncode == 2 and cli.stdout.startswith("refused: run ") and "ApplyRefused" in cli.stderr
+
+
+@pytest.mark.parametrize(
+    "option",
+    ["db_password=Sup3rS3cretValue9", "token_ref:SuperSecretPassw0rd", "SuperSecretPassw0rd", "x:y=Sup3rS3cretValue9"],
+)
+def test_unknown_or_malformed_parameter_value_never_reaches_disk_or_stderr(archive_root: Path, option: str) -> None:
+    value = "SuperSecretPassw0rd" if "SuperSecret" in option else "Sup3rS3cretValue9"
+    proc = run_cli("run", nb("succeed"), "-p", option, "-p", "count=4", "--archive", str(archive_root))
+    assert proc.returncode == 2 and proc.stdout.startswith("refused: run ")
+    assert "name=value" in proc.stderr or "unknown parameter 'db_password'" in proc.stderr
+    for stream in (proc.stdout, proc.stderr):
+        assert value not in stream
+    for path, data in all_bytes(archive_root):
+        assert value.encode() not in data, f"the value reached {path}"
+    (run_dir,) = run_dirs(archive_root)
+    m = manifest(run_dir)
+    assert m["status"] == "refused" and len(m["notebook_sha256"]) == 64
+    if option.startswith("db_password="):
+        assert m["parameters"] == {"db_password": "[not recorded]", "count": "4"}

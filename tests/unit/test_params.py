@@ -13,6 +13,7 @@ from runbooks.runner.params import (
     convert,
     load_spec,
     parse_parameters_cell,
+    recordable,
     split_assignments,
     validate,
 )
@@ -77,11 +78,17 @@ def test_validate_converts(spec: NotebookSpec) -> None:
 @pytest.mark.parametrize(
     ("given", "message"),
     [
-        ({"min_cert_dayz": "3"}, r"unknown parameter 'min_cert_dayz' for demo; known parameters: environment, "),
-        ({"min_cert_days": "soon"}, r"parameter 'min_cert_days' is an int: got 'soon'; give a whole number"),
-        ({"ratio": "x"}, r"parameter 'ratio' is a float: got 'x'"),
-        ({"apply": "perhaps"}, r"parameter 'apply' is a bool: got 'perhaps'; say true/false"),
-        ({"level": "4"}, r"parameter 'level' must be one of: 1, 2, 3 \(got '4'\)"),
+        (
+            {"min_cert_dayz": "3"},
+            r"unknown parameter 'min_cert_dayz' for demo \(its value was not recorded\); known parameters: env",
+        ),
+        (
+            {"min_cert_days": "soon"},
+            r"parameter 'min_cert_days' is an int: the value given is not valid.*; give a whole number",
+        ),
+        ({"ratio": "x"}, r"parameter 'ratio' is a float: the value given is not valid"),
+        ({"apply": "perhaps"}, r"parameter 'apply' is a bool: the value given is not valid.*; say true/false"),
+        ({"level": "4"}, r"parameter 'level' must be one of: 1, 2, 3: the value given is not valid"),
         ({"environment": "qa"}, r"parameter 'environment' must be one of: production, staging, sandbox"),
         ({"db_ref": "postgres://u:p@h/db"}, r"parameter 'db_ref' takes a secret reference .*never a value"),
         ({"db_ref": "vault:x"}, r"parameter 'db_ref' takes a secret reference"),
@@ -93,24 +100,35 @@ def test_validate_errors_name_the_parameter_and_the_fix(
 ) -> None:
     with pytest.raises(ParamError, match=message) as e:
         validate(spec, given)
-    if "db_ref" in given:
-        assert given["db_ref"] not in str(e.value)  # a pasted secret is never echoed
+    for name, value in given.items():  # a value that fails validation may be a pasted secret: never echoed
+        assert repr(value) not in str(e.value) and (name == "bad name" or f"'{name}'" in str(e.value))
 
 
 def test_environment_must_have_an_inventory() -> None:
     spec = NotebookSpec(
         "x", Path("x.ipynb"), "X", "", False, None, parse_parameters_cell('environment: str = "sandbox"')
     )
-    with pytest.raises(ParamError, match="no inventory for 'qa'; choose one of production, sandbox, staging"):
+    with pytest.raises(
+        ParamError, match=r"no inventory for the value given.*; choose one of production, sandbox, staging"
+    ):
         validate(spec, {"environment": "qa"})
 
 
 def test_split_assignments() -> None:
     assert split_assignments(["a=1", "b=x=y", "c="]) == {"a": "1", "b": "x=y", "c": ""}
-    with pytest.raises(ParamError, match="write -p name=value"):
-        split_assignments(["novalue"])
+    with pytest.raises(ParamError, match="write -p name=value") as e:
+        split_assignments(["a=1", "token_ref:SuperSecretPassw0rd"])
+    assert "SuperSecret" not in str(e.value) and "token_ref" not in str(e.value) and "number 2" in str(e.value)
     with pytest.raises(ParamError, match="given twice"):
         split_assignments(["a=1", "a=2"])
+
+
+def test_recordable_keeps_only_values_that_validate(spec: NotebookSpec) -> None:
+    given = {"min_cert_days": "21", "db_password": "Sup3rS3cretValue9", "ratio": "half", "db_ref": "hunter2hunter2",
+             "bad name": "x", "level": "2"}  # fmt: skip
+    assert recordable(spec, given) == {"min_cert_days": "21", "db_password": "[not recorded]",
+                                       "ratio": "[not recorded]", "db_ref": "[not recorded]", "level": "2"}  # fmt: skip
+    assert recordable(None, {"a": "1"}) == {"a": "[not recorded]"}
 
 
 def test_load_spec_reads_metadata_and_cell() -> None:

@@ -61,9 +61,7 @@ def run(
     environment = env
     if "environment" in params:
         if env is not None and params["environment"] != env:
-            refusal = refusal or (
-                f"-p environment={params['environment']} contradicts --env {env}; give the environment once"
-            )
+            refusal = refusal or "-p environment=... contradicts --env; give the environment once"
         environment = environment or params["environment"]
     environment = environment or "sandbox"
     try:

@@ -28,6 +28,15 @@ _FALSE = {"false", "no", "n", "off", "0"}
 _CHOICES = re.compile(r"\[\s*one of:\s*(?P<choices>[^\]]*)\]\s*$", re.IGNORECASE)
 
 
+#: what a message says instead of echoing a value that failed validation (it may be a pasted secret)
+_NOT_ECHOED = ": the value given is not valid (not repeated here, nor recorded)"
+NOT_RECORDED = "[not recorded]"
+
+
+def is_name(name: object) -> bool:
+    return isinstance(name, str) and re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", name) is not None
+
+
 class ParamError(ValueError):
     """A parameter (or the parameters cell) is malformed; the message names it and the fix."""
 
@@ -191,21 +200,21 @@ def convert(name: str, ptype: str, raw: Any) -> Any:
             return True
         if low in _FALSE:
             return False
-        raise ParamError(f"parameter {name!r} is a bool: got {raw!r}; say true/false (or yes/no, 1/0)")
+        raise ParamError(f"parameter {name!r} is a bool{_NOT_ECHOED}; say true/false (or yes/no, 1/0)")
     if ptype == "int":
         try:
             return int(raw.strip().replace("_", ""), 10)
         except ValueError:
-            raise ParamError(f"parameter {name!r} is an int: got {raw!r}; give a whole number such as 14") from None
+            raise ParamError(f"parameter {name!r} is an int{_NOT_ECHOED}; give a whole number such as 14") from None
     if ptype == "float":
         try:
             return float(raw.strip())
         except ValueError:
-            raise ParamError(f"parameter {name!r} is a float: got {raw!r}; give a number such as 0.5") from None
+            raise ParamError(f"parameter {name!r} is a float{_NOT_ECHOED}; give a number such as 0.5") from None
     try:
         return ast.literal_eval(raw)
     except (ValueError, SyntaxError):
-        raise ParamError(f"parameter {name!r} ({ptype}): got {raw!r}; give a Python literal") from None
+        raise ParamError(f"parameter {name!r} ({ptype}){_NOT_ECHOED}; give a Python literal") from None
 
 
 def known_environments() -> list[str]:
@@ -220,10 +229,14 @@ def validate(spec: NotebookSpec, given: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     known = ", ".join(spec.params) or "(none)"
     for name, raw in given.items():
-        if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", str(name)):
-            raise ParamError(f"{name!r} is not a parameter name; write -p name=value")
+        if not is_name(name):
+            raise ParamError(
+                "a -p name is not a parameter name (letters, digits and _; it was not recorded); write -p name=value"
+            )
         if name not in spec.params:
-            raise ParamError(f"unknown parameter {name!r} for {spec.name}; known parameters: {known}")
+            raise ParamError(
+                f"unknown parameter {name!r} for {spec.name} (its value was not recorded); known parameters: {known}"
+            )
         p = spec.params[name]
         value = convert(name, p.type, raw)
         if p.is_ref:
@@ -237,24 +250,44 @@ def validate(spec: NotebookSpec, given: dict[str, Any]) -> dict[str, Any]:
                 )
         if p.choices is not None and value not in p.choices:
             choices = ", ".join(str(c) for c in p.choices)
-            raise ParamError(f"parameter {name!r} must be one of: {choices} (got {raw!r})")
+            raise ParamError(f"parameter {name!r} must be one of: {choices}{_NOT_ECHOED}")
         if name == "environment":
             envs = known_environments()
             if value not in envs:
                 raise ParamError(
-                    f"parameter 'environment': no inventory for {value!r}; choose one of {', '.join(envs)}"
+                    f"parameter 'environment': no inventory for the value given{_NOT_ECHOED}; "
+                    f"choose one of {', '.join(envs)}"
                 )
         out[name] = value
+    return out
+
+
+def recordable(spec: NotebookSpec | None, given: dict[str, Any]) -> dict[str, Any]:
+    """``given`` as the record of a refused run may hold it: a value that does not pass validation (an unknown
+    name, a bad value, a non-reference for a ``*_ref``) becomes ``[not recorded]``, since it may be a pasted
+    secret; a name that is not a parameter name is left out. Without a spec nothing can be validated."""
+    out: dict[str, Any] = {}
+    for name, raw in given.items():
+        if not is_name(name):
+            continue
+        try:
+            ok = spec is not None and name in spec.params and name in validate(spec, {name: raw})
+        except ParamError:
+            ok = False
+        out[name] = raw if ok else NOT_RECORDED
     return out
 
 
 def split_assignments(pairs: list[str]) -> dict[str, str]:
     """``["a=1", "b=x=y"]`` -> ``{"a": "1", "b": "x=y"}``; raises ParamError on a missing ``=``."""
     out: dict[str, str] = {}
-    for pair in pairs:
+    for number, pair in enumerate(pairs, 1):
         name, sep, value = pair.partition("=")
-        if not sep or not name.strip():
-            raise ParamError(f"-p {pair!r}: write -p name=value")
+        if not sep or not name.strip():  # the text may be a pasted secret (name:value): never echo it
+            raise ParamError(
+                f"-p option number {number} has no name=value (it was not recorded: it may hold a value); "
+                "write -p name=value"
+            )
         name = name.strip()
         if name in out and out[name] != value:
             raise ParamError(f"parameter {name!r} given twice with different values; give it once")

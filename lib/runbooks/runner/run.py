@@ -17,6 +17,7 @@ Exit codes: 0 succeeded, 1 failed, 2 refused, 3 timed_out, 4 kernel_died, 130 in
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -94,19 +95,6 @@ def list_notebooks(directory: Path | None = None) -> list[Path]:
 # --- helpers -------------------------------------------------------------------------------------------
 def _truncate(text: str) -> str:
     return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 20] + " ...(truncated)"
-
-
-def _mask_bad_refs(spec: NotebookSpec | None, given: dict[str, Any]) -> dict[str, Any]:
-    """Parameters as given, except a ``*_ref`` value that is not a reference (it may be a pasted secret)."""
-    from runbooks.secrets import is_ref
-
-    out: dict[str, Any] = {}
-    for k, v in given.items():
-        if str(k).endswith("_ref") and not (isinstance(v, str) and is_ref(v)):
-            out[k] = "[not recorded: not a secret reference]"
-        else:
-            out[k] = v
-    return out
 
 
 def _now() -> datetime:
@@ -235,11 +223,19 @@ class _Run:
 
     def refuse(self, message: str) -> RunOutcome:
         from runbooks.redact import Redactor, default_redactor
+        from runbooks.runner.params import NOT_RECORDED, known_environments, recordable
 
         redactor = Redactor()
         redactor.update(default_redactor())
+        if self.spec is None:  # refused before the notebook was read: read it now, to judge what to record
+            with contextlib.suppress(Exception):
+                self._load(resolve_notebook(self.name_or_path))
+        if self.environment not in known_environments():  # an unvalidated value may be a pasted secret
+            self.environment = NOT_RECORDED
+        if self.trigger not in TRIGGERS:
+            self.trigger = NOT_RECORDED
         error = RunError(kind="Refused", message=_truncate(message))
-        manifest = self._manifest(RunStatus.REFUSED, error, _mask_bad_refs(self.spec, self.given), None, {}, redactor)
+        manifest = self._manifest(RunStatus.REFUSED, error, recordable(self.spec, self.given), None, {}, redactor)
         run_dir = self.archive.commit(manifest, {})
         return self._outcome(manifest, run_dir)
 
@@ -251,6 +247,24 @@ class _Run:
         if self.timeout is not None and not self.timeout > 0:
             raise ParamError(f"--timeout must be a positive number of seconds (got {self.timeout!r})")
         path = resolve_notebook(self.name_or_path)
+        data, spec = self._load(path)
+        if "environment" in self.given and str(self.given["environment"]) != self.environment:
+            raise ParamError("parameter 'environment' contradicts the run's environment (--env); give it once (--env)")
+        self.values = validate(spec, self.given)
+        if "environment" in spec.params:
+            self.values["environment"] = validate(spec, {"environment": self.environment})["environment"]
+        else:
+            from runbooks.runner.params import known_environments
+
+            if self.environment not in known_environments():
+                raise ParamError(
+                    f"--env: no such environment (the value given is not repeated here); "
+                    f"choose one of {', '.join(known_environments())}"
+                )
+        return path, data.decode("utf-8")
+
+    def _load(self, path: Path) -> tuple[bytes, NotebookSpec]:
+        """Read the notebook: its sha256 (recorded even when the run is refused) and its spec."""
         data = path.read_bytes()
         self.notebook_sha = hashlib.sha256(data).hexdigest()
         try:
@@ -260,22 +274,7 @@ class _Run:
         if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
             raise NotebookError(f"{path.name}: not a notebook (no cells)")
         self.spec = spec = spec_of(nb, path)
-        if "environment" in self.given and str(self.given["environment"]) != self.environment:
-            raise ParamError(
-                f"parameter 'environment' ({self.given['environment']!r}) contradicts the run's environment "
-                f"({self.environment!r}); give it once (--env)"
-            )
-        self.values = validate(spec, self.given)
-        if "environment" in spec.params:
-            self.values["environment"] = validate(spec, {"environment": self.environment})["environment"]
-        else:
-            from runbooks.runner.params import known_environments
-
-            if self.environment not in known_environments():
-                raise ParamError(
-                    f"--env {self.environment!r}: no such environment; choose one of {', '.join(known_environments())}"
-                )
-        return path, data.decode("utf-8")
+        return data, spec
 
     # -- execution -----------------------------------------------------------------------------------------
     def execute(self, path: Path, text: str) -> RunOutcome:
