@@ -111,7 +111,8 @@ def test_restore_pitr_runbook_applies_and_proves_the_rewind(twin: Sandbox, tmp_p
     assert after.endswith("-after") and after not in (pitr.markers(pg) or {})
     timeline = rec["results"]["pitr_timeline"]
     events = [e["event"] for e in timeline["events"]]
-    assert events[:2] == ["restore point created", "restore requested"] and events[-1] == "services healthy"
+    assert events[:3] == ["window re-checked", "restore point created", "restore requested"]
+    assert events[-1] == "services healthy" and verdict["status"] == "PASS"
     assert timeline["restore_seconds"] > 0
 
     dry, dry_rec = _run("restore-pitr", archive)
@@ -137,5 +138,6 @@ def test_restore_pitr_runbook_to_an_explicit_target(twin: Sandbox, tmp_path: Pat
     assert rec["results"]["plan"]["target_unix"] == target
     verdict = rec["results"]["markers"]
     assert "explicit-before" in verdict["expected_present"] and "explicit-after" in verdict["expected_absent"]
+    assert verdict["ok"] and verdict["status"] == "PASS"
     marks = pitr.markers(pg) or {}
     assert "explicit-before" in marks and "explicit-after" not in marks

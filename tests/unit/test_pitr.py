@@ -1,4 +1,5 @@
-"""restore-pitr: target parsing, refusals against the API's window, plan, polling (HTTP faked with httpx)."""
+"""restore-pitr: target parsing, refusals against the API's window, plan, apply-time re-check, polling, marker
+verdicts (HTTP faked with httpx, Postgres faked where markers are read)."""
 
 from __future__ import annotations
 
@@ -10,12 +11,14 @@ from typing import Any
 import httpx
 import pytest
 
+from runbooks.errors import BadParameter, Refused
 from runbooks.procedures import pitr
 from runbooks.providers.supabase import PitrWindow, SupabaseManagement
 
 REF = "abcdefghijklmnopqrst"
 NOW = datetime(2026, 11, 27, 12, 0, 0, tzinfo=UTC)
 WINDOW = PitrWindow(True, NOW - timedelta(days=7), NOW)
+TARGET = datetime.fromtimestamp(1795000000, UTC)  #: the target the fake project expects (in the past)
 
 
 @pytest.fixture(autouse=True)
@@ -67,9 +70,10 @@ def test_parse_target_accepts_zoned_iso(text: str, expected: datetime) -> None:
     ],
 )
 def test_parse_target_refuses_malformed_or_zoneless(text: str, needle: str) -> None:
-    with pytest.raises(pitr.PitrRefused, match=needle) as e:
+    with pytest.raises(BadParameter, match=needle) as e:
         pitr.parse_target(text)
-    assert e.value.parameter == "target_time"
+    assert e.value.name == "target_time" and isinstance(e.value, Refused)
+    assert str(e.value).startswith(f"target_time={text!r}: ") and e.value.fix
 
 
 def test_check_target_inside_window_passes() -> None:
@@ -80,7 +84,7 @@ def test_check_target_inside_window_passes() -> None:
 @pytest.mark.parametrize(
     ("target", "window", "param", "needle"),
     [
-        (NOW - timedelta(hours=1), PitrWindow(False, None, None), "environment", "disabled"),
+        (NOW - timedelta(hours=1), PitrWindow(False, None, None), "environment", "disabled.*enable the PITR add-on"),
         (NOW + timedelta(seconds=5), WINDOW, "target_time", "in the future"),
         (NOW - timedelta(days=8), WINDOW, "target_time", "before the PITR window"),
         (NOW - timedelta(hours=1), PitrWindow(True, None, None), "target_time", "no physical backup"),
@@ -93,9 +97,9 @@ def test_check_target_inside_window_passes() -> None:
     ],
 )
 def test_check_target_refusals(target: datetime, window: PitrWindow, param: str, needle: str) -> None:
-    with pytest.raises(pitr.PitrRefused, match=needle) as e:
+    with pytest.raises(BadParameter, match=needle) as e:
         pitr.check_target(target, window, NOW, REF)
-    assert e.value.parameter == param
+    assert e.value.name == param and e.value.fix
 
 
 def test_make_plan_shows_the_exact_call_and_sends_nothing_else() -> None:
@@ -118,7 +122,7 @@ def test_make_plan_shows_the_exact_call_and_sends_nothing_else() -> None:
     assert plan.last_restore_seconds is None  # no earlier restore in this archive
 
 
-def test_make_plan_with_empty_target_means_now() -> None:
+def test_make_plan_with_empty_target_means_now_in_the_sandbox() -> None:
     plan = pitr.make_plan(
         client(lambda r: httpx.Response(200, json=backups_body())),
         environment="sandbox",
@@ -130,25 +134,42 @@ def test_make_plan_with_empty_target_means_now() -> None:
     assert pitr.target_now(NOW + timedelta(milliseconds=999)) == int(NOW.timestamp())
 
 
+@pytest.mark.parametrize("environment", ["production", "staging"])
+@pytest.mark.parametrize("target_time", ["", "   "])
+def test_make_plan_requires_an_explicit_target_outside_the_sandbox(environment: str, target_time: str) -> None:
+    seen: list[str] = []
+
+    def handler(req: httpx.Request) -> httpx.Response:
+        seen.append(f"{req.method} {req.url.path}")
+        return httpx.Response(200, json=backups_body())
+
+    with pytest.raises(BadParameter, match=f"required in {environment}") as e:
+        pitr.make_plan(client(handler), environment=environment, target_time=target_time, reason="x", now=NOW)
+    assert e.value.name == "target_time" and "-p target_time=" in e.value.fix
+    assert seen == []  # refused before even asking the API
+
+
 @pytest.mark.parametrize(
-    ("kwargs", "param"),
+    ("kwargs", "param", "needle"),
     [
-        ({"target_time": "2026-11-27T11:30:00Z", "reason": "  "}, "reason"),
-        ({"target_time": "2026-11-27 25:00", "reason": "x"}, "target_time"),
-        ({"target_time": "2099-01-01T00:00:00Z", "reason": "x"}, "target_time"),
-        ({"target_time": "2026-11-01T00:00:00Z", "reason": "x"}, "target_time"),
+        ({"target_time": "2026-11-27T11:30:00Z", "reason": "  "}, "reason", "say why"),
+        ({"target_time": "2026-11-27 25:00", "reason": "x"}, "target_time", "not an ISO 8601 timestamp"),
+        ({"target_time": "2026-11-27T11:30:00", "reason": "x"}, "target_time", "has no zone"),
+        ({"target_time": "2099-01-01T00:00:00Z", "reason": "x"}, "target_time", "in the future"),
+        ({"target_time": "2026-11-01T00:00:00Z", "reason": "x"}, "target_time", "before the PITR window"),
     ],
 )
-def test_make_plan_refuses_bad_inputs(kwargs: dict[str, str], param: str) -> None:
-    with pytest.raises(pitr.PitrRefused) as e:
+@pytest.mark.parametrize("environment", ["sandbox", "production"])
+def test_make_plan_refuses_bad_inputs(kwargs: dict[str, str], param: str, needle: str, environment: str) -> None:
+    with pytest.raises(BadParameter, match=needle) as e:
         pitr.make_plan(
-            client(lambda r: httpx.Response(200, json=backups_body())), environment="sandbox", now=NOW, **kwargs
+            client(lambda r: httpx.Response(200, json=backups_body())), environment=environment, now=NOW, **kwargs
         )
-    assert e.value.parameter == param and str(e.value).startswith(f"{param}: ")
+    assert e.value.name == param and str(e.value).startswith(f"{param}={kwargs[param]!r}: ")
 
 
 def test_make_plan_refuses_when_pitr_is_disabled() -> None:
-    with pytest.raises(pitr.PitrRefused, match="disabled") as e:
+    with pytest.raises(BadParameter, match="disabled") as e:
         pitr.make_plan(
             client(lambda r: httpx.Response(200, json=backups_body(enabled=False))),
             environment="production",
@@ -156,18 +177,21 @@ def test_make_plan_refuses_when_pitr_is_disabled() -> None:
             reason="x",
             now=NOW,
         )
-    assert e.value.parameter == "environment"
+    assert e.value.name == "environment" and e.value.value == "production"
 
 
 class FakeProject:
     """Answers the Management API like a project going through a restore."""
 
-    def __init__(self, statuses: list[str], health: str = "ACTIVE_HEALTHY"):
+    def __init__(self, statuses: list[str], health: str = "ACTIVE_HEALTHY", backups: dict[str, Any] | None = None):
         self.statuses, self.health, self.calls = statuses, health, []
+        self.backups = backups or backups_body(earliest=TARGET - timedelta(days=1), latest=TARGET + timedelta(hours=1))
 
     def __call__(self, req: httpx.Request) -> httpx.Response:
         self.calls.append(f"{req.method} {req.url.path}")
         path = req.url.path
+        if path.endswith("/database/backups"):
+            return httpx.Response(200, json=self.backups)
         if path.endswith("/restore-point"):
             return httpx.Response(
                 201,
@@ -186,16 +210,17 @@ class FakeProject:
         return httpx.Response(200, json={"ref": REF, "status": status})
 
 
-def _plan() -> pitr.PitrPlan:
-    return pitr.PitrPlan("sandbox", REF, "x", "t", 1795000000, "call", {}, [], None, "pre-pitr-1")
+def _plan(environment: str = "sandbox", target_unix: int | None = 1795000000) -> pitr.PitrPlan:
+    return pitr.PitrPlan(environment, REF, "x", "t", target_unix, "call", {}, [], None, "pre-pitr-1")
 
 
-def test_apply_creates_a_restore_point_first_and_waits_until_healthy() -> None:
+def test_apply_rechecks_the_window_then_creates_a_restore_point_and_waits_until_healthy() -> None:
     fake = FakeProject(["RESTORING", "RESTORING", "ACTIVE_HEALTHY"])
     tl = pitr.apply_plan(client(fake), _plan(), target_unix=1795000000, deadline_s=10, poll_s=0.01)
-    assert fake.calls[0].endswith("/restore-point") and fake.calls[1].endswith("/restore-pitr")
+    assert fake.calls[0].endswith("/database/backups")  # the window, read again right before the change
+    assert fake.calls[1].endswith("/restore-point") and fake.calls[2].endswith("/restore-pitr")
     events = [e["event"] for e in tl.events]
-    assert events[:2] == ["restore point created", "restore requested"]
+    assert events[:3] == ["window re-checked", "restore point created", "restore requested"]
     assert [e.get("status") for e in tl.events if e["event"] == "project status"] == ["RESTORING", "ACTIVE_HEALTHY"]
     assert events[-1] == "services healthy"
     assert tl.seconds_between("restore requested", "services healthy") is not None
@@ -227,3 +252,129 @@ def test_expected_markers_split_at_the_target_with_slack() -> None:
     t = NOW
     snap = {"old": t - timedelta(minutes=5), "edge": t - timedelta(milliseconds=50), "new": t + timedelta(seconds=1)}
     assert pitr.expected_markers(snap, t) == (["old"], ["new"])
+
+
+@pytest.mark.parametrize(
+    ("backups", "param", "needle"),
+    [
+        (backups_body(enabled=False), "environment", "disabled"),
+        (
+            backups_body(earliest=TARGET + timedelta(seconds=1), latest=TARGET + timedelta(hours=1)),
+            "target_time",
+            "before",
+        ),
+        (
+            backups_body(earliest=TARGET - timedelta(days=1), latest=TARGET - timedelta(seconds=1)),
+            "target_time",
+            "after",
+        ),
+    ],
+)
+def test_apply_refuses_when_the_window_changed_since_the_plan_and_changes_nothing(
+    backups: dict[str, Any], param: str, needle: str
+) -> None:
+    fake = FakeProject(["ACTIVE_HEALTHY"], backups=backups)
+    with pytest.raises(BadParameter, match=needle) as e:
+        pitr.apply_plan(client(fake), _plan("production"), target_unix=1795000000, deadline_s=10, poll_s=0.01)
+    assert e.value.name == param
+    assert fake.calls == [f"GET /v1/projects/{REF}/database/backups"]  # no restore point, no restore
+
+
+class FakePg:
+    """Stands in for Postgres where prepare_apply and verify_markers read markers (and the twin writes them)."""
+
+    def __init__(self, marks: dict[str, datetime] | None):
+        self.marks = marks
+        self.bracketed: list[str] = []
+
+
+@pytest.fixture
+def fake_markers(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, datetime] | None], FakePg]:
+    def make(marks: dict[str, datetime] | None) -> FakePg:
+        pg = FakePg(marks)
+
+        def bracket(_pg: Any, tag: str) -> tuple[int, list[str], list[str]]:
+            pg.bracketed.append(tag)
+            return int(NOW.timestamp()), [f"{tag}-before"], [f"{tag}-after"]
+
+        monkeypatch.setattr(pitr, "markers", lambda _pg: _pg.marks)
+        monkeypatch.setattr(pitr, "bracket_target", bracket)
+        return pg
+
+    return make
+
+
+def test_prepare_apply_uses_the_planned_target_and_splits_existing_markers(fake_markers: Any) -> None:
+    target = NOW - timedelta(hours=1)
+    pg = fake_markers({"old": target - timedelta(minutes=5), "new": target + timedelta(minutes=5)})
+    prepared = pitr.prepare_apply(_plan("production", int(target.timestamp())), pg)
+    assert prepared.target == target and not prepared.bracketed and pg.bracketed == []
+    assert (prepared.present, prepared.absent) == (["old"], ["new"])
+
+
+def test_prepare_apply_brackets_now_only_in_the_sandbox(fake_markers: Any) -> None:
+    pg = fake_markers({"seed": NOW - timedelta(days=1)})
+    prepared = pitr.prepare_apply(_plan("sandbox", None), pg, tag="t1")
+    assert prepared.bracketed and pg.bracketed == ["t1"] and prepared.target_unix == int(NOW.timestamp())
+    assert prepared.present == ["seed", "t1-before"] and prepared.absent == ["t1-after"]
+
+
+@pytest.mark.parametrize("environment", ["production", "staging"])
+def test_prepare_apply_never_falls_back_to_now_outside_the_sandbox(fake_markers: Any, environment: str) -> None:
+    pg = fake_markers(None)
+    with pytest.raises(BadParameter, match="target_time=''") as e:
+        pitr.prepare_apply(_plan(environment, None), pg)
+    assert e.value.name == "target_time" and pg.bracketed == []
+
+
+def _prepared(present: list[str], absent: list[str]) -> pitr.ApplyTarget:
+    return pitr.ApplyTarget(int(NOW.timestamp()), present, absent, False)
+
+
+def test_verify_markers_passes_and_fails_on_what_the_restore_contains(fake_markers: Any) -> None:
+    pg = fake_markers({"old": NOW - timedelta(hours=2)})
+    good = pitr.verify_markers(pg, ["old"], ["new"])
+    assert good["ok"] and good["status"] == "PASS"
+    assert pitr.conclude(good, _prepared(["old"], ["new"])).startswith("restored to ")
+    pg.marks = {"new": NOW}
+    bad = pitr.verify_markers(pg, ["old"], ["new"])
+    assert not bad["ok"] and bad["status"] == "FAIL"
+    assert bad["missing"] == ["old"] and bad["unexpectedly_present"] == ["new"]
+    with pytest.raises(pitr.PitrFailed, match="not as at"):
+        pitr.conclude(bad, _prepared(["old"], ["new"]))
+
+
+@pytest.mark.parametrize(
+    ("marks", "present", "why"),
+    [
+        (None, ["old"], "no restore_markers table"),  # outside the twin: nothing to read
+        ({}, [], "no marker was committed"),  # a table, but nothing on either side of the target
+    ],
+)
+def test_verify_markers_is_not_verifiable_without_markers_never_ok(
+    fake_markers: Any, marks: dict[str, datetime] | None, present: list[str], why: str
+) -> None:
+    verdict = pitr.verify_markers(fake_markers(marks), present, [])
+    assert verdict["status"] == "WARN" and verdict["ok"] is False
+    assert verdict["detail"].startswith("not verifiable here") and why in verdict["detail"]
+    line = pitr.conclude(verdict, _prepared(present, []))
+    assert line.startswith("WARNING:") and "not verifiable here" in line
+
+
+def test_timeline_record_has_target_events_and_restore_seconds() -> None:
+    tl = pitr.Timeline()
+    tl.add("restore requested")
+    tl.add("services healthy")
+    rec = pitr.timeline_record(_prepared([], []), tl)
+    assert rec["target"] == NOW.isoformat() and len(rec["events"]) == 2 and rec["restore_seconds"] is not None
+
+
+@pytest.mark.parametrize(
+    ("environment", "target_time", "expected"),
+    [
+        ("sandbox", "", None),
+        ("production", "2026-11-27T11:30:00+01:00", datetime(2026, 11, 27, 10, 30, tzinfo=UTC)),
+    ],
+)
+def test_validate_request_needs_no_api(environment: str, target_time: str, expected: datetime | None) -> None:
+    assert pitr.validate_request(environment=environment, target_time=target_time, reason="x") == expected

@@ -1,18 +1,22 @@
 """Point-in-time restore of the Supabase project: validate, plan, apply, wait, verify, record.
 
-- :func:`make_plan` refuses (``PitrRefused`` naming the parameter, nothing changed) a target that is
-  malformed, without a zone, in the future, outside the PITR window the Management API reports, or
-  when PITR is disabled; it shows the exact API call, what becomes unavailable and how long the last
-  restore of this environment took (from the archive).
-- :func:`apply_plan` creates a restore point, calls restore-pitr, and polls project status and services
-  health (tenacity, with a deadline) until everything is ``ACTIVE_HEALTHY``; every step is a timeline event.
+- :func:`make_plan` refuses (:class:`~runbooks.errors.BadParameter` naming the parameter and the fix,
+  nothing changed) a missing target outside the sandbox, a target that is malformed, without a zone, in
+  the future, outside the PITR window the Management API reports, or when PITR is disabled; it shows the
+  exact API call, what becomes unavailable and how long the last restore of this environment took.
+- :func:`prepare_apply` fixes the target of the apply and the markers expected on either side of it.
+- :func:`apply_plan` re-reads the PITR window and re-checks the target right before the change (the
+  window moves, PITR can be switched off between plan and apply), creates a restore point, calls
+  restore-pitr, and polls project status and services health (tenacity, with a deadline) until
+  everything is ``ACTIVE_HEALTHY``; every step is a timeline event.
 - Markers (``restore_markers``, on the twin): :func:`bracket_target` commits a marker, picks the
   target just after it and commits a second marker after the target; :func:`verify_markers` checks
-  that markers committed before the target are present and those after it absent.
+  that markers committed before the target are present and those after it absent. Where there is no
+  marker table (or no marker to judge) the verdict is ``WARN``, "not verifiable here", never a pass.
 
-An empty ``target_time`` means "now": the moment of the apply (whole seconds, rounded down). It loses
-only what is written while the runbook runs; on the twin the notebook brackets it with two markers
-(:func:`bracket_target`) so the rewind is proved.
+An empty ``target_time`` is allowed only in the ``sandbox``: there it means "now", the moment of the
+apply, bracketed by two markers so the rewind is proved. Anywhere else the operator states the instant
+(:data:`SANDBOX`): "now" would silently rewind whatever the runbook was run against.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from typing import Any
 
 from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
+from runbooks.errors import BadParameter
 from runbooks.providers.base import ProviderError
 from runbooks.providers.postgres import Postgres
 from runbooks.providers.supabase import HEALTH_SERVICES, PitrWindow, SupabaseManagement
@@ -35,14 +40,9 @@ PROCEDURE = "restore-pitr"
 MARKERS_TABLE = "restore_markers"
 HEALTHY = "ACTIVE_HEALTHY"
 FAILED_STATES = frozenset({"RESTORE_FAILED", "INIT_FAILED", "REMOVED"})
-
-
-class PitrRefused(ValueError):
-    """The request is refused before anything changed; ``parameter`` names what to fix."""
-
-    def __init__(self, parameter: str, message: str):
-        self.parameter = parameter
-        super().__init__(f"{parameter}: {message}")
+#: the only environment where an empty target_time (= the moment of the apply) is accepted
+SANDBOX = "sandbox"
+EXAMPLE_TARGET = "2026-11-27T03:15:00Z"
 
 
 class PitrFailed(RuntimeError):
@@ -59,33 +59,87 @@ def parse_target(text: str) -> datetime:
     try:
         t = datetime.fromisoformat(raw.replace("z", "Z"))
     except ValueError:
-        raise PitrRefused("target_time", f"{text!r} is not an ISO 8601 timestamp (e.g. 2026-11-27T03:15:00Z)") from None
+        raise BadParameter(
+            "target_time", text, "not an ISO 8601 timestamp", f"give one with a zone, e.g. {EXAMPLE_TARGET}"
+        ) from None
     if t.tzinfo is None or t.utcoffset() is None:
-        raise PitrRefused(
-            "target_time", f"{text!r} has no zone: add Z or an offset such as +01:00, so the instant is unambiguous"
+        raise BadParameter(
+            "target_time",
+            text,
+            "has no zone, so the instant is ambiguous",
+            f"add Z (UTC) or an offset such as +01:00, e.g. {raw}Z",
         )
     return t.astimezone(UTC)
 
 
-def check_target(target: datetime, window: PitrWindow, now: datetime, project: str) -> None:
-    """Refuse a target the API would refuse (or that would silently restore something else)."""
+def _iso(t: datetime) -> str:
+    return t.astimezone(UTC).isoformat().replace("+00:00", "Z")
+
+
+def check_target(
+    target: datetime, window: PitrWindow, now: datetime, project: str, *, environment: str = "", given: str = ""
+) -> None:
+    """Refuse (BadParameter) a target the API would refuse, or that would silently restore something else.
+
+    ``given`` is the target as the operator wrote it (shown in the message); ``environment`` names the
+    environment whose project has PITR disabled.
+    """
+    shown = given or _iso(target)
     if not window.enabled:
-        raise PitrRefused(
+        raise BadParameter(
             "environment",
-            f"point-in-time recovery is disabled for project {project}: "
-            "enable the PITR add-on, or restore a daily backup instead",
+            environment or project,
+            f"point-in-time recovery is disabled for project {project}",
+            "enable the PITR add-on for the project, or restore a daily backup instead",
         )
     if target > now:
-        raise PitrRefused("target_time", f"{target.isoformat()} is in the future (now {now:%Y-%m-%dT%H:%M:%SZ})")
+        raise BadParameter(
+            "target_time",
+            shown,
+            f"is in the future (now {now:%Y-%m-%dT%H:%M:%SZ})",
+            "give the last instant before the damage, in the past",
+        )
     if window.earliest is None or target < window.earliest:
-        earliest = window.earliest.isoformat() if window.earliest else "none (no physical backup)"
-        raise PitrRefused(
-            "target_time", f"{target.isoformat()} is before the PITR window (earliest restorable time: {earliest})"
+        if window.earliest is None:
+            problem = "is before the PITR window: there is no physical backup yet, so nothing is restorable"
+        else:
+            problem = f"is before the PITR window (earliest restorable time: {_iso(window.earliest)})"
+        raise BadParameter(
+            "target_time", shown, problem, "give a time inside the window, or restore a daily backup instead"
         )
     if window.latest is not None and target.replace(microsecond=0) > window.latest:
-        raise PitrRefused(
-            "target_time", f"{target.isoformat()} is after the latest restorable time {window.latest.isoformat()}"
+        raise BadParameter(
+            "target_time",
+            shown,
+            f"is after the latest restorable time {_iso(window.latest)}",
+            "give a time at or before it (WAL after it is not archived yet: wait a minute and re-run)",
         )
+
+
+def _target_required(environment: str, target_time: str) -> BadParameter:
+    return BadParameter(
+        "target_time",
+        target_time,
+        f"is required in {environment or 'this environment'}: an empty target means 'now' only in the sandbox",
+        f"give the last instant before the damage with a zone, e.g. -p target_time={EXAMPLE_TARGET}",
+    )
+
+
+def validate_request(*, environment: str, target_time: str, reason: str) -> datetime | None:
+    """The checks that need no API: a reason, a target outside the sandbox, a well-formed zoned target.
+
+    Returns the target (UTC) or None (sandbox only: "now", at apply). Run first, before any credential is
+    read, so that a bad request is refused even where the environment cannot be reached.
+    """
+    if not reason.strip():
+        raise BadParameter(
+            "reason", reason, "is empty", "say why the database is being restored (it goes into the record)"
+        )
+    if not target_time.strip():
+        if environment != SANDBOX:
+            raise _target_required(environment, target_time)
+        return None
+    return parse_target(target_time)
 
 
 def last_restore_seconds(environment: str, archive_root: Path | None = None) -> float | None:
@@ -146,11 +200,11 @@ def make_plan(
 ) -> PitrPlan:
     """Validate the request against the API's PITR window and describe exactly what apply will do."""
     now = now or utcnow()
-    if not reason.strip():
-        raise PitrRefused("reason", "say why the database is being restored (it goes into the record)")
+    target = validate_request(environment=environment, target_time=target_time, reason=reason)
     window = sb.pitr_window()
-    target = parse_target(target_time) if target_time.strip() else None
-    check_target(target or now.replace(microsecond=0), window, now, sb.project_ref)
+    check_target(
+        target or now.replace(microsecond=0), window, now, sb.project_ref, environment=environment, given=target_time
+    )
     # the API takes whole seconds: round down, never restore a commit made after the stated time
     target_unix = math.floor(target.timestamp()) if target else None
     method, path, body = sb.restore_pitr_request(target_unix if target_unix is not None else 0)
@@ -247,14 +301,24 @@ def apply_plan(
     poll_s: float = 1.0,
     timeline: Timeline | None = None,
 ) -> Timeline:
-    """Restore point, restore-pitr to ``target_unix``, wait until healthy. Caller holds guard + lock."""
+    """Re-check the window, restore point, restore-pitr to ``target_unix``, wait until healthy.
+
+    The caller holds guard + lock. The PITR window (and whether PITR is enabled at all) is read again right
+    before the first change: a plan made minutes ago may no longer hold (BadParameter, nothing changed).
+    """
     tl = timeline or Timeline()
+    target = datetime.fromtimestamp(target_unix, UTC)
+    window = sb.pitr_window()
+    check_target(target, window, utcnow(), sb.project_ref, environment=plan.environment)
+    tl.add(
+        "window re-checked",
+        earliest=_iso(window.earliest) if window.earliest else None,
+        latest=_iso(window.latest) if window.latest else None,
+    )
     point = sb.create_restore_point(plan.restore_point)
     tl.add("restore point created", name=point["name"], status=point["status"])
     method, path, body = sb.restore_pitr_request(target_unix)
-    tl.add(
-        "restore requested", call=f"{method} {path} {body}", target=datetime.fromtimestamp(target_unix, UTC).isoformat()
-    )
+    tl.add("restore requested", call=f"{method} {path} {body}", target=target.isoformat())
     sb.restore_pitr(target_unix)
     wait_healthy(sb, tl, deadline_s=deadline_s, poll_s=poll_s)
     return tl
@@ -322,14 +386,97 @@ def expected_markers(
     return present, absent
 
 
-def verify_markers(pg: Postgres, present: list[str], absent: list[str]) -> dict[str, Any]:
-    now = markers(pg) or {}
-    missing = [m for m in present if m not in now]
-    resurrected = [m for m in absent if m in now]
+@dataclass(frozen=True)
+class ApplyTarget:
+    """What an apply restores to, and the markers expected on either side of it."""
+
+    target_unix: int
+    present: list[str]  #: markers that must survive the restore
+    absent: list[str]  #: markers that must be gone after it
+    bracketed: bool  #: the target was chosen now, between two markers committed for the purpose
+
+    @property
+    def target(self) -> datetime:
+        return datetime.fromtimestamp(self.target_unix, UTC)
+
+
+def prepare_apply(plan: PitrPlan, pg: Postgres, *, tag: str | None = None) -> ApplyTarget:
+    """Fix the target of the apply and the markers to judge after it (reads markers; writes only on the twin).
+
+    An explicit target (``plan.target_unix``) is used as planned. Without one, only in the sandbox, the
+    target is "now", bracketed by two markers committed for the purpose (:func:`bracket_target`). Markers
+    already in the database are split at the target (:func:`expected_markers`).
+    """
+    before = markers(pg) or {}
+    present: list[str] = []
+    absent: list[str] = []
+    bracketed = False
+    if plan.target_unix is not None:
+        target_unix = plan.target_unix
+    elif plan.environment == SANDBOX:
+        target_unix, present, absent = bracket_target(pg, tag or f"pitr-{utcnow():%H%M%S}")
+        bracketed = True
+    else:  # make_plan refuses this; never fall back to "now" outside the twin
+        raise _target_required(plan.environment, "")
+    p2, a2 = expected_markers(before, datetime.fromtimestamp(target_unix, UTC))
+    return ApplyTarget(target_unix, sorted(set(present) | set(p2)), sorted(set(absent) | set(a2)), bracketed)
+
+
+def timeline_record(prepared: ApplyTarget, timeline: Timeline) -> dict[str, Any]:
+    """The ``pitr_timeline`` result: target, events and how long the restore took."""
     return {
-        "expected_present": present,
-        "expected_absent": absent,
+        "target": prepared.target.isoformat(),
+        "events": timeline.events,
+        "restore_seconds": timeline.seconds_between("restore requested", "services healthy"),
+    }
+
+
+def verify_markers(pg: Postgres, present: list[str], absent: list[str]) -> dict[str, Any]:
+    """Verdict on the restored data: ``status`` PASS, FAIL, or WARN when it cannot be verified here.
+
+    ``ok`` is True only for a verified restore; without a marker table (outside the twin) or without any
+    marker on either side of the target, nothing is proved and the verdict says so.
+    """
+    seen = markers(pg)
+    verdict: dict[str, Any] = {"expected_present": present, "expected_absent": absent}
+    if seen is None or not (present or absent):
+        why = (
+            f"no {MARKERS_TABLE} table in this database"
+            if seen is None
+            else "no marker was committed on either side of the target"
+        )
+        return {
+            **verdict,
+            "missing": [],
+            "unexpectedly_present": [],
+            "ok": False,
+            "status": "WARN",
+            "detail": f"not verifiable here: {why}; check by hand that the data is as at the target "
+            "(e.g. the last rows written before it are there, none after it)",
+        }
+    missing = [m for m in present if m not in seen]
+    resurrected = [m for m in absent if m in seen]
+    ok = not missing and not resurrected
+    return {
+        **verdict,
         "missing": missing,
         "unexpectedly_present": resurrected,
-        "ok": not missing and not resurrected,
+        "ok": ok,
+        "status": "PASS" if ok else "FAIL",
+        "detail": f"{len(present)} marker(s) present, {len(absent)} absent as expected"
+        if ok
+        else "the restored database is not as at the target",
     }
+
+
+def conclude(verdict: dict[str, Any], prepared: ApplyTarget) -> str:
+    """Raise PitrFailed on a FAIL verdict; otherwise the line to print (a WARN says it was not verified)."""
+    at = prepared.target.isoformat()
+    if verdict["status"] == "FAIL":
+        raise PitrFailed(
+            f"the restored database is not as at {at}: missing {verdict['missing']}, "
+            f"unexpectedly present {verdict['unexpectedly_present']}"
+        )
+    if verdict["status"] == "WARN":
+        return f"WARNING: restored to {at}, but {verdict['detail']}"
+    return f"restored to {at}: {verdict['detail']}"
