@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
+
 import pytest
 from botocore.exceptions import ClientError
 
@@ -146,3 +148,61 @@ def test_backup_writer_can_abort_its_own_multipart_upload(sandbox: Sandbox) -> N
     with pytest.raises(ClientError) as err:
         sandbox.s3_client("runtime").abort_multipart_upload(Bucket=BACKUPS, Key=key, UploadId="x")
     assert _code(err) == "AccessDenied"
+
+
+def test_backup_writer_cannot_touch_object_lock(sandbox: Sandbox) -> None:
+    # moto alone authorizes all of these as s3:PutObject; the twin's server asks IAM for the real action
+    writer, admin = sandbox.s3_client("backup-writer"), sandbox.s3_client("admin")
+    key = "nightly/lock-probe.dump"
+    vid = writer.put_object(Bucket=BACKUPS, Key=key, Body=b"dump")["VersionId"]
+    until = admin.head_object(Bucket=BACKUPS, Key=key, VersionId=vid)["ObjectLockRetainUntilDate"]
+    soon = datetime.now(UTC) + timedelta(seconds=5)
+    lock = {"ObjectLockMode": "GOVERNANCE", "ObjectLockRetainUntilDate": soon}
+    short = {"Mode": "GOVERNANCE", "RetainUntilDate": soon}
+    for call in (
+        lambda: writer.put_object_legal_hold(Bucket=BACKUPS, Key=key, VersionId=vid, LegalHold={"Status": "ON"}),
+        lambda: writer.put_object_retention(Bucket=BACKUPS, Key=key, VersionId=vid, Retention=short),
+        lambda: writer.put_object_retention(
+            Bucket=BACKUPS, Key=key, VersionId=vid, Retention=short, BypassGovernanceRetention=True
+        ),
+        lambda: writer.put_object(Bucket=BACKUPS, Key="nightly/short-lived.dump", Body=b"x", **lock),
+        lambda: writer.put_object(Bucket=BACKUPS, Key="nightly/held.dump", Body=b"x", ObjectLockLegalHoldStatus="ON"),
+        lambda: writer.create_multipart_upload(Bucket=BACKUPS, Key="nightly/short-lived.dump", **lock),
+        lambda: writer.copy_object(
+            Bucket=BACKUPS, Key="nightly/copy.dump", CopySource={"Bucket": BACKUPS, "Key": key}, **lock
+        ),
+    ):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert _code(err) == "AccessDenied"
+    head = admin.head_object(Bucket=BACKUPS, Key=key, VersionId=vid)
+    assert head["ObjectLockRetainUntilDate"] == until and "ObjectLockLegalHoldStatus" not in head
+    listed = admin.list_object_versions(Bucket=BACKUPS, Prefix="nightly/")["Versions"]
+    assert not {"nightly/short-lived.dump", "nightly/held.dump", "nightly/copy.dump"} & {v["Key"] for v in listed}
+    # the hook asks IAM, it does not refuse object lock as such: the admin may
+    admin.put_object_legal_hold(Bucket=BACKUPS, Key=key, VersionId=vid, LegalHold={"Status": "ON"})
+    admin.put_object_legal_hold(Bucket=BACKUPS, Key=key, VersionId=vid, LegalHold={"Status": "OFF"})
+
+
+def test_backup_writer_cannot_delete_in_any_form(sandbox: Sandbox) -> None:
+    writer, admin = sandbox.s3_client("backup-writer"), sandbox.s3_client("admin")
+    key = "nightly/keep.dump"
+    vid = writer.put_object(Bucket=BACKUPS, Key=key, Body=b"dump")["VersionId"]
+    for call in (
+        lambda: writer.delete_object(Bucket=BACKUPS, Key=key),  # would add a delete marker
+        lambda: writer.delete_object(Bucket=BACKUPS, Key=key, VersionId=vid),
+        lambda: writer.delete_object(Bucket=BACKUPS, Key=key, VersionId=vid, BypassGovernanceRetention=True),
+    ):
+        with pytest.raises(ClientError) as err:
+            call()
+        assert _code(err) == "AccessDenied"
+    for bypass in (False, True):
+        out = writer.delete_objects(
+            Bucket=BACKUPS,
+            Delete={"Objects": [{"Key": key, "VersionId": vid}, {"Key": key}]},
+            BypassGovernanceRetention=bypass,
+        )
+        assert not out.get("Deleted")
+        assert [e["Code"] for e in out["Errors"]] == ["AccessDenied", "AccessDenied"]
+    versions = admin.list_object_versions(Bucket=BACKUPS, Prefix=key)
+    assert [v["VersionId"] for v in versions["Versions"]] == [vid] and not versions.get("DeleteMarkers")

@@ -15,7 +15,7 @@ import pytest
 from runbooks.cli.demo import plan
 from runbooks.sandbox import faults, processes, registry
 from runbooks.sandbox.component import Component, ComponentState, SandboxContext
-from runbooks.sandbox.components.s3 import policies, sandbox_inventory_static
+from runbooks.sandbox.components.s3 import lock_actions, policies, sandbox_inventory_static
 
 
 def _comp(name: str, deps: tuple[str, ...] = ()) -> type[Component]:
@@ -172,3 +172,33 @@ def test_demo_plan_runs_defaults_then_demo_apply(tmp_path: Path) -> None:
         ("b-flip", "apply", {"apply": "true", "confirm": "sandbox"}),
     ]
     assert [p.procedure for p in plan(notebooks, only=["c-wipe"])] == ["c-wipe"]
+
+
+@pytest.mark.parametrize(
+    ("method", "query", "headers", "expected"),
+    [
+        ("PUT", {"retention": [""]}, {}, ["PutObjectRetention"]),
+        (
+            "PUT",
+            {"retention": [""]},
+            {"x-amz-bypass-governance-retention": "true"},
+            ["PutObjectRetention", "BypassGovernanceRetention"],
+        ),
+        ("PUT", {"legal-hold": [""]}, {}, ["PutObjectLegalHold"]),
+        (
+            "PUT",
+            {},
+            {"x-amz-object-lock-mode": "GOVERNANCE", "x-amz-object-lock-retain-until-date": "2030-01-01T00:00:00Z"},
+            ["PutObjectRetention"],
+        ),
+        ("PUT", {}, {"x-amz-object-lock-legal-hold": "ON"}, ["PutObjectLegalHold"]),
+        ("POST", {"uploads": [""]}, {"x-amz-object-lock-mode": "COMPLIANCE"}, ["PutObjectRetention"]),
+        ("PUT", {"uploadId": ["u"], "partNumber": ["1"]}, {}, []),
+        ("PUT", {}, {}, []),
+        ("POST", {"uploadId": ["u"]}, {}, []),
+    ],
+)
+def test_object_lock_requests_need_their_own_iam_action(
+    method: str, query: dict[str, list[str]], headers: dict[str, str], expected: list[str]
+) -> None:
+    assert lock_actions(method, query, headers) == expected

@@ -16,8 +16,12 @@ requests), then switches enforcement on (moto's ``/moto-api/reset-auth`` sets
 It also generates the backup encryption key pair (age x25519): the identity is the secret
 ``backup_age_identity``, the recipient goes into the inventory overlay as ``backup.recipient``.
 
-Known limit of moto: it authorizes ``PutObjectRetention`` as ``s3:PutObject``, so the explicit deny on
-``s3:PutObjectRetention`` is recorded in the policy but not enforced by the twin.
+moto authorizes object-lock requests as ``s3:PutObject`` (changing an object's retention or legal hold,
+and an upload that sets its own retention or legal hold), so the writer's explicit denies on them would
+not bite. The server therefore runs as ``python -m runbooks.sandbox.components.s3`` (:func:`main`): moto's
+own server with one hook, :func:`authorize_object_lock`, that asks moto's IAM for the action AWS requires
+(``s3:PutObjectRetention``, ``s3:PutObjectLegalHold``, ``s3:BypassGovernanceRetention``) before moto
+handles such a request.
 """
 
 from __future__ import annotations
@@ -181,7 +185,7 @@ class S3Component(Component):
         port = free_port(ctx.host)
         pid = ctx.spawn(
             NAME,
-            [sys.executable, "-m", "moto.server", "-H", ctx.host, "-p", str(port)],
+            [sys.executable, "-m", __name__, "-H", ctx.host, "-p", str(port)],
             env={"MOTO_PORT": str(port), "PYTHONWARNINGS": "ignore"},
         )
         url = f"http://{ctx.host}:{port}"
@@ -316,3 +320,62 @@ class S3Component(Component):
                     "RestrictPublicBuckets": True,
                 },
             )
+
+
+# -- the server: moto plus the object-lock authorization AWS does ---------------------------------
+
+#: header -> the IAM action AWS requires, besides s3:PutObject, for an upload (put, copy, multipart) carrying it
+LOCK_HEADERS: dict[str, str] = {
+    "x-amz-object-lock-mode": "PutObjectRetention",
+    "x-amz-object-lock-retain-until-date": "PutObjectRetention",
+    "x-amz-object-lock-legal-hold": "PutObjectLegalHold",
+}
+BYPASS_HEADER = "x-amz-bypass-governance-retention"
+
+
+def lock_actions(method: str, query: dict[str, Any], headers: Any) -> list[str]:
+    """The object-lock IAM actions (without ``s3:``) a request on an object needs, which moto does not check."""
+    actions: list[str] = []
+    if method == "PUT" and "retention" in query:
+        actions.append("PutObjectRetention")
+    elif method == "PUT" and "legal-hold" in query:
+        actions.append("PutObjectLegalHold")
+    elif (method == "PUT" and not query.get("partNumber")) or (method == "POST" and "uploads" in query):
+        actions += dict.fromkeys(a for h, a in LOCK_HEADERS.items() if headers.get(h))
+    if str(headers.get(BYPASS_HEADER, "")).lower() == "true":
+        actions.append("BypassGovernanceRetention")
+    return actions
+
+
+def authorize_object_lock(response: Any, method: str, bucket: str, query: dict[str, Any], key: str) -> None:
+    """Ask moto's IAM for each action :func:`lock_actions` names; raises moto's AccessDenied when refused."""
+    for action in lock_actions(method, query, response.headers):
+        response._get_action = lambda action=action: action  # the action moto's IAM request evaluates
+        try:
+            response._authenticate_and_authorize_s3_action(bucket_name=bucket, key_name=key)
+        finally:
+            del response._get_action
+
+
+def main(argv: list[str] | None = None) -> None:
+    """moto's server (same arguments) with :func:`authorize_object_lock` in front of object PUT and POST."""
+    from moto.s3.responses import S3Response
+    from moto.server import main as moto_main
+
+    put, post = S3Response._key_response_put, S3Response._key_response_post
+
+    def key_put(self: Any, query: dict[str, Any], key_name: str) -> Any:
+        authorize_object_lock(self, "PUT", self.bucket_name, query, key_name)
+        return put(self, query, key_name)
+
+    def key_post(self: Any, request: Any, body: bytes, bucket_name: str, query: dict[str, Any], key_name: str) -> Any:
+        authorize_object_lock(self, "POST", bucket_name, query, key_name)
+        return post(self, request, body, bucket_name, query, key_name)
+
+    S3Response._key_response_put = key_put  # type: ignore[method-assign]
+    S3Response._key_response_post = key_post  # type: ignore[method-assign]
+    moto_main(argv)
+
+
+if __name__ == "__main__":
+    main()
