@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -146,6 +148,31 @@ def test_verify_ok_then_tampered(archive: Archive) -> None:
     code, out = invoke(archive, "verify", rid[:24], "--json")
     data = json.loads(out)
     assert code == 1 and not data["ok"] and data["findings"][0]["run_id"] == rid
+
+
+def test_verify_of_a_run_whose_ledger_line_and_directory_were_deleted(archive: Archive) -> None:
+    rid = ids(archive)["restore-db"]
+    shutil.rmtree(rd(archive, rid))
+    lines = archive.ledger.path.read_bytes().splitlines(keepends=True)
+    archive.ledger.path.write_bytes(b"".join(line for line in lines if rid.encode() not in line))
+    code, out = invoke(archive, "verify", rid)
+    assert code == 1 and "run_not_in_ledger" in out and "OK" not in out
+    code, out = invoke(archive, "verify", rid, "--json")
+    assert code == 1 and {f["kind"] for f in json.loads(out)["findings"]} >= {"run_not_in_ledger", "index_mismatch"}
+    invoke(archive, "reindex")
+    code, out = invoke(archive, "verify", rid)  # the index no longer knows it either
+    assert code == 1 and "No run matches" in out
+
+
+def test_verify_detects_edited_index(archive: Archive) -> None:
+    rid = ids(archive)["restore-db"]
+    with sqlite3.connect(archive.index.path) as conn:
+        conn.execute("UPDATE runs SET status = 'succeeded' WHERE run_id = ?", (rid,))
+    conn.close()
+    code, out = invoke(archive, "verify")
+    assert code == 1 and "index_mismatch" in out and rid in out and "reindex" in out
+    assert invoke(archive, "reindex")[0] == 0
+    assert invoke(archive, "verify")[0] == 0
 
 
 def test_verify_detects_truncated_ledger(archive: Archive) -> None:

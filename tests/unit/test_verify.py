@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pytest
@@ -112,6 +113,9 @@ def test_dropped_last_line_and_its_directory(archive: Archive) -> None:
     ids = run_ids(archive)
     shutil.rmtree(rd(archive, ids[-1]))
     archive.ledger.path.write_bytes(b"".join(ledger_lines(archive)[:-1]))
+    # the index still has its row
+    assert pairs(archive) == {(None, FindingKind.LEDGER_TRUNCATED), (ids[-1], FindingKind.INDEX_MISMATCH)}
+    archive.reindex()
     assert pairs(archive) == {(None, FindingKind.LEDGER_TRUNCATED)}
 
 
@@ -199,3 +203,83 @@ def test_verify_one_run_reports_only_that_run(archive: Archive) -> None:
     report = verify(archive, b)
     assert report.ok and report.runs_checked == 1
     assert {f.kind for f in verify(archive, a).findings} == {FindingKind.FILE_EDITED}
+
+
+def test_edited_status_in_the_index(archive: Archive) -> None:
+    rid = run_ids(archive)[2]
+    with sqlite3.connect(archive.index.path) as conn:
+        conn.execute("UPDATE runs SET status = 'failed' WHERE run_id = ?", (rid,))
+    conn.close()
+    report = verify(archive)
+    assert {(f.run_id, f.kind) for f in report.findings} == {(rid, FindingKind.INDEX_MISMATCH)}
+    (finding,) = report.findings
+    assert "status" in finding.detail and "runbooks runs reindex" in finding.detail
+    archive.reindex()
+    assert verify(archive).ok
+
+
+def test_edited_manifest_column_in_the_index(archive: Archive) -> None:
+    rid = run_ids(archive)[0]
+    with sqlite3.connect(archive.index.path) as conn:
+        conn.execute("UPDATE runs SET manifest = replace(manifest, 'tester', 'someone') WHERE run_id = ?", (rid,))
+    conn.close()
+    assert pairs(archive) == {(rid, FindingKind.INDEX_MISMATCH)}
+
+
+def test_deleted_and_extra_index_rows(archive: Archive) -> None:
+    ids = run_ids(archive)
+    with sqlite3.connect(archive.index.path) as conn:
+        conn.execute("DELETE FROM runs WHERE run_id = ?", (ids[1],))
+        row = conn.execute("SELECT * FROM runs WHERE run_id = ?", (ids[3],)).fetchone()
+        conn.execute(f"INSERT INTO runs VALUES ({', '.join('?' * len(row))})", ("20990101T000000Z-x-abcdef", *row[1:]))
+    conn.close()
+    report = verify(archive)
+    assert {(f.run_id, f.kind) for f in report.findings} == {
+        (ids[1], FindingKind.INDEX_MISMATCH),
+        ("20990101T000000Z-x-abcdef", FindingKind.INDEX_MISMATCH),
+    }
+    assert all("runbooks runs reindex" in f.detail for f in report.findings)
+    assert pairs(archive, ids[1]) == {(ids[1], FindingKind.INDEX_MISMATCH)}
+
+
+def test_missing_index_is_not_a_finding(archive: Archive) -> None:
+    archive.index.path.unlink()
+    assert verify(archive).ok  # derived data: `runs list` rebuilds it
+
+
+def test_unknown_run_id_is_a_finding(archive: Archive) -> None:
+    report = verify(archive, "20990101T000000Z-nothing-000000")
+    assert not report.ok and report.runs_checked == 0
+    assert pairs(archive, "20990101T000000Z-nothing-000000") == {
+        ("20990101T000000Z-nothing-000000", FindingKind.RUN_NOT_IN_LEDGER)
+    }
+
+
+def test_run_whose_ledger_line_and_directory_were_deleted(archive: Archive) -> None:
+    ids = run_ids(archive)
+    shutil.rmtree(rd(archive, ids[1]))
+    lines = ledger_lines(archive)
+    del lines[1]
+    archive.ledger.path.write_bytes(b"".join(lines))
+    found = pairs(archive, ids[1])
+    assert (ids[1], FindingKind.RUN_NOT_IN_LEDGER) in found and (ids[1], FindingKind.INDEX_MISMATCH) in found
+
+
+def test_duplicated_ledger_line(archive: Archive) -> None:
+    ids = run_ids(archive)
+    lines = ledger_lines(archive)
+    lines.insert(2, lines[1])
+    archive.ledger.path.write_bytes(b"".join(lines))
+    found = pairs(archive)
+    assert (ids[1], FindingKind.LEDGER_DUPLICATE) in found
+    assert (None, FindingKind.LEDGER_DUPLICATE) in found  # its seq too
+    assert {rid for rid, _ in found} <= {None, ids[1], ids[2]}
+
+
+def test_duplicated_last_ledger_line(archive: Archive) -> None:
+    ids = run_ids(archive)
+    lines = ledger_lines(archive)
+    archive.ledger.path.write_bytes(b"".join([*lines, lines[-1]]))
+    found = pairs(archive)
+    assert (ids[-1], FindingKind.LEDGER_DUPLICATE) in found
+    assert not verify(archive).ok

@@ -8,6 +8,7 @@ run directories, which are immutable once committed, happens after the lock is r
 from __future__ import annotations
 
 import re
+import sqlite3
 from collections import Counter
 from enum import StrEnum
 from pathlib import Path
@@ -15,6 +16,7 @@ from pathlib import Path
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from runbooks.archive.canonical import sha256_file
+from runbooks.archive.index import COLUMNS, row_values
 from runbooks.archive.layout import MANIFEST_NAME, iter_run_dirs, list_run_files
 from runbooks.archive.ledger import GENESIS, LedgerEntry, LedgerHead, LedgerLine
 from runbooks.archive.manifest import RunManifest
@@ -39,6 +41,8 @@ class FindingKind(StrEnum):
     LEDGER_MALFORMED_LINE = "ledger_malformed_line"  #: a line in the middle is not a ledger entry
     HEAD_MISMATCH = "head_mismatch"  #: ledger.head is missing or does not match the last entry
     INTERRUPTED_COMMIT = "interrupted_commit"  #: a commit crashed midway (the next commit completes it)
+    INDEX_MISMATCH = "index_mismatch"  #: index.sqlite disagrees with the ledger and manifests (`runs reindex`)
+    RUN_NOT_IN_LEDGER = "run_not_in_ledger"  #: the run id asked for has no ledger entry (deleted, or never was)
 
 
 class Finding(BaseModel):
@@ -80,6 +84,9 @@ class _Snapshot(BaseModel):
     lines: list[LedgerLine]
     intent: CommitIntent | None
     run_dirs: dict[str, Path]  #: relative path -> directory
+    #: index rows by run id (column name -> value); None when there is no index (it is derived data)
+    index: dict[str, dict[str, object]] | None = None
+    index_error: str | None = None
 
 
 def _snapshot(archive: Archive) -> _Snapshot:
@@ -92,11 +99,21 @@ def _snapshot(archive: Archive) -> _Snapshot:
                 intent = CommitIntent.model_validate_json(archive.intent_path.read_bytes())
             except ValueError:
                 intent = None
+        index: dict[str, dict[str, object]] | None = None
+        index_error = None
+        if archive.index.exists():
+            names = [*(c.strip() for c in COLUMNS.split(",")), "manifest"]
+            try:
+                index = {str(r[0]): dict(zip(names, r, strict=True)) for r in archive.index.dump()}
+            except (sqlite3.Error, ValueError) as exc:
+                index_error = f"{type(exc).__name__}: {exc}"
         return _Snapshot(
             head=archive.ledger.read_head(),
             lines=archive.ledger.lines(),
             intent=intent,
             run_dirs=dict(iter_run_dirs(archive.root)),
+            index=index,
+            index_error=index_error,
         )
 
 
@@ -230,17 +247,18 @@ def _check_head(snap: _Snapshot, by_seq: dict[int, LedgerEntry], top: int, head_
     return out
 
 
-def _check_run(entry: LedgerEntry, run_dir: Path) -> list[Finding]:
+def _check_run(entry: LedgerEntry, run_dir: Path) -> tuple[list[Finding], RunManifest | None]:
+    """Findings about one run, and its manifest when it is intact (the one the ledger committed to)."""
     rid = entry.run_id
 
     def finding(kind: FindingKind, detail: str) -> Finding:
         return Finding(run_id=rid, kind=kind, detail=detail)
 
     if not run_dir.is_dir():
-        return [finding(FindingKind.RUN_DIR_MISSING, f"{entry.path} is gone")]
+        return [finding(FindingKind.RUN_DIR_MISSING, f"{entry.path} is gone")], None
     mpath = run_dir / MANIFEST_NAME
     if not mpath.is_file():
-        return [finding(FindingKind.MANIFEST_EDITED, f"{MANIFEST_NAME} is missing")]
+        return [finding(FindingKind.MANIFEST_EDITED, f"{MANIFEST_NAME} is missing")], None
     out: list[Finding] = []
     if sha256_file(mpath) != entry.manifest_sha256:
         out.append(finding(FindingKind.MANIFEST_EDITED, f"{MANIFEST_NAME} does not match the hash in the ledger"))
@@ -248,7 +266,7 @@ def _check_run(entry: LedgerEntry, run_dir: Path) -> list[Finding]:
         manifest = RunManifest.model_validate_json(mpath.read_bytes())
     except (ValidationError, ValueError) as exc:
         out.append(finding(FindingKind.MANIFEST_INVALID, str(exc).splitlines()[0]))
-        return out
+        return out, None
     if manifest.run_id != rid:
         out.append(finding(FindingKind.MANIFEST_EDITED, f"{MANIFEST_NAME} names run {manifest.run_id}"))
     present = set(list_run_files(run_dir))
@@ -259,6 +277,64 @@ def _check_run(entry: LedgerEntry, run_dir: Path) -> list[Finding]:
             out.append(finding(FindingKind.FILE_EDITED, f"{name} does not match its recorded sha256"))
     for name in sorted(present - set(manifest.files)):
         out.append(finding(FindingKind.FILE_EXTRA, name))
+    intact = not any(f.kind in (FindingKind.MANIFEST_EDITED, FindingKind.MANIFEST_INVALID) for f in out)
+    return out, manifest if intact else None
+
+
+_REINDEX = "; `runbooks runs reindex` rebuilds the index from the manifests"
+
+
+def _check_index(
+    snap: _Snapshot, entries: list[LedgerEntry], manifests: dict[str, RunManifest], pending: str | None
+) -> list[Finding]:
+    """index.sqlite against the ledger and the manifests: a row per ledger entry, equal to what its run.json
+    gives, and no other row (``runs list`` answers from the index, so an edited index would lie)."""
+    if snap.index_error is not None:
+        return [Finding(run_id=None, kind=FindingKind.INDEX_MISMATCH, detail=f"unreadable: {snap.index_error}")]
+    if snap.index is None:
+        return []
+    out: list[Finding] = []
+    rows = dict(snap.index)
+    for e in entries:
+        row = rows.pop(e.run_id, None)
+        if row is None:
+            if e.path != pending:
+                out.append(
+                    Finding(
+                        run_id=e.run_id,
+                        kind=FindingKind.INDEX_MISMATCH,
+                        detail=f"the index has no row for this run (`runs list` does not show it){_REINDEX}",
+                    )
+                )
+            continue
+        manifest = manifests.get(e.run_id)
+        if manifest is not None:
+            names = [*(c.strip() for c in COLUMNS.split(",")), "manifest"]
+            expected = dict(zip(names, row_values(manifest, e.path, e.manifest_sha256), strict=True))
+        else:  # the run itself is already reported: compare what the ledger vouches for
+            expected = {**row, "path": e.path, "manifest_sha256": e.manifest_sha256}
+        differ = [k for k, v in expected.items() if row.get(k) != v]
+        if differ:
+            detail = ", ".join(
+                f"{k} (index: {row.get(k)!r}, run.json: {expected[k]!r})" if k != "manifest" else k for k in differ
+            )
+            out.append(
+                Finding(
+                    run_id=e.run_id,
+                    kind=FindingKind.INDEX_MISMATCH,
+                    detail=f"the index row differs from the ledger and run.json: {detail}{_REINDEX}",
+                )
+            )
+    for rid, row in sorted(rows.items()):
+        if row.get("path") == pending:
+            continue
+        out.append(
+            Finding(
+                run_id=rid,
+                kind=FindingKind.INDEX_MISMATCH,
+                detail=f"the index has a row for a run the ledger does not know ({row.get('path')}){_REINDEX}",
+            )
+        )
     return out
 
 
@@ -281,12 +357,28 @@ def verify(archive: Archive, run_id: str | None = None) -> VerifyReport:
             )
     checked = 0
     seen: set[str] = set()
+    manifests: dict[str, RunManifest] = {}
     for e in entries:
         if (run_id is not None and e.run_id != run_id) or e.path in seen:
             continue
         seen.add(e.path)
         checked += 1
-        findings.extend(_check_run(e, archive.root / e.path))
+        run_findings, manifest = _check_run(e, archive.root / e.path)
+        findings.extend(run_findings)
+        if manifest is not None:
+            manifests[e.run_id] = manifest
+    scope = entries if run_id is None else [e for e in entries if e.run_id == run_id]
+    if run_id is not None and snap.index is not None:
+        snap.index = {k: v for k, v in snap.index.items() if k == run_id}
+    findings.extend(_check_index(snap, scope, manifests, pending))
     if run_id is not None:
         findings = [f for f in findings if f.run_id == run_id]
+        if not any(e.run_id == run_id for e in entries):
+            findings.append(
+                Finding(
+                    run_id=run_id,
+                    kind=FindingKind.RUN_NOT_IN_LEDGER,
+                    detail="no ledger entry has this run id: its entry was removed, or it was never archived",
+                )
+            )
     return VerifyReport(root=str(archive.root), ledger_entries=len(entries), runs_checked=checked, findings=findings)
