@@ -127,7 +127,9 @@ def test_plain_notebook_without_parameters_cell_or_kernelspec(archive_root: Path
     assert len(nbj["cells"]) == 1 and "plain ok" in outputs_text(nbj, 0)  # nothing injected
     refused = run_procedure(str(path), params={"x": "1"}, archive_root=archive_root)
     assert refused.status is RunStatus.REFUSED and refused.error is not None
-    assert "unknown parameter 'x' for plain; known parameters: (none)" in refused.error.message
+    assert "unknown parameter 'x' for plain (its value was not recorded); known parameters: (none)" in (
+        refused.error.message
+    )
 
 
 def test_run_procedure_inside_a_running_event_loop(archive_root: Path) -> None:
@@ -150,3 +152,29 @@ def test_unknown_kernel_is_a_failed_run_with_a_clear_message(archive_root: Path,
     assert out.status is RunStatus.FAILED and out.error is not None
     assert out.error.kind == "NoSuchKernel" and "no-such-kernel" in out.error.message
     assert out.run_dir is not None and manifest(out.run_dir)["status"] == "failed"
+
+
+def test_cell_tagged_raises_exception_still_fails_the_run(archive_root: Path) -> None:
+    out = run_procedure(nb("raises_tagged"), archive_root=archive_root)
+    assert out.status is RunStatus.FAILED and out.exit_code == 1
+    assert out.error is not None and out.error.kind == "ValueError" and out.error.message == "tagged: the step failed"
+    assert out.run_dir is not None
+    nbj = notebook(out.run_dir)
+    cell = nbj["cells"][out.error.cell_index]
+    assert "raises-exception" in cell["metadata"]["tags"] and cell["metadata"]["runbook_status"] == "failed"
+    assert "never printed" not in json.dumps([c.get("outputs") for c in nbj["cells"]])
+
+
+def test_error_output_without_a_raise_fails_the_run(archive_root: Path, tmp_path: Path) -> None:
+    import nbformat
+
+    cells = [
+        nbformat.v4.new_code_cell("try:\n    1 / 0\nexcept ZeroDivisionError:\n    get_ipython().showtraceback()"),
+        nbformat.v4.new_code_cell("print('never printed')"),
+    ]
+    path = tmp_path / "shown.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=cells), path)
+    out = run_procedure(str(path), archive_root=archive_root)
+    assert out.status is RunStatus.FAILED and out.error is not None
+    assert out.error.kind == "ZeroDivisionError" and out.error.cell_index == 0
+    assert out.run_dir is not None and not notebook(out.run_dir)["cells"][1]["outputs"]

@@ -166,7 +166,16 @@ runbooks.guard_apply(apply, confirm, environment)
 print("applied")""",
         destructive=True,
     ),
+    "raises_tagged": notebook(
+        "Raises in a cell tagged raises-exception",
+        "nbclient lets a cell tagged raises-exception raise; the runner does not.",
+        ENV,
+        'print("before the failure")',
+        'raise ValueError("tagged: the step failed")',
+        'print("never printed")',
+    ),
 }
+NOTEBOOKS["raises_tagged"].cells[3].metadata["tags"] = ["raises-exception"]
 
 
 def main() -> None:

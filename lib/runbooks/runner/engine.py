@@ -4,7 +4,8 @@ papermill's own ``execute_notebook`` saves the output notebook while the run goe
 records a timeout or a dead kernel as if every cell had completed. This engine instead drives
 nbclient cell by cell on a notebook that lives only in memory and classifies what happened:
 
-- ``succeeded``; ``failed`` (an exception in a cell: its index, name and message); ``refused`` (the cell
+- ``succeeded``; ``failed`` (an exception in a cell, even one tagged ``raises-exception``, or an error output
+  shown without a raise: its index, name and message); ``refused`` (the cell
   raised one of :data:`runbooks.errors.REFUSAL_NAMES`: the runbook refused a parameter's value or an
   unconfirmed apply before changing anything);
 - ``timed_out``: the *whole run* (kernel start included) outlived ``timeout`` seconds; each cell gets
@@ -157,6 +158,7 @@ class Engine:
             shutdown_kernel="immediate",
             record_timing=True,
             allow_errors=False,
+            force_raise_errors=True,  # a cell tagged raises-exception (or an allow_error_names error) fails too
             raise_on_iopub_timeout=False,
         )
         code_cells = [i for i, c in enumerate(self.nb.cells) if c.cell_type == "code" and c.source.strip()]
@@ -193,6 +195,11 @@ class Engine:
                         await client.async_execute_cell(cell, index, execution_count=client.code_cells_executed + 1)
                     finally:
                         state.running = None
+                    shown = next((o for o in cell.get("outputs", []) if o.get("output_type") == "error"), None)
+                    if shown is not None:  # an error output without a raise (e.g. showtraceback()) fails too
+                        raise CellExecutionError(
+                            "\n".join(shown.get("traceback") or []), shown.get("ename") or "", shown.get("evalue") or ""
+                        )
                     state.current = None
                     cell.metadata["runbook_status"] = "ok"
                     result.cells_run += 1
