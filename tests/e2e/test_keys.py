@@ -106,10 +106,33 @@ def test_dry_run_shows_the_plan_and_changes_nothing(sandbox: Sandbox, archive: P
     assert not (archive / "state").exists()
 
 
-def test_unknown_key_is_refused(sandbox: Sandbox, archive: Path) -> None:
-    out = run_procedure("rotate-keys", params={"keys": "SUPABASE_SECRET_KEY,NOT_A_KEY", **APPLY}, archive_root=archive)
-    assert out.status is not RunStatus.SUCCEEDED
-    assert "NOT_A_KEY" in str(manifest(out).get("error"))
+def assert_refused(out: RunOutcome, param: str, *needles: str) -> None:
+    """The run was refused with BadParameter naming ``param`` (the runner records it as ``refused``, exit 2)."""
+    assert out.status is RunStatus.REFUSED and out.exit_code == 2, manifest(out).get("error")
+    assert out.error is not None and out.error.kind == "BadParameter"
+    assert out.error.message.startswith(f"{param}="), out.error.message
+    for needle in needles:
+        assert needle in out.error.message, out.error.message
+
+
+@pytest.mark.parametrize(
+    ("params", "param", "needles"),
+    [
+        ({"keys": "SUPABASE_SECRET_KEY,NOT_A_KEY"}, "keys", ("NOT_A_KEY", "one of: SUPABASE_SECRET_KEY")),
+        ({"keys": "SPECTRAL_GENERATION"}, "keys", ("code-coupled",)),
+        ({"keys": " , "}, "keys", ("names no key",)),
+        ({"keys": "SUPABASE_SECRET_KEY", "manual_revoked": "SUPABASE_SECRET_KEY"}, "manual_revoked", ("leave it",)),
+        ({"keys": "OAUTH_CLIENT_SECRET", "manual_revoked": "OAUTH_CLIENT_SECRET"}, "manual_revoked", ("awaiting",)),
+    ],
+)
+def test_bad_keys_are_refused_before_any_change(
+    sandbox: Sandbox, archive: Path, params: dict[str, str], param: str, needles: tuple[str, ...]
+) -> None:
+    before, keys_before = group_env(sandbox), [k.id for k in supabase(sandbox).api_keys()]
+    out = run_procedure("rotate-keys", params={**params, **APPLY}, archive_root=archive)
+    assert_refused(out, param, *needles)
+    assert group_env(sandbox) == before and [k.id for k in supabase(sandbox).api_keys()] == keys_before
+    assert not (archive / "state").exists()
 
 
 def test_full_rotation_and_no_key_value_in_the_archive(sandbox: Sandbox, archive: Path) -> None:
@@ -133,6 +156,38 @@ def test_full_rotation_and_no_key_value_in_the_archive(sandbox: Sandbox, archive
     assert_archive_clean(archive, seen | twin_secrets(sandbox))
     # the audit still passes after the rotation
     assert run_procedure("audit-config-placement", archive_root=archive).status is RunStatus.SUCCEEDED
+
+
+def test_oauth_rotation_awaits_the_manual_revoke_and_the_audit_warns(sandbox: Sandbox, archive: Path) -> None:
+    seen = twin_secrets(sandbox)
+    keys = {"keys": "OAUTH_CLIENT_SECRET", **APPLY}
+    out = run_procedure("rotate-keys", params=keys, archive_root=archive)
+    m = manifest(out)
+    assert out.status is RunStatus.SUCCEEDED, m.get("error")
+    assert group_env(sandbox)["OAUTH_CLIENT_SECRET"] == sandbox.secret("oauth_next_client_secret")
+    # not claimed complete: the run record and the state say what is pending and what to do
+    assert m["results"]["status"] == "awaiting_manual_revoke"
+    assert m["results"]["state"]["OAUTH_CLIENT_SECRET"]["status"] == "awaiting_manual_revoke"
+    [pending] = m["results"]["pending"]
+    assert pending["status"] == "WARN" and "manual_revoked=OAUTH_CLIENT_SECRET" in pending["to do"]
+    assert ("OAUTH_CLIENT_SECRET", "revoke_old", "awaiting manual revoke") in steps(out)
+    assert not any(s[1] == "verify_old_refused" for s in steps(out))
+    state = json.loads((archive / "state" / "rotate-keys" / "sandbox.json").read_text())
+    assert state["OAUTH_CLIENT_SECRET"]["status"] == "awaiting_manual_revoke"
+    # the daily audit reports it as a WARN with the instruction (and does not fail)
+    audit = run_procedure("audit-config-placement", archive_root=archive)
+    assert audit.status is RunStatus.SUCCEEDED
+    [warn] = [f for f in manifest(audit)["results"]["findings"] if f["check"] == "config.rotation_complete"]
+    assert warn["status"] == "WARN" and "identity provider" in warn["remediation"]
+    # on-call revoked it by hand and confirms: the rotation completes
+    done = run_procedure("rotate-keys", params={**keys, "manual_revoked": "OAUTH_CLIENT_SECRET"}, archive_root=archive)
+    m = manifest(done)
+    assert done.status is RunStatus.SUCCEEDED, m.get("error")
+    assert m["results"]["status"] == "done" and m["results"]["pending"] == []
+    assert ("OAUTH_CLIENT_SECRET", "revoke_old", "confirmed by on-call") in steps(done)
+    audit = run_procedure("audit-config-placement", archive_root=archive)
+    assert {f["status"] for f in manifest(audit)["results"]["findings"]} == {"PASS"}
+    assert_archive_clean(archive, seen | twin_secrets(sandbox))
 
 
 def test_interrupted_after_the_group_update_resumes_with_one_new_key(

@@ -103,6 +103,7 @@ def test_a_correct_workspace_passes_every_check(env: Any) -> None:
         "config.generation_matches_deploy",
         "config.service_runs_current_keys",
         "config.generation_consistent",
+        "config.rotation_complete",
     }
 
 
@@ -182,6 +183,33 @@ def test_services_on_different_generations_warn(env: Any) -> None:
     rs = results(env, r)
     warn = [x for x in rs if x.status is Status.WARN]
     assert [x.check for x in warn] == ["config.generation_consistent"] and not failing(rs)
+
+
+def test_unfinished_rotations_warn_with_what_to_do(env: Any) -> None:
+    from runbooks.procedures.rotate_keys import STEPS, KeyRotation
+
+    upto = list(STEPS[: STEPS.index("verify_services") + 1])
+    rotations = {
+        "OAUTH_CLIENT_SECRET": KeyRotation(
+            "OAUTH_CLIENT_SECRET",
+            "oauth",
+            status="awaiting_manual_revoke",
+            completed=upto,
+            old_fingerprint="sha256:0ld0ld0ld0ld",
+            new_fingerprint="sha256:5ee5ee5ee5ee",
+        ),
+        "SUPABASE_SECRET_KEY": KeyRotation("SUPABASE_SECRET_KEY", "supabase", completed=["preflight", "issue"]),
+        "SUPABASE_PUBLISHABLE_KEY": KeyRotation("SUPABASE_PUBLISHABLE_KEY", "supabase", status="done"),
+    }
+    rs = run_checks(build_checks(env, FakeRender.healthy(env), rotations), max_workers=1)
+    rows = {r.subject: r for r in rs if r.check == "config.rotation_complete"}
+    assert set(rows) == {"OAUTH_CLIENT_SECRET", "SUPABASE_SECRET_KEY"}
+    assert {r.status for r in rows.values()} == {Status.WARN}
+    oauth = rows["OAUTH_CLIENT_SECRET"]
+    assert "awaiting_manual_revoke" in oauth.evidence and "sha256:0ld0ld0ld0ld" in oauth.evidence
+    assert "identity provider" in oauth.remediation and "manual_revoked=OAUTH_CLIENT_SECRET" in oauth.remediation
+    assert "-p keys=SUPABASE_SECRET_KEY" in rows["SUPABASE_SECRET_KEY"].remediation
+    assert not failing(rs)  # a WARN: the scheduled audit shows it without failing
 
 
 def test_service_running_stale_keys_fails(env: Any) -> None:

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from test_render_harness import KeysTwin, keys_twin
 
+from runbooks.errors import BadParameter
 from runbooks.procedures import rotate_keys as rk
 from runbooks.providers.render import RenderProvider
 from runbooks.providers.supabase_keys import SupabaseKeys
@@ -25,7 +26,9 @@ def twin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeysTwin]:
         yield t
 
 
-def rotator(t: KeysTwin, archive: Path, keys: str) -> tuple[rk.KeyRotator, list[rk.RotatingKey]]:
+def rotator(
+    t: KeysTwin, archive: Path, keys: str, manual_revoked: str = ""
+) -> tuple[rk.KeyRotator, list[rk.RotatingKey]]:
     env = t.inventory()
     selected = rk.parse_keys(env, keys)
     r = rk.KeyRotator(
@@ -34,6 +37,7 @@ def rotator(t: KeysTwin, archive: Path, keys: str) -> tuple[rk.KeyRotator, list[
         rk.build_issuers(env, selected),
         rk.RotationStore.for_environment("sandbox", archive),
         verify_timeout=6,
+        manual_revoked=rk.parse_manual_revoked(env, selected, manual_revoked),
         log=lambda _: None,
     )
     return r, selected
@@ -64,10 +68,24 @@ def test_parse_keys(twin: KeysTwin) -> None:
         "SUPABASE_SECRET_KEY",
         "OAUTH_CLIENT_SECRET",
     ]
-    with pytest.raises(ValueError, match=r"one of: SUPABASE_SECRET_KEY.*got NOPE"):
+    with pytest.raises(BadParameter, match=r"^keys='SUPABASE_SECRET_KEY,NOPE': NOPE: not rotating .*one of: SUPABASE_"):
         rk.parse_keys(env, "SUPABASE_SECRET_KEY,NOPE")
-    with pytest.raises(ValueError, match="got nothing"):
+    with pytest.raises(BadParameter, match=r"SPECTRAL_GENERATION: code-coupled.*never rotated") as e:
+        rk.parse_keys(env, "SPECTRAL_GENERATION")
+    assert e.value.name == "keys" and "OAUTH_CLIENT_SECRET" in e.value.fix
+    with pytest.raises(BadParameter, match="names no key"):
         rk.parse_keys(env, " , ")
+
+
+def test_parse_manual_revoked(twin: KeysTwin) -> None:
+    env = twin.inventory()
+    both = rk.parse_keys(env, "SUPABASE_SECRET_KEY,OAUTH_CLIENT_SECRET")
+    assert rk.parse_manual_revoked(env, both, " OAUTH_CLIENT_SECRET ") == {"OAUTH_CLIENT_SECRET"}
+    assert rk.parse_manual_revoked(env, both, "") == set()
+    with pytest.raises(BadParameter, match=r"^manual_revoked=.*SUPABASE_SECRET_KEY: not a selected key.*one of: OAUTH"):
+        rk.parse_manual_revoked(env, both, "SUPABASE_SECRET_KEY")
+    with pytest.raises(BadParameter, match="leave it empty"):
+        rk.parse_manual_revoked(env, rk.parse_keys(env, "SUPABASE_SECRET_KEY"), "OAUTH_CLIENT_SECRET")
 
 
 def test_plan_changes_nothing(twin: KeysTwin, tmp_path: Path) -> None:
@@ -97,12 +115,22 @@ def test_full_rotation(twin: KeysTwin, tmp_path: Path) -> None:
     assert sb.project_accepts(old["SUPABASE_SECRET_KEY"]) == (False, 401)
     assert sb.project_accepts(new["SUPABASE_SECRET_KEY"]) == (True, 200)
     assert [k.type for k in sb.api_keys()].count("secret") == 1
-    steps = {(x.key, x.step): x.status for x in rows}
-    assert steps[("SUPABASE_SECRET_KEY", "verify_old_refused")] == "done"
-    assert steps[("OAUTH_CLIENT_SECRET", "revoke_old")] == "manual"
+    steps = {(x.key, x.step): x for x in rows}
+    assert steps[("SUPABASE_SECRET_KEY", "verify_old_refused")].status == "done"
+    # the OAuth secret's old value can only be revoked by hand: the rotation says so and does not claim completion
+    awaiting = steps[("OAUTH_CLIENT_SECRET", "revoke_old")]
+    assert awaiting.status == "awaiting manual revoke"
+    assert "identity provider" in awaiting.detail and "manual_revoked=OAUTH_CLIENT_SECRET" in awaiting.detail
+    assert ("OAUTH_CLIENT_SECRET", "verify_old_refused") not in steps
+    assert plan.awaiting_manual_revoke == ["OAUTH_CLIENT_SECRET"]
+    assert [row["status"] for row in plan.pending_rows()] == ["WARN"]
     state = json.loads(r.store.path.read_text())
-    assert {k: v["status"] for k, v in state.items()} == {"SUPABASE_SECRET_KEY": "done", "OAUTH_CLIENT_SECRET": "done"}
+    assert {k: v["status"] for k, v in state.items()} == {
+        "SUPABASE_SECRET_KEY": "done",
+        "OAUTH_CLIENT_SECRET": "awaiting_manual_revoke",
+    }
     assert state["SUPABASE_SECRET_KEY"]["completed"] == list(rk.STEPS)
+    assert state["OAUTH_CLIENT_SECRET"]["completed"] == list(rk.STEPS[: rk.STEPS.index("verify_services") + 1])
     assert state["SUPABASE_SECRET_KEY"]["new_fingerprint"] == fingerprint(new["SUPABASE_SECRET_KEY"])
     assert_no_values(r.store.path, [*old.values(), *new.values()])
     # the step details never hold a value either
@@ -153,9 +181,39 @@ def test_a_second_rotation_after_a_finished_one_starts_fresh(twin: KeysTwin, tmp
     assert [k.type for k in supabase(twin).api_keys()].count("publishable") == 1
 
 
+def test_oauth_rotation_waits_for_the_manual_revoke_then_completes(twin: KeysTwin, tmp_path: Path) -> None:
+    store = rk.RotationStore.for_environment("sandbox", tmp_path / "runs")
+    # confirming a revoke before any service runs the new secret is refused, before any change
+    r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET")
+    with pytest.raises(BadParameter, match=r"^manual_revoked='OAUTH_CLIENT_SECRET': .*no rotation awaiting"):
+        r.plan(keys)
+    assert not store.path.exists()
+    r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET")
+    r.apply(r.plan(keys))
+    assert store.load()["OAUTH_CLIENT_SECRET"].status == rk.AWAITING_MANUAL_REVOKE
+    # a re-run without the confirmation still waits, and says so again
+    r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET")
+    plan = r.plan(keys)
+    assert plan.ok and plan.rows()[0]["state"].startswith("awaiting_manual_revoke")
+    rows = r.apply(plan)
+    assert [(x.step, x.status) for x in rows if x.step == "revoke_old"] == [("revoke_old", "awaiting manual revoke")]
+    assert store.load()["OAUTH_CLIENT_SECRET"].status == rk.AWAITING_MANUAL_REVOKE
+    # on-call revoked it and confirms: the rotation completes, naming the confirmation
+    r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET")
+    plan = r.plan(keys)
+    rows = r.apply(plan)
+    statuses = {x.step: x.status for x in rows}
+    assert statuses["revoke_old"] == statuses["verify_old_refused"] == "confirmed by on-call"
+    assert plan.awaiting_manual_revoke == [] and plan.pending_rows() == []
+    saved = store.load()["OAUTH_CLIENT_SECRET"]
+    assert saved.status == "done" and saved.completed == list(rk.STEPS)
+
+
 def test_oauth_rotation_is_refused_when_the_source_holds_the_current_value(twin: KeysTwin, tmp_path: Path) -> None:
     r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET")
     r.apply(r.plan(keys))
+    r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET")
+    r.apply(r.plan(keys))  # confirm the manual revoke: that rotation is done
     r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET")
     plan = r.plan(keys)
     assert not plan.ok

@@ -6,6 +6,8 @@
   its own, with the inventory's value where the inventory fixes one.
 - ``SPECTRAL_GENERATION`` is consistent: a service's variable names the generation of the image its
   live deploy runs (and that its process reports), and all services run the same generation.
+- No key rotation is left half-done (``rotate-keys``' state file): a rotation awaiting a manual revoke of
+  the old value, or stopped half-way, is a WARN saying what to do.
 
 Evidence names variables and fingerprints, never values.
 """
@@ -13,7 +15,7 @@ Evidence names variables and fingerprints, never values.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from runbooks.checks.base import CheckFn, CheckResult
@@ -82,7 +84,8 @@ def _named(fn: Callable[[], CheckResult | list[CheckResult]], check: str, subjec
     return fn
 
 
-def build_checks(env: Environment, render: RenderLike) -> list[CheckFn]:
+def build_checks(env: Environment, render: RenderLike, rotations: Mapping[str, Any] | None = None) -> list[CheckFn]:
+    """``rotations``: rotate-keys' state for the environment (key -> KeyRotation), to report unfinished ones."""
     snap = _Snapshot(render)
     rotating = [k.name for k in env.config.rotating_keys]
     coupled = list(env.config.code_coupled)
@@ -292,4 +295,38 @@ def build_checks(env: Environment, render: RenderLike) -> list[CheckFn]:
         )
 
     checks.append(_named(generation_consistent, "config.generation_consistent", env.environment))
+
+    def rotations_complete() -> list[CheckResult]:
+        from runbooks.procedures.rotate_keys import AWAITING_MANUAL_REVOKE, manual_instruction
+
+        unfinished = {k: r for k, r in (rotations or {}).items() if r.status != "done"}
+        if not unfinished:
+            return [CheckResult.ok("config.rotation_complete", env.environment, "no key rotation is unfinished")]
+        out = []
+        for key, r in sorted(unfinished.items()):
+            done = ", ".join(r.completed) or "nothing"
+            if r.status == AWAITING_MANUAL_REVOKE:
+                out.append(
+                    CheckResult.warn(
+                        "config.rotation_complete",
+                        key,
+                        f"{AWAITING_MANUAL_REVOKE}: the previous value ({r.old_fingerprint}) may still be valid at "
+                        f"its provider; the group and the services run {r.new_fingerprint} (done: {done})",
+                        manual_instruction(r, env.environment),
+                    )
+                )
+            else:
+                out.append(
+                    CheckResult.warn(
+                        "config.rotation_complete",
+                        key,
+                        f"rotation started {r.started_at} stopped half-way (done: {done})"
+                        + (f"; last error: {r.last_error}" if r.last_error else ""),
+                        f"fix the cause, then re-run `runbooks run rotate-keys --env {env.environment} -p keys={key} "
+                        f"--apply --confirm {env.environment}` to resume it",
+                    )
+                )
+        return out
+
+    checks.append(_named(rotations_complete, "config.rotation_complete", env.environment))
     return checks

@@ -13,6 +13,11 @@ For each requested key (a rotating key of the inventory), in lock step across ke
 6. ``revoke_old``: revoke the previous credential at its provider.
 7. ``verify_old_refused``: the previous credential is refused.
 
+An OAuth client secret is revoked by hand in the identity provider's console: the run cannot do it, nor prove
+it. Its rotation stops after ``verify_services`` with status ``awaiting_manual_revoke`` (in the state file and
+the run record) and a row saying what to do; on-call revokes the old secret, then re-runs with
+``manual_revoked=<KEY>``, which completes it. Until then ``audit-config-placement`` reports it as WARN.
+
 Resumable: the state of a rotation (per key: completed steps, the old and new credential's id and
 fingerprint, never a value) is kept under ``<archive root>/state/rotate-keys/<environment>.json``. A run
 that stops half-way is continued by the next run: every step checks its precondition against the
@@ -33,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, RotatingKey
 from runbooks.providers.base import ProviderError
 from runbooks.providers.render import RenderProvider, RenderService, protect
@@ -41,6 +47,10 @@ from runbooks.secrets import fingerprint
 STEPS = ("preflight", "issue", "write_group", "deploy", "verify_services", "revoke_old", "verify_old_refused")
 #: test hook: stop the run right after this step (simulates an interruption half-way)
 INTERRUPT_ENV = "RUNBOOKS_TEST_INTERRUPT_AFTER"
+#: status of a rotation whose old credential must be revoked by hand, then confirmed with ``manual_revoked``
+AWAITING_MANUAL_REVOKE = "awaiting_manual_revoke"
+#: the notebook parameter by which on-call confirms a manual revoke
+MANUAL_PARAM = "manual_revoked"
 
 
 class RotationRefused(RuntimeError):
@@ -59,17 +69,56 @@ def utcnow() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
+def _names(value: str | Iterable[str]) -> list[str]:
+    return [k.strip() for k in (value.split(",") if isinstance(value, str) else value) if k.strip()]
+
+
 def parse_keys(env: Environment, keys: str | Iterable[str]) -> list[RotatingKey]:
-    """The inventory's rotating keys named in ``keys`` (comma list); unknown names are refused."""
-    names = [k.strip() for k in (keys.split(",") if isinstance(keys, str) else keys) if k.strip()]
+    """The inventory's rotating keys named in ``keys`` (comma list); anything else is refused
+    (:class:`BadParameter`: an empty list, unknown names, code-coupled values)."""
+    names = _names(keys)
     known = [k.name for k in env.config.rotating_keys]
+    fix = f"give a comma list of rotating keys of {env.environment} [one of: {', '.join(known)}]"
+    if not names:
+        raise BadParameter("keys", keys, "names no key", fix)
     unknown = [n for n in names if n not in known]
-    if unknown or not names:
-        raise ValueError(
-            f"keys must be a comma list of rotating keys of {env.environment} [one of: "
-            f"{', '.join(known)}]; got {', '.join(unknown) or 'nothing'}"
-        )
+    if unknown:
+        coupled = [n for n in unknown if n in env.config.code_coupled]
+        problem = f"{', '.join(unknown)}: not rotating key material of the inventory"
+        if coupled:
+            problem += f" ({', '.join(coupled)}: code-coupled, set on each service at deploy time, never rotated)"
+        raise BadParameter("keys", keys, problem, fix)
     return [env.config.rotating(n) for n in dict.fromkeys(names)]
+
+
+def parse_manual_revoked(env: Environment, keys: list[RotatingKey], value: str | Iterable[str]) -> set[str]:
+    """Keys whose old value on-call confirms having revoked by hand (``manual_revoked``): each must be one of
+    the selected ``keys`` and one whose old value the runbook cannot revoke itself (an OAuth client secret)."""
+    names = _names(value)
+    manual = [k.name for k in keys if k.provider == "oauth"]
+    wrong = [n for n in names if n not in manual]
+    if wrong:
+        raise BadParameter(
+            MANUAL_PARAM,
+            value,
+            f"{', '.join(wrong)}: not a selected key whose old value is revoked by hand",
+            (
+                f"list only selected keys revoked in a provider's console [one of: {', '.join(manual)}]"
+                if manual
+                else "leave it empty: the runbook revokes the selected keys itself"
+            ),
+        )
+    return set(names)
+
+
+def manual_instruction(rotation: KeyRotation, environment: str) -> str:
+    """What on-call does to finish a rotation awaiting a manual revoke."""
+    return (
+        f"revoke the previous client secret ({rotation.old_fingerprint}) in the identity provider's console "
+        f"(the new one, {rotation.new_fingerprint}, is in the group and every service runs it), then re-run "
+        f"`runbooks run rotate-keys --env {environment} -p keys={rotation.key} -p {MANUAL_PARAM}={rotation.key} "
+        f"--apply --confirm {environment}`"
+    )
 
 
 # -- persisted state ---------------------------------------------------------------------------------
@@ -77,7 +126,7 @@ def parse_keys(env: Environment, keys: str | Iterable[str]) -> list[RotatingKey]
 class KeyRotation:
     key: str
     provider: str
-    status: str = "in_progress"  #: in_progress | done | failed
+    status: str = "in_progress"  #: in_progress | awaiting_manual_revoke | done
     completed: list[str] = field(default_factory=list)
     old_id: str | None = None
     old_fingerprint: str | None = None
@@ -283,9 +332,11 @@ class CloudflareTokenIssuer:
 
 
 class OAuthSecretIssuer:
-    """An OAuth client secret generated in the identity provider's console, read from ``source``."""
+    """An OAuth client secret generated in the identity provider's console, read from ``source``. The old
+    one is revoked by hand in that console (``manual_revoke``): the rotator waits for on-call's confirmation."""
 
-    separate_revoke = False
+    separate_revoke = True
+    manual_revoke = True
 
     def __init__(self, source: str | None, resolve: Callable[[str], str]):
         self.source, self.resolve = source, resolve
@@ -319,7 +370,8 @@ class OAuthSecretIssuer:
         )
 
     def refused(self, rotation: KeyRotation, old_value: str | None) -> tuple[bool, str]:
-        return True, "manual: the identity provider refuses it once deleted in its console"
+        # the runbook has no API to the identity provider: it cannot prove the old secret refused
+        return False, "not verifiable by the runbook: the identity provider has no API it can call"
 
 
 # -- the rotation ------------------------------------------------------------------------------------
@@ -327,7 +379,7 @@ class OAuthSecretIssuer:
 class StepRow:
     key: str
     step: str
-    status: str  #: done | already done | skipped | manual | failed | planned
+    status: str  #: done | already done | re-issuing | awaiting manual revoke | confirmed by on-call | failed
     detail: str
 
     def as_dict(self) -> dict[str, str]:
@@ -349,19 +401,39 @@ class Plan:
     def ok(self) -> bool:
         return all(r.status != "failed" for r in self.preflight)
 
+    @property
+    def awaiting_manual_revoke(self) -> list[str]:
+        """Keys whose rotation waits for on-call to revoke the old value by hand (and confirm it)."""
+        return [k.name for k in self.keys if self.rotations[k.name].status == AWAITING_MANUAL_REVOKE]
+
+    def pending_rows(self) -> list[dict[str, str]]:
+        """One WARN row per key awaiting a manual revoke: what on-call must do."""
+        return [
+            {
+                "key": k,
+                "status": "WARN",
+                "state": AWAITING_MANUAL_REVOKE,
+                "to do": manual_instruction(self.rotations[k], self.environment),
+            }
+            for k in self.awaiting_manual_revoke
+        ]
+
     def rows(self) -> list[dict[str, str]]:
         out = []
         for k in self.keys:
             r = self.rotations[k.name]
             resumed = bool(r.completed)
             pending = [s for s in STEPS if s not in r.completed]
+            state = f"resuming (done: {', '.join(r.completed)})" if resumed else "fresh rotation"
+            if r.status == AWAITING_MANUAL_REVOKE:
+                state = f"{AWAITING_MANUAL_REVOKE} (done: {', '.join(r.completed)})"
             out.append(
                 {
                     "key": k.name,
                     "provider": k.provider,
                     "group": self.group,
                     "current": (r.new_fingerprint if r.done("write_group") else r.old_fingerprint) or "-",
-                    "state": f"resuming (done: {', '.join(r.completed)})" if resumed else "fresh rotation",
+                    "state": state,
                     "pending steps": ", ".join(pending),
                     "deploys": ", ".join(self.services),
                 }
@@ -380,9 +452,12 @@ class KeyRotator:
         run_id: str | None = None,
         deploy_timeout: float = 180.0,
         verify_timeout: float = 20.0,
+        manual_revoked: Iterable[str] = (),
         log: Callable[[str], None] = print,
     ):
         self.env, self.render, self.issuers, self.store = env, render, issuers, store
+        #: keys whose old value on-call confirmed having revoked by hand (parameter ``manual_revoked``)
+        self.manual_revoked = frozenset(manual_revoked)
         self.run_id = run_id or os.environ.get("RUNBOOKS_RUN_ID") or f"interactive-{os.getpid()}"
         self.deploy_timeout, self.verify_timeout, self.log = deploy_timeout, verify_timeout, log
 
@@ -399,6 +474,16 @@ class KeyRotator:
             r = saved.get(k.name)
             rotations[k.name] = r if r is not None and r.status != "done" else KeyRotation(k.name, k.provider)
         services = [s.name for s in self.env.services if s.env_group == group_name]
+        for name in sorted(self.manual_revoked):
+            r = rotations.get(name)
+            if r is None or not r.done("verify_services"):
+                raise BadParameter(
+                    MANUAL_PARAM,
+                    ",".join(sorted(self.manual_revoked)),
+                    f"{name} has no rotation awaiting a manual revoke (the old value may be revoked only once "
+                    "every service runs the new one)",
+                    f"run without {MANUAL_PARAM} first; revoke by hand only when the run says {AWAITING_MANUAL_REVOKE}",
+                )
         plan = Plan(self.env.environment, group_name, group.id, services, keys, rotations, [])
         plan.preflight = self._preflight(plan, group)
         return plan
@@ -458,14 +543,12 @@ class KeyRotator:
                 plan.old_values[k.name] = current
                 rows.append(StepRow(k.name, "preflight", "done", f"current {fp}: {detail}"))
             else:
-                rows.append(
-                    StepRow(
-                        k.name,
-                        "preflight",
-                        "done",
-                        f"resuming rotation started {r.started_at} (done: {', '.join(r.completed)}); group holds {fp}",
+                detail = f"resuming rotation started {r.started_at} (done: {', '.join(r.completed)}); group holds {fp}"
+                if r.status == AWAITING_MANUAL_REVOKE:
+                    detail += f"; {AWAITING_MANUAL_REVOKE}: " + (
+                        "confirmed by on-call" if k.name in self.manual_revoked else "not confirmed yet"
                     )
-                )
+                rows.append(StepRow(k.name, "preflight", "done", detail))
         return rows
 
     # -- apply ------------------------------------------------------------------------------------
@@ -514,7 +597,9 @@ class KeyRotator:
             self._save(plan)
             raise
         for k in names:
-            plan.rotations[k].status, plan.rotations[k].last_error = "done", None
+            r = plan.rotations[k]
+            r.last_error = None
+            r.status = "done" if r.done("verify_old_refused") else AWAITING_MANUAL_REVOKE
         self._save(plan)
         return rows
 
@@ -671,24 +756,52 @@ class KeyRotator:
             if r.done("revoke_old"):
                 emit(StepRow(k.name, "revoke_old", "already done", f"old credential {r.old_fingerprint}"))
                 continue
+            if getattr(issuer, "manual_revoke", False):
+                if k.name not in self.manual_revoked:
+                    r.status = AWAITING_MANUAL_REVOKE
+                    self._save(plan)
+                    emit(
+                        StepRow(
+                            k.name,
+                            "revoke_old",
+                            "awaiting manual revoke",
+                            manual_instruction(r, plan.environment),
+                        )
+                    )
+                    continue
+                self._complete(plan, "revoke_old", [k.name])
+                emit(
+                    StepRow(
+                        k.name,
+                        "revoke_old",
+                        "confirmed by on-call",
+                        f"on-call confirmed ({MANUAL_PARAM}={k.name}) revoking the previous value "
+                        f"({r.old_fingerprint}) in the provider's console",
+                    )
+                )
+                continue
             detail = issuer.revoke(r)
             self._complete(plan, "revoke_old", [k.name])
-            emit(StepRow(k.name, "revoke_old", "manual" if detail.startswith("manual") else "done", detail))
+            emit(StepRow(k.name, "revoke_old", "done", detail))
 
     def _verify_refused(self, plan: Plan, emit: Callable[[StepRow], None]) -> None:
         for k in plan.keys:
-            r = plan.rotations[k.name]
-            if r.done("verify_old_refused"):
-                continue
-            refused, detail = self.issuers[k.name].refused(r, plan.old_values.get(k.name))
-            emit(
-                StepRow(
-                    k.name,
-                    "verify_old_refused",
-                    ("manual" if detail.startswith("manual") else "done") if refused else "failed",
-                    detail,
+            r, issuer = plan.rotations[k.name], self.issuers[k.name]
+            if r.done("verify_old_refused") or not r.done("revoke_old"):
+                continue  # done, or awaiting a manual revoke
+            if getattr(issuer, "manual_revoke", False):
+                self._complete(plan, "verify_old_refused", [k.name])
+                emit(
+                    StepRow(
+                        k.name,
+                        "verify_old_refused",
+                        "confirmed by on-call",
+                        f"{issuer.refused(r, None)[1]}; relies on on-call's confirmation ({MANUAL_PARAM}={k.name})",
+                    )
                 )
-            )
+                continue
+            refused, detail = issuer.refused(r, plan.old_values.get(k.name))
+            emit(StepRow(k.name, "verify_old_refused", "done" if refused else "failed", detail))
             if not refused:
                 raise RotationFailed(f"{k.name}: the old credential is still accepted: {detail}")
             self._complete(plan, "verify_old_refused", [k.name])
