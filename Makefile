@@ -11,9 +11,14 @@ PYTEST_ARGS ?=
 
 setup: $(STAMP)
 
+# The stamp is older than requirements.txt or pyproject.toml after either changes: then everything is
+# installed again. An install that fails leaves the stamp alone, so the next make retries it.
+PY311 := import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11 (and remove $(VENV))" % sys.version.split()[0])
+
 $(STAMP): requirements.txt pyproject.toml
-	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Python 3.11+ is required (found %s); set PYTHON=python3.11" % sys.version.split()[0])'
+	@$(PYTHON) -c '$(PY311)'
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	@$(BIN)/python -c '$(PY311)'
 	$(BIN)/python -m pip install -q --disable-pip-version-check --upgrade pip
 	$(BIN)/python -m pip install -q --disable-pip-version-check -r requirements.txt
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
@@ -22,6 +27,8 @@ $(STAMP): requirements.txt pyproject.toml
 demo: setup
 	$(BIN)/runbooks demo
 
+# pytest's exit status goes straight to make: 1 (failures), 5 (no test collected) or any other non-zero
+# status fails `make test` and so CI (.ci/run).
 test: setup
 	$(BIN)/ruff check lib tests bench
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -1,0 +1,60 @@
+"""CI's entry point (.ci/run -> make test): the install stamp and the exit status, on a copy of the Makefile."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from runbooks.paths import project_root
+
+pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
+
+
+def _fake_project(tmp_path: Path, pytest_status: int) -> Path:
+    """A copy of the Makefile and .ci/run with a .venv whose ruff passes and whose pytest exits ``pytest_status``."""
+    root = tmp_path / "clone"
+    (root / ".ci").mkdir(parents=True)
+    shutil.copy2(project_root() / "Makefile", root / "Makefile")
+    shutil.copy2(project_root() / ".ci" / "run", root / ".ci" / "run")
+    for name in ("requirements.txt", "pyproject.toml"):
+        (root / name).write_text("")
+    bin_dir = root / ".venv" / "bin"
+    bin_dir.mkdir(parents=True)
+    (bin_dir / "ruff").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "python").write_text(f'#!/bin/sh\ncase "$*" in *pytest*) exit {pytest_status};; esac\nexit 0\n')
+    for f in bin_dir.iterdir():
+        f.chmod(0o755)
+    stamp = root / ".venv" / ".installed-stamp"
+    stamp.touch()
+    old = time.time() - 60
+    for name in ("requirements.txt", "pyproject.toml"):
+        os.utime(root / name, (old, old))
+    return root
+
+
+def _make(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(["make", "-C", str(root), *args], capture_output=True, text=True, timeout=60)
+
+
+@pytest.mark.parametrize("changed", ["requirements.txt", "pyproject.toml"])
+def test_setup_reinstalls_when_requirements_or_pyproject_change(tmp_path: Path, changed: str) -> None:
+    root = _fake_project(tmp_path, 0)
+    assert _make(root, "-q", "setup").returncode == 0  # up to date: nothing to install
+    time.sleep(0.01)
+    (root / changed).write_text("# changed\n")
+    os.utime(root / changed, (time.time() + 5, time.time() + 5))
+    assert _make(root, "-q", "setup").returncode == 1  # the stamp is out of date
+    plan = _make(root, "-n", "setup").stdout
+    assert "pip install" in plan and "-r requirements.txt" in plan and "-e ." in plan
+
+
+@pytest.mark.parametrize(("pytest_status", "ci_passes"), [(0, True), (1, False), (5, False)])
+def test_ci_fails_unless_pytest_passes(tmp_path: Path, pytest_status: int, ci_passes: bool) -> None:
+    root = _fake_project(tmp_path, pytest_status)
+    out = subprocess.run([str(root / ".ci" / "run")], capture_output=True, text=True, timeout=60)
+    assert (out.returncode == 0) is ci_passes, out.stdout + out.stderr
