@@ -38,6 +38,10 @@ def test_signal_interrupts_with_partial_notebook(archive_root: Path, tmp_path: P
     printed = json.dumps([o.get("text") for c in nbj["cells"] for o in c.get("outputs", []) if "text" in o])
     assert "before the sleep" in printed and "after the sleep" not in printed and "last cell" not in printed
     assert "KeyboardInterrupt" in json.dumps(cell["outputs"])  # the kernel was interrupted in that cell
+    # ... and the cell says why: the runner's own error output after the kernel's KeyboardInterrupt
+    last = cell["outputs"][-1]
+    assert last["output_type"] == "error" and last["ename"] == "Interrupted", cell["outputs"]
+    assert f"the runner received {sig.name}" in last["evalue"]
 
 
 def test_kernel_does_not_outlive_a_killed_runner(archive_root: Path, tmp_path: Path) -> None:

@@ -229,15 +229,9 @@ class Engine:
                         result, "kernel_died", "DeadKernel", "the kernel process died", state.current, code_cells
                     )
             except CellExecutionError as e:
-                if state.signum is not None:
+                if state.signum is not None:  # the kernel's KeyboardInterrupt, then the runner's reason
                     self._stop(
-                        result,
-                        "interrupted",
-                        "Interrupted",
-                        self._interrupt_message(),
-                        state.current,
-                        code_cells,
-                        add_output=False,
+                        result, "interrupted", "Interrupted", self._interrupt_message(), state.current, code_cells
                     )
                 else:
                     from runbooks.errors import REFUSAL_NAMES
