@@ -38,7 +38,18 @@ def _secret_values(sandbox: Sandbox) -> list[str]:
     return [v for v in values if len(v) >= 8]
 
 
-def test_backup_posture_and_drill_chain(sandbox: Sandbox, archive: Path) -> None:
+def _stderr_outputs(run_dir: Path) -> str:
+    nb = json.loads((run_dir / "notebook.ipynb").read_text())
+    return "".join(
+        "".join(o.get("text", ""))
+        for c in nb["cells"]
+        for o in c.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stderr"
+    )
+
+
+def test_backup_posture_and_drill_chain(sandbox: Sandbox, archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("XDG_RUNTIME_DIR", raising=False)  # as under cron or in a container: no warning about it
     backup_run, backup_rec = run("nightly-backup", archive)
     assert backup_run.status is RunStatus.SUCCEEDED, backup_run.error
     b = backup_rec["results"]["backup"]
@@ -61,6 +72,9 @@ def test_backup_posture_and_drill_chain(sandbox: Sandbox, archive: Path) -> None
     assert d["rows"] == b["rows"] and d["scratch_dropped"]
     assert drill_rec["results"]["rto_seconds"] > 0 and drill_rec["results"]["rpo_seconds"] >= 0
     assert not Postgres(sandbox.database_url).database_exists(d["scratch_database"])
+    for outcome in (backup_run, drill_run):
+        stderr = _stderr_outputs(outcome.run_dir)
+        assert "XDG_RUNTIME_DIR" not in stderr and "RuntimeDirWarning" not in stderr, stderr
 
     for secret in _secret_values(sandbox):
         for f in archive.rglob("*"):
@@ -86,15 +100,26 @@ def test_pitr_dry_run_shows_the_plan_and_changes_nothing(sandbox: Sandbox, archi
     assert after[0] == before[0] and after[1] == "ACTIVE_HEALTHY"
 
 
+def assert_refused(outcome: Any, needle: str) -> None:
+    """Refused with a BadParameter naming the parameter (``refused`` once the runner maps it; ``failed`` before)."""
+    assert outcome.status in (RunStatus.REFUSED, RunStatus.FAILED), outcome.status
+    assert outcome.error is not None and needle in outcome.error.message, outcome.error
+    if outcome.status is RunStatus.FAILED:  # until the runner records BadParameter as refused
+        assert outcome.error.kind == "BadParameter"
+
+
 @pytest.mark.parametrize(
     ("params", "needle"),
     [
-        ({"target_time": "last tuesday"}, "target_time: 'last tuesday' is not an ISO 8601 timestamp"),
-        ({"target_time": "2026-11-27T10:00:00"}, "has no zone"),
+        (
+            {"target_time": "last tuesday"},
+            "target_time='last tuesday': not an ISO 8601 timestamp; give one with a zone",
+        ),
+        ({"target_time": "2026-11-27T10:00:00"}, "target_time='2026-11-27T10:00:00': has no zone"),
         ({"target_time": "2099-01-01T00:00:00Z"}, "is in the future"),
         ({"target_time": "2000-01-01T00:00:00Z"}, "before the PITR window"),
         ({"target_time": "2000-01-01T00:00:00Z", "apply": "true", "confirm": "sandbox"}, "before the PITR window"),
-        ({"reason": " "}, "reason: say why"),
+        ({"reason": " "}, "reason=' ': is empty; say why"),
     ],
 )
 def test_pitr_bad_inputs_are_refused_and_nothing_changes(
@@ -102,10 +127,60 @@ def test_pitr_bad_inputs_are_refused_and_nothing_changes(
 ) -> None:
     before = _state(sandbox)
     outcome, rec = run("restore-pitr", archive, **params)
-    assert outcome.status is RunStatus.FAILED
-    assert outcome.error is not None and outcome.error.kind == "PitrRefused" and needle in outcome.error.message
+    assert_refused(outcome, needle)
     assert "pitr_timeline" not in rec["results"]
     assert _state(sandbox)[0] == before[0] and _state(sandbox)[1] == "ACTIVE_HEALTHY"
+
+
+def test_pitr_without_a_target_is_refused_outside_the_sandbox(sandbox: Sandbox, archive: Path) -> None:
+    """`--apply --confirm production` with no target_time must never mean "rewind production to now"."""
+    outcome = run_procedure(
+        "restore-pitr",
+        params={"apply": "true", "confirm": "production"},
+        environment="production",
+        archive_root=archive,
+        timeout=300,
+    )
+    assert_refused(outcome, "target_time='': is required in production")
+    rec = json.loads((outcome.run_dir / "run.json").read_text())
+    assert "plan" not in rec["results"] and "pitr_timeline" not in rec["results"]
+
+
+def _backup_keys(sandbox: Sandbox) -> set[str]:
+    env = sandbox.inventory()
+    listed = sandbox.s3_client("admin").list_objects_v2(Bucket=env.backup_bucket.name, Prefix=env.backup.prefix)
+    return {o["Key"] for o in listed.get("Contents", [])}
+
+
+def _databases(sandbox: Sandbox) -> set[str]:
+    with Postgres(sandbox.database_url).connect() as conn:
+        return {str(r[0]) for r in conn.execute("SELECT datname FROM pg_database")}
+
+
+@pytest.mark.parametrize(
+    ("name", "params", "needle"),
+    [
+        ("nightly-backup", {"part_size_mib": "1"}, "part_size_mib=1: below S3's minimum part size of 5 MiB"),
+        ("nightly-backup", {"zstd_level": "0"}, "zstd_level=0:"),
+        ("restore-drill", {"backup_key": "nightly/nope"}, "backup_key='nightly/nope': no such backup"),
+        ("restore-drill", {"jobs": "0"}, "jobs=0:"),
+        ("verify-backup-posture", {"max_age_hours": "-5"}, "max_age_hours=-5: is negative"),
+    ],
+)
+def test_data_bad_inputs_are_refused_before_any_change(
+    sandbox: Sandbox, archive: Path, name: str, params: dict[str, str], needle: str
+) -> None:
+    keys, databases = _backup_keys(sandbox), _databases(sandbox)
+    outcome, rec = run(name, archive, **params)
+    assert_refused(outcome, needle)
+    assert not {"backup", "drill", "checks"} & set(rec["results"])
+    assert _backup_keys(sandbox) == keys and _databases(sandbox) == databases
+
+
+def test_drill_refusal_of_an_unknown_key_says_how_to_list_backups(sandbox: Sandbox, archive: Path) -> None:
+    outcome, _ = run("restore-drill", archive, backup_key="nightly/nope")
+    assert outcome.error is not None and "leave backup_key empty for the latest" in outcome.error.message
+    assert "404" not in outcome.error.message and "NoSuchKey" not in outcome.error.message
 
 
 def test_pitr_apply_needs_the_confirmation(sandbox: Sandbox, archive: Path) -> None:

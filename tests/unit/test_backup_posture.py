@@ -17,8 +17,9 @@ import pytest
 from botocore.exceptions import ClientError
 from moto import mock_aws
 
-from runbooks.checks.backup_posture import build_checks
+from runbooks.checks.backup_posture import build_checks, max_age_limit
 from runbooks.checks.base import CheckResult, Status, run_checks
+from runbooks.errors import BadParameter
 from runbooks.inventory.loader import load
 from runbooks.inventory.models import Bucket, BucketRole, Environment
 from runbooks.procedures.backup import MANIFEST_FORMAT
@@ -327,3 +328,22 @@ def test_empty_app_bucket_is_probed_with_a_temporary_object(world: World) -> Non
     bad = _status(world, "writer.no_app_read")
     assert bad.status is Status.FAIL and "/canary/backup-posture-" in bad.evidence and ": allowed" in bad.evidence
     assert "Contents" not in world.admin.client.list_objects_v2(Bucket=world.app)  # the probe was removed
+
+
+@pytest.mark.parametrize(("given", "expected"), [(0, 26.0), (1, 1.0), (72.5, 72.5)])
+def test_max_age_zero_means_the_policy(given: float, expected: float) -> None:
+    assert max_age_limit(given, 26) == expected
+
+
+@pytest.mark.parametrize("given", [-5, -0.5])
+def test_negative_max_age_is_refused_before_any_check(env: Environment, given: float) -> None:
+    with pytest.raises(BadParameter, match="is negative") as e:
+        max_age_limit(given, env.backup.max_age_hours)
+    assert e.value.name == "max_age_hours" and str(e.value).startswith(f"max_age_hours={given}: ")
+    assert "or 0 for the policy's" in e.value.fix
+    with mock_aws():
+        w = World(env)
+        canaries_before = w.admin.client.list_objects_v2(Bucket=w.backups).get("KeyCount")
+        with pytest.raises(BadParameter, match="max_age_hours"):
+            w.results(max_age_hours=given)
+        assert w.admin.client.list_objects_v2(Bucket=w.backups).get("KeyCount") == canaries_before

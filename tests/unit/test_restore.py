@@ -15,6 +15,7 @@ import zstandard
 from moto import mock_aws
 from pyrage import x25519
 
+from runbooks.errors import BadParameter
 from runbooks.procedures import restore
 from runbooks.providers.s3 import S3
 
@@ -110,3 +111,48 @@ def test_scratch_names_are_unique_and_valid_identifiers() -> None:
     now = datetime(2026, 11, 27, tzinfo=UTC)
     a, b = restore.scratch_name(now), restore.scratch_name(now)
     assert a != b and a.startswith("drill_20261127") and len(a) < 63 and a.replace("_", "").isalnum()
+
+
+def test_jobs_below_one_is_refused() -> None:
+    assert restore.check_jobs(1) == 1 and restore.check_jobs(4) == 4
+    for jobs in (0, -2):
+        with pytest.raises(BadParameter, match="at least one job") as e:
+            restore.check_jobs(jobs)
+        assert e.value.name == "jobs" and str(e.value).startswith(f"jobs={jobs}: ")
+
+
+def test_backup_key_empty_means_latest_and_a_stored_key_is_accepted(s3: S3, identity: x25519.Identity) -> None:
+    obj = _store(s3, identity, b"x", key="nightly/2026/11/27/app-20261127T031700Z.dump.zst.age")
+    assert restore.resolve_backup_key(s3, BUCKET, "nightly/", "") is None
+    assert restore.resolve_backup_key(s3, BUCKET, "nightly/", "  ") is None
+    assert restore.resolve_backup_key(s3, BUCKET, "nightly/", obj["key"]) == obj["key"]
+
+
+@pytest.mark.parametrize(
+    ("key", "needle"),
+    [
+        ("nightly/nope", "no such backup in s3://spectral-drill-test/ .backup keys end in"),
+        ("nightly/2026/11/27/app-20261127T031700Z.dump.zst.age.manifest.json", "not a backup object"),  # sidecar
+        ("nightly/2026/11/26/app-20261126T031700Z.dump.zst.age", "no such backup"),
+        ("nightly/2026/11/27/app-20261127T031700Z.dump.zst", "no such backup"),  # a prefix of a real key
+        ("nightly/2026/11/27/app-20261127T0317", "no such backup"),
+    ],
+)
+def test_unknown_backup_key_is_refused_with_how_to_list_them(
+    s3: S3, identity: x25519.Identity, key: str, needle: str
+) -> None:
+    stored = _store(s3, identity, b"x", key="nightly/2026/11/27/app-20261127T031700Z.dump.zst.age")["key"]
+    s3.put_json(BUCKET, stored + ".manifest.json", {"format": "spectral-backup/1"})
+    with pytest.raises(BadParameter, match=needle) as e:
+        restore.resolve_backup_key(s3, BUCKET, "nightly/", key)
+    assert e.value.name == "backup_key" and e.value.value == key
+    assert f"aws s3 ls s3://{BUCKET}/nightly/ --recursive" in e.value.fix
+    assert "leave backup_key empty for the latest" in e.value.fix
+    if needle.startswith("no such backup"):
+        assert stored in e.value.fix  # the newest backups are named, so the operator can pick one
+
+
+def test_unknown_key_that_prefixes_a_backup_is_not_taken_for_it(s3: S3, identity: x25519.Identity) -> None:
+    _store(s3, identity, b"x", key="nightly/a-1.dump.zst.age.old.dump.zst.age")
+    with pytest.raises(BadParameter, match="no such backup"):
+        restore.resolve_backup_key(s3, BUCKET, "nightly/", "nightly/a-1.dump.zst.age")

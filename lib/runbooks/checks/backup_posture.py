@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from runbooks.checks.base import CheckFn, CheckResult
+from runbooks.errors import BadParameter
 from runbooks.procedures.backup import latest_backup, manifest_key, utcnow
 from runbooks.providers.base import ProviderError
 from runbooks.providers.s3 import S3, Attempt, ObjectRef
@@ -75,6 +76,18 @@ class _Shared:
             return self._canaries[purpose]
 
 
+def max_age_limit(max_age_hours: float, policy_hours: float) -> float:
+    """The runbook's ``max_age_hours`` (0: the policy's); BadParameter (naming it) when negative."""
+    if max_age_hours < 0:
+        raise BadParameter(
+            "max_age_hours",
+            max_age_hours,
+            "is negative",
+            f"give the maximum age of the latest backup in hours, or 0 for the policy's ({policy_hours:g} h)",
+        )
+    return float(max_age_hours or policy_hours)
+
+
 def build_checks(
     env: Any,
     *,
@@ -88,7 +101,7 @@ def build_checks(
     bucket = env.backup_bucket
     policy = env.backup
     name = bucket.name
-    max_age = float(max_age_hours if max_age_hours is not None else policy.max_age_hours)
+    max_age = max_age_limit(max_age_hours or 0, policy.max_age_hours)
     shared = _Shared(writer, drill, name, policy.prefix, clock)
     app_names = [b.name for b in env.app_buckets]
     # buckets whose data the writer must not read (the backup bucket itself is judged by backup.isolated)

@@ -28,13 +28,18 @@ import pyrage
 import zstandard
 from pyrage import x25519
 
+from runbooks.errors import BadParameter
 from runbooks.providers.postgres import Postgres, row_counts, schema_signature
-from runbooks.providers.s3 import DEFAULT_PART_SIZE, S3, ObjectRef
+from runbooks.providers.s3 import DEFAULT_PART_SIZE, MIN_PART_SIZE, S3, ObjectRef
 
 MANIFEST_FORMAT = "spectral-backup/1"
 BACKUP_SUFFIX = ".dump.zst.age"
 MANIFEST_SUFFIX = ".manifest.json"
 READ_SIZE = 1 << 17
+MIB = 1 << 20
+MIN_PART_MIB = MIN_PART_SIZE // MIB  #: S3's minimum for every part but the last
+MAX_PART_MIB = 512  #: memory stays at part_size * (max_inflight + 1): keep it modest
+MAX_ZSTD_LEVEL = zstandard.MAX_COMPRESSION_LEVEL
 
 
 class BackupError(RuntimeError):
@@ -65,6 +70,35 @@ def parse_recipient(recipient: str) -> x25519.Recipient:
         return x25519.Recipient.from_str(recipient.strip())
     except Exception as e:  # pyrage raises its own RecipientError / ValueError
         raise BackupError(f"backup.recipient is not a valid age X25519 recipient ({type(e).__name__})") from e
+
+
+def part_size_bytes(part_size_mib: int) -> int:
+    """The runbook's ``part_size_mib`` in bytes; BadParameter (naming it) outside [5, 512] MiB."""
+    if not MIN_PART_MIB <= part_size_mib <= MAX_PART_MIB:
+        problem = (
+            f"below S3's minimum part size of {MIN_PART_MIB} MiB"
+            if part_size_mib < MIN_PART_MIB
+            else f"above {MAX_PART_MIB} MiB (peak memory is about three parts)"
+        )
+        raise BadParameter(
+            "part_size_mib",
+            part_size_mib,
+            problem,
+            f"give a whole number of MiB from {MIN_PART_MIB} to {MAX_PART_MIB}, e.g. -p part_size_mib=8",
+        )
+    return part_size_mib * MIB
+
+
+def check_zstd_level(zstd_level: int) -> int:
+    """The runbook's ``zstd_level``; BadParameter (naming it) outside zstd's levels 1..22."""
+    if not 1 <= zstd_level <= MAX_ZSTD_LEVEL:
+        raise BadParameter(
+            "zstd_level",
+            zstd_level,
+            f"not a zstd compression level (1 to {MAX_ZSTD_LEVEL})",
+            "give 1 (fast) to 19 (small), e.g. -p zstd_level=3",
+        )
+    return zstd_level
 
 
 @dataclass

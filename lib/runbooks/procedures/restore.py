@@ -25,7 +25,8 @@ import pyrage
 import zstandard
 from pyrage import x25519
 
-from runbooks.procedures.backup import MANIFEST_FORMAT, latest_backup, manifest_key, utcnow
+from runbooks.errors import BadParameter
+from runbooks.procedures.backup import BACKUP_SUFFIX, MANIFEST_FORMAT, latest_backup, manifest_key, utcnow
 from runbooks.providers.postgres import Postgres, row_counts, schema_signature
 from runbooks.providers.s3 import S3
 
@@ -75,6 +76,46 @@ class _HashingReader(io.RawIOBase):
     @property
     def hexdigest(self) -> str:
         return self._hash.hexdigest()
+
+
+def check_jobs(jobs: int) -> int:
+    """The runbook's ``jobs`` (parallel pg_restore jobs); BadParameter (naming it) below 1."""
+    if jobs < 1:
+        raise BadParameter("jobs", jobs, "pg_restore needs at least one job", "give 1 or more, e.g. -p jobs=2")
+    return jobs
+
+
+def resolve_backup_key(s3: S3, bucket: str, prefix: str, key: str) -> str | None:
+    """Check a given ``backup_key`` names a stored backup (by listing: the drill credential may list).
+
+    Empty means "the latest" (None: resolved by :func:`run_drill`). An unknown key ("no such backup", with
+    the newest keys and how to list them), or the key of a sidecar rather than of a backup, is a
+    BadParameter naming the parameter and how to find a valid key, raised before anything is fetched.
+    """
+    key = key.strip()
+    if not key:
+        return None
+    listing = f"aws s3 ls s3://{bucket}/{prefix} --recursive"
+    exists = any(o.key == key for o in s3.list_objects(bucket, key))
+    if exists and key.endswith(BACKUP_SUFFIX):
+        return key
+    if exists:  # e.g. the sidecar, or a canary
+        raise BadParameter(
+            "backup_key",
+            key,
+            f"not a backup object (backup keys end in {BACKUP_SUFFIX})",
+            f"give the key of the backup itself, not of its sidecar; list them with `{listing}`, "
+            "or leave backup_key empty for the latest",
+        )
+    newest = sorted((o.key for o in s3.list_objects(bucket, prefix) if o.key.endswith(BACKUP_SUFFIX)), reverse=True)
+    shown = f" (newest: {', '.join(newest[:3])})" if newest else ""
+    shape = "" if key.endswith(BACKUP_SUFFIX) else f" (backup keys end in {BACKUP_SUFFIX})"
+    raise BadParameter(
+        "backup_key",
+        key,
+        f"no such backup in s3://{bucket}/{shape}",
+        f"list them with `{listing}`{shown}, or leave backup_key empty for the latest",
+    )
 
 
 def parse_identity(identity: str) -> x25519.Identity:
