@@ -176,6 +176,7 @@ class _Run:
         self.spec: NotebookSpec | None = None
         self.values: dict[str, Any] = {}
         self.deferred = _DeferSignals()
+        self._committed = False  #: archive.commit was called for this run (never retried)
 
     # -- manifest and commit ---------------------------------------------------------------------------
     def _manifest(
@@ -364,27 +365,56 @@ class _Run:
                 await server.stop()
 
         code_cells = sum(1 for c in nb.cells if c.cell_type == "code" and c.source.strip())
-        if self.deferred.received:  # stopped before a kernel was started
-            name = signal.Signals(self.deferred.received).name
-            msg = f"the runner received {name} before the kernel started; nothing ran"
-            result = ExecutionResult("interrupted", "Interrupted", msg)
-        else:
-            progress.start(self.procedure, self.run_id, code_cells)
+        self._committed = False
+        try:
+            if self.deferred.received:  # stopped before a kernel was started
+                name = signal.Signals(self.deferred.received).name
+                msg = f"the runner received {name} before the kernel started; nothing ran"
+                result = ExecutionResult("interrupted", "Interrupted", msg)
+            else:
+                progress.start(self.procedure, self.run_id, code_cells)
+                try:
+                    result = _run_async(go)
+                finally:
+                    progress.stop()
+                    self.deferred.install()  # the engine restored the default handlers: defer until committed
+                self.deferred.received = self.deferred.received or result.signum
+            status = RunStatus(result.status)
+            error = None
+            if status is not RunStatus.SUCCEEDED:
+                error = RunError(
+                    kind=result.error_kind or status.value,
+                    message=_truncate(result.error_message or ""),
+                    cell_index=result.cell_index,
+                )
+            return self._record(nb, status, error, lock_event, dict(server.results), redactor)
+        except (Exception, asyncio.CancelledError) as exc:
+            # a bug in the runner after the kernel may have run (a destructive apply may have happened): the
+            # partial notebook is still the record, as a failed run, if the archive takes it; else exit 70
+            if self._committed:
+                raise
+            message = f"{type(exc).__name__}: {exc} (the runner failed; the notebook as far as it ran is the record)"
+            error = RunError(kind="RunnerError", message=_truncate(message), cell_index=None)
             try:
-                result = _run_async(go)
-            finally:
-                progress.stop()
-                self.deferred.install()  # the engine restored the default handlers: defer until committed
-            self.deferred.received = self.deferred.received or result.signum
+                return self._record(nb, RunStatus.FAILED, error, lock_event, dict(server.results), redactor)
+            except Exception:
+                raise exc from None
+
+    def _record(
+        self,
+        nb: Any,
+        status: RunStatus,
+        error: RunError | None,
+        lock_event: LockEvent | None,
+        results: dict[str, Any],
+        redactor: Redactor,
+    ) -> RunOutcome:
+        """Scrub the notebook and the manifest, and commit both: the only write of a run."""
+        import nbformat
+
+        from runbooks.redact import default_redactor
+
         redactor.update(default_redactor())  # anything resolved in this process meanwhile
-        status = RunStatus(result.status)
-        error = None
-        if status is not RunStatus.SUCCEEDED:
-            error = RunError(
-                kind=result.error_kind or status.value,
-                message=_truncate(result.error_message or ""),
-                cell_index=result.cell_index,
-            )
         nb.metadata["runbook_run"] = {
             "run_id": self.run_id,
             "status": status.value,
@@ -396,7 +426,8 @@ class _Run:
         body = nbformat.writes(nb)
         if redactor.contains_secret(body):  # belt and braces: a form no walk reached
             body = redactor.scrub_values(body)
-        manifest = self._manifest(status, error, dict(self.values), lock_event, dict(server.results), redactor)
+        manifest = self._manifest(status, error, dict(self.values), lock_event, results, redactor)
+        self._committed = True  # from here on, a second commit of this run id must not be tried
         run_dir = self.archive.commit(manifest, {NOTEBOOK_FILE: body.encode("utf-8")})
         return self._outcome(manifest, run_dir)
 
