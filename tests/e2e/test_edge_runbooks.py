@@ -94,6 +94,21 @@ def test_posture_fails_with_each_fault_on_its_check(sandbox_factory: Any, archiv
     assert token not in archived_text(out)
 
 
+@pytest.mark.parametrize(
+    ("params", "message"),
+    [
+        ({"hostname": "www"}, "hostname='www': not a hostname of the sandbox inventory; give one of: app, "),
+        ({"min_cert_days": "-1"}, "min_cert_days=-1: a negative number of days"),
+    ],
+)
+def test_posture_refuses_bad_parameters(sandbox: Sandbox, archive: Path, params: dict[str, str], message: str) -> None:
+    out = run_procedure("check-dns-posture", params=params, archive_root=archive)
+    assert out.status is RunStatus.REFUSED and out.exit_code == 2, manifest(out).get("error")
+    assert out.error is not None and out.error.kind == "BadParameter"
+    assert out.error.message.startswith(message), out.error.message
+    assert "checks" not in manifest(out).get("results", {})  # nothing was checked
+
+
 def test_min_cert_days_parameter(sandbox: Sandbox, archive: Path) -> None:
     out = run_procedure("check-dns-posture", params={"min_cert_days": "365", "hostname": "docs"}, archive_root=archive)
     m = manifest(out)
@@ -101,58 +116,71 @@ def test_min_cert_days_parameter(sandbox: Sandbox, archive: Path) -> None:
     assert [r["check"] for r in m["results"]["checks"] if r["status"] == "FAIL"] == ["tls.expiry"]
 
 
-def test_flip_dry_run_apply_and_rollback(sandbox: Sandbox, archive: Path) -> None:
-    blue, green = "spectral-api-blue.onrender.com", "spectral-api-green.onrender.com"
-    assert content(sandbox, "api.runspectral.com") == (blue, False)
+def served_by(m: dict[str, Any]) -> dict[str, Any]:
+    [row] = [r for r in m["results"]["flip"]["verification"] if r["check"] == "flip.served_by"]
+    return dict(row)
 
-    dry = run_procedure("flip-blue-green", params={"hostname": "api", "colour": "green"}, archive_root=archive)
+
+@pytest.mark.parametrize(("host", "proxied"), [("api", False), ("app", True)])
+def test_flip_dry_run_apply_and_rollback(sandbox: Sandbox, archive: Path, host: str, proxied: bool) -> None:
+    name = f"{host}.runspectral.com"
+    blue, green = f"spectral-{host}-blue.onrender.com", f"spectral-{host}-green.onrender.com"
+    assert content(sandbox, name) == (blue, proxied)
+
+    dry = run_procedure("flip-blue-green", params={"hostname": host, "colour": "green"}, archive_root=archive)
     assert dry.status is RunStatus.SUCCEEDED
     plan = manifest(dry)["results"]["plan"]
-    assert (plan["current"], plan["new"], plan["proxied"]) == (blue, green, False)
+    assert (plan["current"], plan["new"], plan["proxied"]) == (blue, green, proxied)
     assert all(r["status"] == "PASS" for r in plan["preflight"])
-    assert content(sandbox, "api.runspectral.com") == (blue, False)  # a dry run changes nothing
+    assert content(sandbox, name) == (blue, proxied)  # a dry run changes nothing
 
     flipped = run_procedure(
         "flip-blue-green",
-        params={"hostname": "api", "colour": "green", "apply": "true", "confirm": "sandbox"},
+        params={"hostname": host, "colour": "green", "apply": "true", "confirm": "sandbox"},
         archive_root=archive,
     )
     m = manifest(flipped)
     assert flipped.status is RunStatus.SUCCEEDED, m.get("error")
     assert m["results"]["previous_target"] == blue
     assert m["results"]["flip"]["verified"] is True and m["results"]["flip"]["new"] == green
-    assert content(sandbox, "api.runspectral.com") == (green, False)
+    # the edge itself answers from the green origin now (for a proxied hostname DNS cannot show it)
+    assert served_by(m)["status"] == "PASS" and f"answered by {green} (green)" in served_by(m)["evidence"]
+    assert content(sandbox, name) == (green, proxied)
     # the posture still holds after the flip
-    posture = run_procedure("check-dns-posture", params={"hostname": "api"}, archive_root=archive)
+    posture = run_procedure("check-dns-posture", params={"hostname": host}, archive_root=archive)
     assert posture.status is RunStatus.SUCCEEDED
 
     back = run_procedure(
         "flip-blue-green",
-        params={"hostname": "api", "colour": "rollback", "apply": "true", "confirm": "sandbox"},
+        params={"hostname": host, "colour": "rollback", "apply": "true", "confirm": "sandbox"},
         archive_root=archive,
     )
     mb = manifest(back)
     assert back.status is RunStatus.SUCCEEDED, mb.get("error")
     assert mb["results"]["plan"]["new"] == blue and mb["results"]["flip"]["previous"] == green
-    assert content(sandbox, "api.runspectral.com") == (blue, False)
+    assert served_by(mb)["status"] == "PASS" and f"answered by {blue} (blue)" in served_by(mb)["evidence"]
+    assert content(sandbox, name) == (blue, proxied)
 
 
 @pytest.mark.parametrize(
-    ("params", "status", "message"),
+    ("params", "kind", "message"),
     [
-        ({"hostname": "www.runspectral.com"}, RunStatus.FAILED, "hostname='www.runspectral.com' is not a hostname"),
-        ({"hostname": "docs"}, RunStatus.FAILED, "has no blue/green origins"),
-        ({"colour": "purple"}, RunStatus.REFUSED, "colour"),
-        ({"hostname": "app", "apply": "true"}, RunStatus.FAILED, "confirm='sandbox'"),
-        ({"hostname": "app", "apply": "true", "confirm": "production"}, RunStatus.FAILED, "does not name the target"),
+        ({"hostname": "www.runspectral.com"}, "BadParameter", "hostname='www.runspectral.com': not a hostname"),
+        ({"hostname": "www", "colour": "blue"}, "BadParameter", "hostname='www': not a hostname"),
+        ({"hostname": "docs"}, "BadParameter", "hostname='docs.runspectral.com': has no blue/green origins"),
+        ({"colour": "purple"}, None, "colour"),  # not one of the declared values: refused by the runner itself
+        ({"hostname": "app", "apply": "true"}, "ApplyRefused", "confirm='sandbox'"),
+        ({"hostname": "app", "apply": "true", "confirm": "production"}, "ApplyRefused", "does not name the target"),
     ],
 )
 def test_flip_refusals_change_nothing(
-    sandbox: Sandbox, archive: Path, params: dict[str, str], status: RunStatus, message: str
+    sandbox: Sandbox, archive: Path, params: dict[str, str], kind: str | None, message: str
 ) -> None:
     before = [(r.name, r.content, r.proxied, r.comment) for r in cloudflare(sandbox).list_records()]
     out = run_procedure("flip-blue-green", params=params, archive_root=archive)
     m = manifest(out)
-    assert out.status is status and out.exit_code != 0
+    assert out.status is RunStatus.REFUSED and out.exit_code == 2, m.get("error")
+    if kind is not None:
+        assert out.error is not None and out.error.kind == kind
     assert message in m["error"]["message"]
     assert [(r.name, r.content, r.proxied, r.comment) for r in cloudflare(sandbox).list_records()] == before

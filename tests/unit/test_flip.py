@@ -9,6 +9,7 @@ import httpx
 import pytest
 
 from runbooks.checks.base import Status
+from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment
 from runbooks.procedures import flip
 from runbooks.providers.cloudflare import CloudflareProvider
@@ -52,12 +53,23 @@ def test_dry_plan_changes_nothing(ctx: Ctx) -> None:
     assert ctx.content("app.runspectral.com") == "spectral-app-blue.onrender.com"
 
 
+def served(ctx: Ctx, p: flip.Plan) -> tuple[Status, str]:
+    r = flip.served_by(ctx.env, p, ctx.tls)
+    return r.status, r.evidence
+
+
 @pytest.mark.parametrize(("host", "proxied"), [("app", True), ("api", False)])
 def test_flip_and_rollback_round_trip(ctx: Ctx, host: str, proxied: bool) -> None:
     name = f"{host}.runspectral.com"
     blue, green = f"spectral-{host}-blue.onrender.com", f"spectral-{host}-green.onrender.com"
-    out = flip.apply(ctx.env, ctx.plan(name, "green"), ctx.cf, ctx.dns)
+    to_green = ctx.plan(name, "green")
+    # before the flip the edge serves blue: the post-apply check would fail on it (it proves the change)
+    status, evidence = served(ctx, to_green)
+    assert status is Status.FAIL and f"answered by {blue} (blue)" in evidence
+    out = flip.apply(ctx.env, to_green, ctx.cf, ctx.dns, ctx.tls)
     assert out.applied and out.verified, out.verification
+    assert [r.check for r in out.verification] == ["flip.record", "flip.dns", "flip.served_by"]
+    assert f"answered by {green} (green)" in out.verification[-1].evidence
     assert out.previous == blue and out.record.content == green and out.record.proxied is proxied
     assert ctx.content(name) == green
     answer = ctx.dns.resolve(name, "A")
@@ -66,8 +78,10 @@ def test_flip_and_rollback_round_trip(ctx: Ctx, host: str, proxied: bool) -> Non
 
     back = ctx.plan(name, "rollback")
     assert (back.current, back.new) == (green, blue)
-    out2 = flip.apply(ctx.env, back, ctx.cf, ctx.dns)
+    assert served(ctx, back)[0] is Status.FAIL  # green answers until the rollback
+    out2 = flip.apply(ctx.env, back, ctx.cf, ctx.dns, ctx.tls)
     assert out2.verified and ctx.content(name) == blue
+    assert f"answered by {blue} (blue)" in out2.verification[-1].evidence
     rec = ctx.cf.find_record(name)
     assert rec is not None and rec.proxied is proxied and rec.type == "CNAME"
 
@@ -75,27 +89,28 @@ def test_flip_and_rollback_round_trip(ctx: Ctx, host: str, proxied: bool) -> Non
 def test_flip_to_current_colour_is_a_noop(ctx: Ctx) -> None:
     p = ctx.plan("app", "blue")
     assert p.noop
-    out = flip.apply(ctx.env, p, ctx.cf, ctx.dns)
+    out = flip.apply(ctx.env, p, ctx.cf, ctx.dns, ctx.tls)
     assert not out.applied and out.verified
 
 
 @pytest.mark.parametrize(
-    ("hostname", "colour", "message"),
+    ("hostname", "colour", "param", "message"),
     [
-        ("www.runspectral.com", "green", "hostname='www.runspectral.com' is not a hostname"),
-        ("ops.runspectral.com", "green", "hostname='ops.runspectral.com' has no blue/green origins"),
-        ("app.runspectral.com", "purple", "colour='purple' is not a colour"),
-        ("app.runspectral.com", "rollback", "colour=rollback: app.runspectral.com carries no previous target"),
+        ("www.runspectral.com", "green", "hostname", "hostname='www.runspectral.com': not a hostname"),
+        ("www", "green", "hostname", "hostname='www': not a hostname"),
+        ("ops.runspectral.com", "green", "hostname", "hostname='ops.runspectral.com': has no blue/green origins"),
+        ("app.runspectral.com", "purple", "colour", "colour='purple': not a colour"),
+        ("app.runspectral.com", "rollback", "colour", "colour='rollback': app.runspectral.com carries no previous"),
     ],
 )
 def test_refused_inputs_name_the_parameter_and_change_nothing(
-    ctx: Ctx, hostname: str, colour: str, message: str
+    ctx: Ctx, hostname: str, colour: str, param: str, message: str
 ) -> None:
     before = [(r.name, r.content, r.proxied) for r in ctx.cf.list_records()]
-    with pytest.raises(flip.FlipRefused) as err:
+    with pytest.raises(BadParameter) as err:
         ctx.plan(hostname, colour)
-    assert message in str(err.value)
-    assert "set " in str(err.value) or "colour=blue" in str(err.value)
+    assert err.value.name == param and str(err.value).startswith(message)
+    assert "set " in err.value.fix or "colour=blue" in err.value.fix
     assert [(r.name, r.content, r.proxied) for r in ctx.cf.list_records()] == before
 
 
@@ -110,7 +125,7 @@ def test_unhealthy_target_fails_preflight_and_apply_refuses(ctx: Ctx) -> None:
     health = next(r for r in p.preflight if r.check == "flip.origin_health")
     assert health.status is Status.FAIL and "503" in health.evidence and not p.ready
     with pytest.raises(flip.FlipRefused, match="preflight failed, nothing changed"):
-        flip.apply(ctx.env, p, ctx.cf, ctx.dns)
+        flip.apply(ctx.env, p, ctx.cf, ctx.dns, ctx.tls)
     assert ctx.content("app") == "spectral-app-blue.onrender.com"
 
 
@@ -120,7 +135,7 @@ def test_record_changed_since_plan_is_refused(ctx: Ctx) -> None:
     assert rec is not None
     ctx.cf.edit_record(rec, content="spectral-api-green.onrender.com")
     with pytest.raises(flip.FlipRefused, match="changed since the plan"):
-        flip.apply(ctx.env, p, ctx.cf, ctx.dns)
+        flip.apply(ctx.env, p, ctx.cf, ctx.dns, ctx.tls)
 
 
 def test_wrong_posture_fails_preflight(tmp_path: Path) -> None:
@@ -130,5 +145,5 @@ def test_wrong_posture_fails_preflight(tmp_path: Path) -> None:
         posture = next(r for r in p.preflight if r.check == "flip.posture")
         assert posture.status is Status.FAIL and "required posture is dns_only" in posture.evidence
         with pytest.raises(flip.FlipRefused):
-            flip.apply(c.env, p, c.cf, c.dns)
+            flip.apply(c.env, p, c.cf, c.dns, c.tls)
         assert c.content("api") == "spectral-api-blue.onrender.com"

@@ -2,15 +2,19 @@
 
 ``plan(env, cf, tls, hostname, colour)`` reads the record and runs the preflight (the record is a
 CNAME; its proxied flag is the required posture and stays unchanged; the target origin answers its
-health path), and returns a :class:`Plan`: current content -> new content. ``apply(plan, cf, resolver)``
-(called by the runbook after ``runbooks.guard_apply``) edits only the record's content, stamps the
-previous target into the record's comment, then checks through the authoritative DNS that the new
-target answers.
+health path), and returns a :class:`Plan`: current content -> new content. ``apply(env, plan, cf, resolver,
+tls)`` (called by the runbook after ``runbooks.guard_apply``) edits only the record's content, stamps the
+previous target into the record's comment, then checks that the change took: through the authoritative DNS
+(DNS-only: the CNAME names the new target; proxied: answers inside Cloudflare's ranges), and through the
+edge, since for a proxied hostname DNS alone proves nothing: a request to the hostname's health path must be
+answered by the new colour's origin (its ``/healthz`` names the origin and its colour).
 
 ``colour`` is ``blue``, ``green`` or ``rollback``. Rollback restores exactly the target the last flip
 replaced, read from the record's comment (``flip-blue-green: previous=<target>``), which the runbook
-also records in the run record. Refusals (:class:`FlipRefused`) name the parameter and the fix and
-change nothing.
+also records in the run record. An unusable parameter (unknown hostname, a hostname without blue/green
+origins, an unknown colour, a rollback with nothing to restore) is refused with
+:class:`runbooks.errors.BadParameter` naming the parameter and the fix; a failed preflight or a record
+changed since the plan raises :class:`FlipRefused`. Both change nothing.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from runbooks.checks.base import CheckResult, Status
+from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, Hostname, Posture
 from runbooks.providers.base import ProviderError
 from runbooks.providers.cloudflare import CloudflareProvider, DnsRecord
@@ -33,7 +38,7 @@ PREVIOUS_MARK = "flip-blue-green: previous="
 
 
 class FlipRefused(ValueError):
-    """The flip cannot go ahead; the message names the parameter (or the failed preflight) and the fix."""
+    """The flip cannot go ahead (failed preflight, record changed since the plan); nothing was changed."""
 
 
 @dataclass(frozen=True)
@@ -116,14 +121,18 @@ def resolve_hostname(env: Environment, hostname: str) -> Hostname:
     try:
         h = env.hostname(hostname.strip())
     except KeyError:
-        raise FlipRefused(
-            f"hostname={hostname!r} is not a hostname of the {env.environment} inventory; "
-            f"set hostname to one of: {names}"
+        raise BadParameter(
+            "hostname",
+            hostname,
+            f"not a hostname of the {env.environment} inventory",
+            f"set hostname to one of: {names}",
         ) from None
     if not h.blue_green:
-        raise FlipRefused(
-            f"hostname={h.name!r} has no blue/green origins in the inventory (it is not routed "
-            f"by flipping a CNAME); set hostname to one of: {names}"
+        raise BadParameter(
+            "hostname",
+            h.name,
+            "has no blue/green origins in the inventory (it is not routed by flipping a CNAME)",
+            f"set hostname to one of: {names}",
         )
     return h
 
@@ -184,9 +193,9 @@ def _preflight(h: Hostname, record: DnsRecord, new: str, tls: TlsClient) -> list
 
 def plan(env: Environment, cf: CloudflareProvider, tls: TlsClient, hostname: str, colour: str) -> Plan:
     """Read the record, choose the new target, run the preflight. Changes nothing."""
-    colour = colour.strip().lower()
+    given, colour = colour, colour.strip().lower()
     if colour not in (*COLOURS, ROLLBACK):
-        raise FlipRefused(f"colour={colour!r} is not a colour; set colour to blue, green or rollback")
+        raise BadParameter("colour", given, "not a colour", "set colour to blue, green or rollback")
     h = resolve_hostname(env, hostname)
     assert h.blue_green is not None
     record = cf.find_record(h.name)
@@ -198,14 +207,19 @@ def plan(env: Environment, cf: CloudflareProvider, tls: TlsClient, hostname: str
     if colour == ROLLBACK:
         new = previous_target(record)
         if new is None:
-            raise FlipRefused(
-                f"colour=rollback: {h.name} carries no previous target (no flip recorded on the "
-                "record); flip to an explicit colour instead: colour=blue or colour=green"
+            raise BadParameter(
+                "colour",
+                ROLLBACK,
+                f"{h.name} carries no previous target (no flip recorded on the record)",
+                "flip to an explicit colour instead: colour=blue or colour=green",
             )
         if new not in h.blue_green.values():
-            raise FlipRefused(
-                f"colour=rollback: the recorded previous target {new!r} is not one of {h.name}'s "
-                f"origins ({', '.join(h.blue_green.values())}); flip to colour=blue or colour=green"
+            raise BadParameter(
+                "colour",
+                ROLLBACK,
+                f"the recorded previous target {new!r} is not one of {h.name}'s origins "
+                f"({', '.join(h.blue_green.values())})",
+                "flip to colour=blue or colour=green",
             )
     else:
         new = h.blue_green[colour]  # type: ignore[index]
@@ -222,8 +236,44 @@ def plan(env: Environment, cf: CloudflareProvider, tls: TlsClient, hostname: str
     )
 
 
-def verify(env: Environment, p: Plan, cf: CloudflareProvider, resolver: DnsResolver) -> list[CheckResult]:
-    """What the API and the authoritative DNS say now about ``p.hostname`` (one pass, no waiting)."""
+def served_by(env: Environment, p: Plan, tls: TlsClient) -> CheckResult:
+    """Which origin answers a request to ``p.hostname`` through the edge now: its health path must be answered
+    by ``p.new`` (the origin's ``/healthz`` names itself and its colour, in the body or the
+    ``X-Spectral-Origin`` / ``X-Spectral-Colour`` headers)."""
+    h = env.hostname(p.hostname)
+    colours = {target: colour for colour, target in (h.blue_green or {}).items()}
+    want_colour = colours.get(p.new)
+    try:
+        r = tls.request(p.hostname, "GET", h.health_path)
+    except ProviderError as e:
+        return CheckResult.fail(
+            "flip.served_by",
+            p.hostname,
+            f"GET https://{p.hostname}{h.health_path}: no answer ({e})",
+            "check the edge and the origin; if the hostname stays down, roll back with colour=rollback",
+        )
+    try:
+        body = r.json() if r.headers.get("content-type", "").startswith("application/json") else {}
+    except ValueError:
+        body = {}
+    origin = r.headers.get("x-spectral-origin") or (body.get("origin") if isinstance(body, dict) else None)
+    colour = r.headers.get("x-spectral-colour") or (body.get("colour") if isinstance(body, dict) else None)
+    seen = f"GET https://{p.hostname}{h.health_path} -> {r.status_code}, answered by {origin or '?'} ({colour or '?'})"
+    if r.status_code == 200 and (origin == p.new or (origin is None and colour and colour == want_colour)):
+        return CheckResult.ok("flip.served_by", p.hostname, f"{seen}: the {want_colour or 'new'} origin")
+    return CheckResult.fail(
+        "flip.served_by",
+        p.hostname,
+        f"{seen}; expected {p.new} ({want_colour or '?'})",
+        "the edge still sends traffic elsewhere: wait for the change to reach the edge and re-check; if it does "
+        "not, roll back with colour=rollback",
+    )
+
+
+def verify(
+    env: Environment, p: Plan, cf: CloudflareProvider, resolver: DnsResolver, tls: TlsClient
+) -> list[CheckResult]:
+    """What the API, the authoritative DNS and the edge say now about ``p.hostname`` (one pass, no waiting)."""
     out = []
     rec = cf.get_record(p.record_id)
     if rec.content == p.new and rec.proxied == p.proxied:
@@ -266,11 +316,21 @@ def verify(env: Environment, p: Plan, cf: CloudflareProvider, resolver: DnsResol
                 "wait for the edit to propagate and re-check; if it does not, roll back with colour=rollback",
             )
         )
+    out.append(served_by(env, p, tls))
     return out
 
 
-def apply(env: Environment, p: Plan, cf: CloudflareProvider, resolver: DnsResolver, *, wait_s: float = 15.0) -> Outcome:
-    """Edit the record as planned (call only after ``runbooks.guard_apply``), then verify through DNS."""
+def apply(
+    env: Environment,
+    p: Plan,
+    cf: CloudflareProvider,
+    resolver: DnsResolver,
+    tls: TlsClient,
+    *,
+    wait_s: float = 15.0,
+) -> Outcome:
+    """Edit the record as planned (call only after ``runbooks.guard_apply``), then verify through the
+    authoritative DNS and through the edge (the new colour's origin answers the hostname)."""
     if not p.ready:
         failed = "; ".join(f"{r.check} [{r.subject}]: {r.evidence}" for r in p.preflight if r.status is Status.FAIL)
         raise FlipRefused(f"preflight failed, nothing changed: {failed}")
@@ -282,12 +342,12 @@ def apply(env: Environment, p: Plan, cf: CloudflareProvider, resolver: DnsResolv
         )
     if p.noop:
         return Outcome(
-            p, applied=False, previous=record.content, record=record, verification=verify(env, p, cf, resolver)
+            p, applied=False, previous=record.content, record=record, verification=verify(env, p, cf, resolver, tls)
         )
     edited = cf.edit_record(record, content=p.new, proxied=p.proxied, comment=f"{PREVIOUS_MARK}{p.current}")
     deadline = time.monotonic() + wait_s
     while True:
-        checks = verify(env, p, cf, resolver)
+        checks = verify(env, p, cf, resolver, tls)
         if all(r.status is Status.PASS for r in checks) or time.monotonic() > deadline:
             return Outcome(p, applied=True, previous=p.current, record=edited, verification=checks)
         time.sleep(0.5)

@@ -10,7 +10,11 @@ what is served:
 - Pages hostnames: served by their project; a project with a Function gates every path: the bearer token
   must be a JWT signed by a key of the Supabase twin's JWKS (:mod:`runbooks.sandbox.edge.jwks_gate`), else
   401 with the reason; a project without a Function serves static pages to anyone;
-- origins (``*.onrender.com``): ``GET /healthz`` answers 200, or 503 when the origin is unhealthy.
+- origins (``*.onrender.com``): ``GET /healthz`` answers 200, or 503 when the origin is unhealthy, with
+  the origin's name and colour in the body and in the ``X-Spectral-Origin`` / ``X-Spectral-Colour`` headers;
+- an edge hostname whose record is a CNAME (chain) to an origin is served by that origin, as the edge (proxied)
+  or the origin itself (DNS-only) would: its ``GET /healthz`` is the origin's, so a client sees which colour
+  answers through the hostname right now.
 """
 
 from __future__ import annotations
@@ -38,6 +42,28 @@ EVENT_SPACING_S = 0.25
 
 def _host(request: Request) -> str:
     return (request.headers.get("host") or "").split(":", 1)[0].lower().rstrip(".")
+
+
+def routed_origin(world: EdgeWorld, host: str) -> tuple[str, dict[str, Any]] | None:
+    """The origin that serves ``host`` now: followed through the zone's CNAME records (at most 8 hops)."""
+    name = host
+    for _ in range(8):
+        origin = world.origin(name)
+        if origin is not None:
+            return name, origin
+        record = world.record(name)
+        if record is None or record.get("type") != "CNAME":
+            return None
+        name = str(record["content"]).lower().rstrip(".")
+    return None
+
+
+def _origin_health(host: str, name: str, origin: dict[str, Any]) -> Response:
+    body = {"status": "ok" if origin["healthy"] else "unhealthy", "origin": name, "colour": origin["colour"]}
+    if host != name:
+        body["host"] = host
+    headers = {"X-Spectral-Origin": name, "X-Spectral-Colour": str(origin["colour"] or "")}
+    return JSONResponse(body, status_code=200 if origin["healthy"] else 503, headers=headers)
 
 
 def create_app(world: EdgeWorld, gate: JwksGate | None = None) -> FastAPI:
@@ -72,13 +98,9 @@ def create_app(world: EdgeWorld, gate: JwksGate | None = None) -> FastAPI:
     @app.get("/healthz")
     def healthz(request: Request) -> Response:
         host = _host(request)
-        origin = world.origin(host)
-        if origin is not None:
-            status = 200 if origin["healthy"] else 503
-            return JSONResponse(
-                {"status": "ok" if origin["healthy"] else "unhealthy", "origin": host, "colour": origin["colour"]},
-                status_code=status,
-            )
+        routed = routed_origin(world, host) if world.origin(host) or world.site(host) else None
+        if routed is not None:
+            return _origin_health(host, *routed)
         if world.site(host) is None:
             return JSONResponse({"error": f"unknown host {host}"}, status_code=421)
         return JSONResponse({"status": "ok", "host": host})
