@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 
 from runbooks.checks.base import CheckResult, Status, fail_on_fail, run_checks
-from runbooks.checks.dns_posture import build_checks
+from runbooks.checks.dns_posture import build_checks, check_min_cert_days, select_hostnames
+from runbooks.errors import BadParameter
+from runbooks.inventory.loader import load
 from runbooks.inventory.models import Environment, Hostname, Posture
 from runbooks.providers.cloudflare import PUBLISHED_IPV4, CloudflareProvider
 from runbooks.providers.dns import DnsResolver, Resolution
@@ -245,3 +247,17 @@ def test_a_check_that_cannot_run_is_a_fail_row(clean: RunningEdge) -> None:
     rec = next(r for r in rows if r.check == "dns.record")
     assert rec.status is Status.FAIL and "Authentication error" in rec.evidence
     assert "wrong-token" not in " ".join(r.evidence for r in rows)
+
+
+def test_hostname_selection_refuses_unknown_names() -> None:
+    env = load("production")
+    assert select_hostnames(env, "") == list(env.hostnames)
+    assert [h.name for h in select_hostnames(env, " api ")] == ["api.runspectral.com"]
+    assert [h.name for h in select_hostnames(env, "codex.runspectral.com")] == ["codex.runspectral.com"]
+    with pytest.raises(BadParameter) as e:
+        select_hostnames(env, "www")
+    assert e.value.name == "hostname" and str(e.value).startswith("hostname='www': not a hostname of the production")
+    assert "app, ops, api, docs, codex" in e.value.fix and "leave it empty" in e.value.fix
+    assert check_min_cert_days(0) == 0
+    with pytest.raises(BadParameter, match=r"^min_cert_days=-3: a negative number of days; give 0 or more"):
+        check_min_cert_days(-3)

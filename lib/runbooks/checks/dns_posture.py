@@ -17,6 +17,7 @@ from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
 from runbooks.checks.base import CheckFn, CheckResult
+from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, Hostname, Posture
 from runbooks.providers.base import ProviderError
 from runbooks.providers.cloudflare import CloudflareProvider, IpRanges
@@ -421,6 +422,32 @@ def build_checks(
         if h.streams_events:
             checks.append(events_check(tls, h, events_path, min_event_spread_s))
     return [*checks, *zone_checks(cf, env.zone)]
+
+
+def select_hostnames(env: Environment, hostname: str = "") -> list[Hostname]:
+    """The hostnames to check: every one when ``hostname`` is empty, else the one it names (name or label);
+    an unknown name is refused (:class:`BadParameter`) before any check runs."""
+    if not hostname.strip():
+        return list(env.hostnames)
+    try:
+        return [env.hostname(hostname.strip())]
+    except KeyError:
+        raise BadParameter(
+            "hostname",
+            hostname,
+            f"not a hostname of the {env.environment} inventory",
+            f"give one of: {', '.join(h.label for h in env.hostnames)} (or its full name, e.g. "
+            f"{env.hostnames[0].name}); leave it empty to check every hostname",
+        ) from None
+
+
+def check_min_cert_days(min_cert_days: int) -> int:
+    """``min_cert_days`` must be a number of days >= 0 (:class:`BadParameter` otherwise)."""
+    if min_cert_days < 0:
+        raise BadParameter(
+            "min_cert_days", min_cert_days, "a negative number of days", "give 0 or more (e.g. 14, the default)"
+        )
+    return min_cert_days
 
 
 def providers(env: Environment) -> tuple[CloudflareProvider, DnsResolver, TlsClient]:
