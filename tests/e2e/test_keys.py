@@ -220,6 +220,19 @@ def test_interrupted_after_the_group_update_resumes_with_one_new_key(
 
 
 # -- rotate-jwt-signing-key ----------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("params", "param"),
+    [({"token_lifetime_seconds": "-1"}, "token_lifetime_seconds"), ({"probe_email": "probe"}, "probe_email")],
+)
+def test_jwt_rotation_refuses_bad_values_before_any_change(
+    sandbox: Sandbox, archive: Path, params: dict[str, str], param: str
+) -> None:
+    before = [(k.id, k.status) for k in supabase(sandbox).signing_keys()]
+    out = run_procedure("rotate-jwt-signing-key", params={**params, **APPLY}, archive_root=archive)
+    assert_refused(out, param)
+    assert [(k.id, k.status) for k in supabase(sandbox).signing_keys()] == before
+
+
 def test_jwt_signing_key_rotation(sandbox: Sandbox, archive: Path) -> None:
     sb = supabase(sandbox)
     [old] = [k for k in sb.signing_keys() if k.status == "in_use"]

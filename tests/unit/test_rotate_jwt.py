@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
@@ -146,3 +147,36 @@ def test_more_than_one_key_in_use_is_refused(project: tuple[Path, str]) -> None:
     r.keys.signing_keys = lambda: []  # type: ignore[method-assign]
     with pytest.raises(rj.JwtRotationFailed, match="exactly one signing key in use"):
         r.plan()
+
+
+@pytest.mark.parametrize(
+    ("override", "param", "message"),
+    [
+        ({"algorithm": "HS256"}, "algorithm", "algorithm='HS256': not an asymmetric signing algorithm; use ES256"),
+        ({"probe_email": "probe"}, "probe_email", "probe_email='probe': not an email address"),
+        ({"probe_password_ref": "hunter2"}, "probe_password_ref", "probe_password_ref='hunter2': not a secret ref"),
+        ({"lifetime": -5}, "token_lifetime_seconds", "token_lifetime_seconds=-5: a negative lifetime"),
+        ({"max_wait": -1.0}, "max_wait_seconds", "max_wait_seconds=-1.0: a negative wait"),
+    ],
+)
+def test_bad_parameters_are_refused_before_anything_is_read(
+    override: dict[str, Any], param: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from runbooks.errors import BadParameter
+    from runbooks.providers import supabase_keys
+
+    def no_provider(*_: Any, **__: Any) -> Any:
+        raise AssertionError("a provider was built before the parameters were checked")
+
+    monkeypatch.setattr(supabase_keys.SupabaseKeys, "from_environment", no_provider)
+    good: dict[str, Any] = {
+        "probe_email": "runbook-probe@runspectral.com",
+        "probe_password_ref": "sandbox:supabase_probe_password",
+        "lifetime": None,
+        "algorithm": "ES256",
+        "max_wait": 900.0,
+    }
+    rj.check_parameters(**good)  # the defaults pass
+    with pytest.raises(BadParameter) as e:
+        rj.build(object(), **{**good, **override})
+    assert e.value.name == param and str(e.value).startswith(message), str(e.value)

@@ -27,7 +27,12 @@ from typing import Any
 
 import jwt
 
+from runbooks.errors import BadParameter
 from runbooks.providers.supabase_keys import SigningKey, SupabaseKeys
+
+#: algorithms of a new signing key (the Management API's ``CreateSigningKeyBody``, asymmetric ones only:
+#: verifiers validate through the JWKS, never with a shared secret)
+ALGORITHMS = ("ES256", "RS256")
 
 
 class JwtRotationFailed(RuntimeError):
@@ -314,6 +319,46 @@ def codex_checker(env: Any) -> Callable[[str], tuple[bool, str]] | None:
     return check
 
 
+def check_parameters(
+    *,
+    algorithm: str,
+    probe_email: str,
+    probe_password_ref: str,
+    lifetime: int | None,
+    max_wait: float,
+) -> None:
+    """Refuse unusable parameters (:class:`BadParameter`) before anything is read or changed."""
+    from runbooks.secrets import SecretError, parse_ref
+
+    if algorithm not in ALGORITHMS:
+        raise BadParameter("algorithm", algorithm, "not an asymmetric signing algorithm", "use ES256 or RS256")
+    local, _, domain = probe_email.strip().partition("@")
+    if not local or "." not in domain:
+        raise BadParameter(
+            "probe_email", probe_email, "not an email address", "give the probe user's address, e.g. probe@example.com"
+        )
+    try:
+        parse_ref(probe_password_ref)
+    except SecretError:
+        raise BadParameter(
+            "probe_password_ref",
+            probe_password_ref,
+            "not a secret reference",
+            "give a reference to the probe user's password: env:NAME, file:PATH or sandbox:NAME",
+        ) from None
+    if lifetime is not None and lifetime < 0:
+        raise BadParameter(
+            "token_lifetime_seconds",
+            lifetime,
+            "a negative lifetime",
+            "give the access-token lifetime in seconds, or 0 for the inventory's",
+        )
+    if max_wait < 0:
+        raise BadParameter(
+            "max_wait_seconds", max_wait, "a negative wait", "give 0 or more seconds (0: stop after the rotation)"
+        )
+
+
 def build(
     env: Any,
     *,
@@ -323,8 +368,17 @@ def build(
     algorithm: str = "ES256",
     max_wait: float = 900.0,
 ) -> JwtRotator:
-    """A rotator for ``env``: Management API, the project's validators, a probe user's tokens, codex."""
+    """A rotator for ``env``: Management API, the project's validators, a probe user's tokens, codex.
+    Unusable parameters are refused first (:func:`check_parameters`)."""
     from runbooks.secrets import secret
+
+    check_parameters(
+        algorithm=algorithm,
+        probe_email=probe_email,
+        probe_password_ref=probe_password_ref,
+        lifetime=lifetime,
+        max_wait=max_wait,
+    )
 
     keys = SupabaseKeys.from_environment(env)
     publishable = next((k.value for k in keys.api_keys(reveal=True) if k.type == "publishable" and k.value), None)
