@@ -171,15 +171,15 @@ class RenderProvider:
 
     # -- services ---------------------------------------------------------------------------------
     def services(self) -> list[RenderService]:
-        kwargs = {"owner_id": [self.owner_id]} if self.owner_id else {}
+        kwargs: dict[str, Any] = {"owner_id": [self.owner_id]} if self.owner_id else {}
         out = []
         for item in self._call("list services", list_services, limit=100, **kwargs) or []:
             s = item.service
             details = s.service_details
-            url = getattr(details, "url", UNSET)
+            url: Any = getattr(details, "url", UNSET)
             if url is UNSET:
                 url = details.additional_properties.get("url")
-            health = getattr(details, "health_check_path", UNSET)
+            health: Any = getattr(details, "health_check_path", UNSET)
             if health is UNSET:
                 health = details.additional_properties.get("healthCheckPath")
             out.append(RenderService(s.id, s.name, str(s.type_), url, health))
