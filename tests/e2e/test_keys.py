@@ -16,7 +16,7 @@ from jwt.algorithms import ECAlgorithm
 from runbooks.archive.manifest import RunStatus
 from runbooks.procedures import rotate_jwt
 from runbooks.procedures.rotate_keys import INTERRUPT_ENV
-from runbooks.providers.render import RenderProvider
+from runbooks.providers.render import RenderProvider, public_names
 from runbooks.providers.supabase_keys import SupabaseKeys
 from runbooks.runner.run import RunOutcome, run_procedure
 from runbooks.sandbox.emulators.supabase.auth import PROBE_EMAIL
@@ -42,8 +42,12 @@ def manifest(out: RunOutcome) -> dict[str, Any]:
 
 
 def render(sbx: Sandbox) -> RenderProvider:
+    """As the runbooks build it: code-coupled values are not registered for redaction (the runner in this
+    process scrubs outputs with every value registered here, so registering them would hide them)."""
     env = sbx.inventory()
-    return RenderProvider(env.endpoints.render_api, sbx.secret("render_api_key"), env.render_owner_id)
+    return RenderProvider(
+        env.endpoints.render_api, sbx.secret("render_api_key"), env.render_owner_id, public=public_names(env)
+    )
 
 
 def supabase(sbx: Sandbox) -> SupabaseKeys:
