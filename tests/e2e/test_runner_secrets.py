@@ -14,9 +14,9 @@ from runner_fixtures import all_bytes, archive_root, manifest, nb, notebook, run
 __all__ = ["archive_root"]
 
 LITERALS = [
-    "AKIA" "Q2W3E4R5T6Y7U8I9",
+    "AKIA" + "Q2W3E4R5T6Y7U8I9",
     "wJalrXUtnFEMI/K7MDENG/bPxRfiCY9SLOWLEAK1",
-    "sb_" "secret_N0tAReaLKeyButLooksLikeOne123",
+    "sb_" + "secret_N0tAReaLKeyButLooksLikeOne123",
     "Hunter2Hunter2",
     "eyJhbGciOiJIUzI1NiIsInR5cCI6IkpXVCJ9.eyJzdWIiOiIxMjM0NTY3ODkwIn0",
 ]

@@ -115,7 +115,7 @@ def test_unknown_credentials_are_rejected(sandbox: Sandbox) -> None:
         "s3",
         endpoint_url=sandbox.address("s3"),
         region_name="us-east-1",
-        aws_access_key_id="AKIA" "IOSFODNN7EXAMPLE",
+        aws_access_key_id="AKIA" + "IOSFODNN7EXAMPLE",
         aws_secret_access_key="wrong",
     )
     with pytest.raises(ClientError) as err:

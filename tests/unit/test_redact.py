@@ -74,18 +74,18 @@ def test_value_split_by_ansi_colour_codes(r: Redactor) -> None:
 @pytest.mark.parametrize(
     ("text", "leak"),
     [
-        ("id AKIA" "IOSFODNN7EXAMPL3 here", "AKIA" "IOSFODNN7EXAMPL3"),
+        ("id AKIA" + "IOSFODNN7EXAMPL3 here", "AKIA" + "IOSFODNN7EXAMPL3"),
         ("ASIA1234567890ABCDEF", "ASIA1234567890ABCDEF"),
         ("aws_secret_access_key = wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY", "bPxRfiCYEXAMPLEKEY"),
-        ("key sb_secret_abcdefghijklmnop123", "sb_" "secret_abcdefghijklmnop123"),
+        ("key sb_secret_abcdefghijklmnop123", "sb_" + "secret_abcdefghijklmnop123"),
         ("anon sb_publishable_ABCdef123456789", "sb_publishable_ABCdef123456789"),
         ("tok eyJhbGciOiJIUzI1NiJ9.eyJyb2xlIjoic2VydmljZV9yb2xlIn0.c2lnbmF0dXJl", "eyJyb2xlIjoic2VydmljZV9yb2xlIn0"),
         ("Authorization: Bearer abcDEF123456789xyz", "abcDEF123456789xyz"),
         ("postgresql://app:pa55w0rd!@db:5432/x", "pa55w0rd!"),
         ("host=db password=verysecret99 user=x", "verysecret99"),
         ("AGE-SECRET-KEY-1QQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQQ", "AGE-SECRET-KEY-1QQQQ"),
-        ("-----BEGIN " "PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----", "MIIEvQIBADANBg"),
-        ("-----BEGIN RSA " "PRIVATE KEY-----\nMIIEvQIBADANBgtruncated", "MIIEvQIBADANBgtruncated"),
+        ("-----BEGIN " + "PRIVATE KEY-----\nMIIEvQIBADANBg\n-----END PRIVATE KEY-----", "MIIEvQIBADANBg"),
+        ("-----BEGIN RSA " + "PRIVATE KEY-----\nMIIEvQIBADANBgtruncated", "MIIEvQIBADANBgtruncated"),
     ],
 )
 def test_credential_patterns(text: str, leak: str) -> None:

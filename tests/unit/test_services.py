@@ -12,7 +12,7 @@ import pytest
 from runbooks.sandbox.services.app import ServiceConfig, health
 from runbooks.secrets import fingerprint
 
-GOOD = {"sb_" "secret_good_value_0123456789", "sb_publishable_good_value_0123"}
+GOOD = {"sb_" + "secret_good_value_0123456789", "sb_publishable_good_value_0123"}
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def config(url: str | None, **keys: str) -> ServiceConfig:
 
 def good_keys() -> dict[str, str]:
     return {
-        "SUPABASE_SECRET_KEY": "sb_" "secret_good_value_0123456789",
+        "SUPABASE_SECRET_KEY": "sb_" + "secret_good_value_0123456789",
         "SUPABASE_PUBLISHABLE_KEY": "sb_publishable_good_value_0123",
         "OAUTH_CLIENT_SECRET": "oauth_value_0123456789",
     }
@@ -73,7 +73,7 @@ def test_healthy_when_every_supabase_key_works(supabase: str) -> None:
 
 
 def test_unhealthy_when_a_supabase_key_is_refused(supabase: str) -> None:
-    keys = {**good_keys(), "SUPABASE_SECRET_KEY": "sb_" "secret_deleted_key_000000"}
+    keys = {**good_keys(), "SUPABASE_SECRET_KEY": "sb_" + "secret_deleted_key_000000"}
     code, body = health(config(supabase, **keys))
     assert code == 503 and body["healthy"] is False
     assert body["supabase"]["SUPABASE_SECRET_KEY"] == {"ok": False, "detail": "HTTP 401"}
