@@ -376,8 +376,12 @@ def bracket_target(pg: Postgres, tag: str) -> tuple[int, list[str], list[str]]:
     return target_unix, [before], [after]
 
 
+#: markers created this close before a target are not judged (their commit may land after it)
+MARKER_SLACK = timedelta(milliseconds=200)
+
+
 def expected_markers(
-    snapshot: dict[str, datetime], target: datetime, slack: timedelta = timedelta(milliseconds=200)
+    snapshot: dict[str, datetime], target: datetime, slack: timedelta = MARKER_SLACK
 ) -> tuple[list[str], list[str]]:
     """From markers seen before the restore: (must be present, must be absent). Markers created within
     ``slack`` of the target (commit time vs insert time) are not judged."""
