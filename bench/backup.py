@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import psutil
+from synthetic import events_database
 
 from runbooks.providers.postgres import Postgres
 from runbooks.sandbox.fixture import Sandbox, running_sandbox
@@ -47,21 +48,6 @@ PY_UPLOAD = (
     "import os, sys, boto3; boto3.client('s3', endpoint_url=os.environ['B_ENDPOINT']).upload_fileobj("
     "sys.stdin.buffer, os.environ['B_BUCKET'], sys.argv[1])"
 )
-
-
-def generate(pg: Postgres, rows: int) -> Postgres:
-    name = "bench_backup"
-    pg.drop_database(name)
-    pg.create_database(name)
-    db = pg.for_database(name)
-    with db.connect() as conn:
-        conn.execute(
-            f"CREATE TABLE events AS SELECT g AS id, now() - make_interval(secs => g) AS at, "
-            f"md5(g::text) || ' ' || md5((g * 31)::text) AS body, (g % 997) AS tenant "
-            f"FROM generate_series(1, {rows}) g"
-        )
-        conn.execute("CREATE INDEX ON events (tenant, at)")
-    return db
 
 
 def measure(cmd: list[str], env: dict[str, str]) -> tuple[float, int]:
@@ -109,7 +95,7 @@ def run(sbx: Sandbox, rows: int, repeat: int) -> int:
     env = sbx.inventory()
     pg = Postgres(sbx.database_url)
     t = time.perf_counter()
-    db = generate(pg, rows)
+    db = events_database(pg, "bench_backup", rows)
     with db.connect() as conn:
         size = int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0])  # type: ignore[index]
     print(f"database: {rows} rows, {size / 2**20:.0f} MiB on disk (generated in {time.perf_counter() - t:.1f}s)")

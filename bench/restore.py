@@ -22,6 +22,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from synthetic import events_database
+
 from runbooks.procedures.backup import run_backup
 from runbooks.procedures.restore import fetch_backup, pg_restore, run_drill
 from runbooks.providers.postgres import Postgres
@@ -30,23 +32,6 @@ from runbooks.sandbox.fixture import Sandbox, running_sandbox
 
 JOBS = 2
 TARGET = 1.15
-
-
-def generate(pg: Postgres, rows: int) -> Postgres:
-    name = "bench_restore"
-    pg.drop_database(name)
-    pg.create_database(name)
-    db = pg.for_database(name)
-    with db.connect() as conn:
-        conn.execute(
-            f"CREATE TABLE events AS SELECT g AS id, now() - make_interval(secs => g) AS at, "
-            f"md5(g::text) || ' ' || md5((g * 31)::text) AS body, (g % 997) AS tenant "
-            f"FROM generate_series(1, {rows}) g"
-        )
-        conn.execute("ALTER TABLE events ADD PRIMARY KEY (id)")
-        conn.execute("CREATE INDEX ON events (tenant, at)")
-        conn.execute("CREATE TABLE tenants AS SELECT g AS id, 'tenant-' || g AS name FROM generate_series(1, 997) g")
-    return db
 
 
 def bare(pg: Postgres, dump: Path, n: int) -> float:
@@ -65,7 +50,7 @@ def bare(pg: Postgres, dump: Path, n: int) -> float:
 def run(sbx: Sandbox, rows: int, repeat: int, workdir: Path) -> int:
     env = sbx.inventory()
     pg = Postgres(sbx.database_url)
-    db = generate(pg, rows)
+    db = events_database(pg, "bench_restore", rows, restore_shape=True)
     writer = S3.from_environment(env, "s3_backup_writer")
     drill = S3.from_environment(env, "s3_drill_reader")
     identity = sbx.secret("backup_age_identity")
