@@ -84,3 +84,30 @@ def outputs_text(nbj: dict[str, Any], index: int) -> str:
 def all_bytes(root: Path) -> list[tuple[Path, bytes]]:
     """Every file under ``root`` (run dirs, ledger, index, locks...)."""
     return [(p, p.read_bytes()) for p in sorted(root.rglob("*")) if p.is_file()]
+
+
+# -- runbooks (notebooks/) through the runner's Python API ------------------------------------------
+
+
+def outcome_manifest(out: Any) -> dict[str, Any]:
+    """The archived run.json of a RunOutcome."""
+    assert out.run_dir is not None, out
+    return manifest(Path(out.run_dir))
+
+
+def run_runbook(name: str, archive: Path, **params: str) -> tuple[Any, dict[str, Any]]:
+    """Run notebooks/<name> on the sandbox through run_procedure; (outcome, its run.json)."""
+    from runbooks.runner.run import run_procedure
+
+    outcome = run_procedure(name, params=params, environment="sandbox", archive_root=archive, timeout=300)
+    return outcome, outcome_manifest(outcome) if outcome.run_dir else {}
+
+
+def assert_refused(outcome: Any, needle: str) -> None:
+    """Refused by the runbook itself (BadParameter / ApplyRefused): status refused, exit 2, message names it."""
+    from runbooks.archive.manifest import RunStatus
+    from runbooks.errors import REFUSAL_NAMES
+
+    assert outcome.status is RunStatus.REFUSED and outcome.exit_code == 2, (outcome.status, outcome.error)
+    assert outcome.error is not None and outcome.error.kind in REFUSAL_NAMES, outcome.error
+    assert needle in outcome.error.message, outcome.error

@@ -8,18 +8,18 @@ Two faulted twins, faults grouped where they do not hide one another:
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from runner_fixtures import assert_refused
+from runner_fixtures import run_runbook as _run
 
 from runbooks.archive.manifest import RunStatus
 from runbooks.procedures import pitr
 from runbooks.providers.postgres import Postgres
 from runbooks.providers.supabase import SupabaseManagement
-from runbooks.runner.run import run_procedure
 from runbooks.sandbox.fixture import Sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
@@ -31,19 +31,6 @@ S3_FAULTS = [
     "backup-bucket-is-app-bucket",
 ]
 DATA_FAULTS = ["backup-stale", "backup-corrupt", "pitr-disabled"]
-
-
-def _run(name: str, archive: Path, **params: str) -> tuple[Any, dict[str, Any]]:
-    outcome = run_procedure(name, params=params, environment="sandbox", archive_root=archive, timeout=300)
-    return outcome, json.loads((outcome.run_dir / "run.json").read_text())
-
-
-def assert_refused(outcome: Any, needle: str) -> None:
-    """Refused with a BadParameter naming the parameter (``refused`` once the runner maps it; ``failed`` before)."""
-    assert outcome.status in (RunStatus.REFUSED, RunStatus.FAILED), outcome.status
-    assert outcome.error is not None and needle in outcome.error.message, outcome.error
-    if outcome.status is RunStatus.FAILED:  # until the runner records BadParameter as refused
-        assert outcome.error.kind == "BadParameter"
 
 
 def _statuses(rec: dict[str, Any]) -> dict[str, str]:

@@ -4,20 +4,18 @@ runner must prove its own rewind with markers."""
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import pytest
+from runner_fixtures import run_runbook as _run
 
 from runbooks.archive.manifest import RunStatus
 from runbooks.procedures import pitr
 from runbooks.providers.postgres import Postgres
 from runbooks.providers.supabase import SupabaseManagement
-from runbooks.runner.run import run_procedure
 from runbooks.sandbox.fixture import Sandbox
 
 pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
@@ -94,11 +92,6 @@ def test_restore_to_several_targets_gives_the_data_as_at_each(twin: Sandbox) -> 
 
     window = sb.pitr_window()
     assert window.enabled and window.earliest is not None
-
-
-def _run(name: str, archive: Path, **params: str) -> tuple[Any, dict[str, Any]]:
-    outcome = run_procedure(name, params=params, environment="sandbox", archive_root=archive, timeout=300)
-    return outcome, json.loads((outcome.run_dir / "run.json").read_text())
 
 
 def test_restore_pitr_runbook_applies_and_proves_the_rewind(twin: Sandbox, tmp_path: Path) -> None:

@@ -8,6 +8,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from runner_fixtures import assert_refused
+from runner_fixtures import run_runbook as run
 
 from runbooks.archive.manifest import RunStatus
 from runbooks.procedures import pitr
@@ -22,12 +24,6 @@ pytestmark = [pytest.mark.sandbox, pytest.mark.slow]
 @pytest.fixture(scope="module")
 def archive(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("data-runs")
-
-
-def run(name: str, archive: Path, **params: str) -> tuple[Any, dict[str, Any]]:
-    outcome = run_procedure(name, params=params, environment="sandbox", archive_root=archive, timeout=300)
-    manifest = json.loads((outcome.run_dir / "run.json").read_text()) if outcome.run_dir else {}
-    return outcome, manifest
 
 
 def _secret_values(sandbox: Sandbox) -> list[str]:
@@ -98,14 +94,6 @@ def test_pitr_dry_run_shows_the_plan_and_changes_nothing(sandbox: Sandbox, archi
     assert "pitr_timeline" not in rec["results"]
     after = _state(sandbox)
     assert after[0] == before[0] and after[1] == "ACTIVE_HEALTHY"
-
-
-def assert_refused(outcome: Any, needle: str) -> None:
-    """Refused with a BadParameter naming the parameter (``refused`` once the runner maps it; ``failed`` before)."""
-    assert outcome.status in (RunStatus.REFUSED, RunStatus.FAILED), outcome.status
-    assert outcome.error is not None and needle in outcome.error.message, outcome.error
-    if outcome.status is RunStatus.FAILED:  # until the runner records BadParameter as refused
-        assert outcome.error.kind == "BadParameter"
 
 
 @pytest.mark.parametrize(

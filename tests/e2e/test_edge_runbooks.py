@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 import pytest
+from runner_fixtures import outcome_manifest as manifest
 
 from runbooks.archive.manifest import RunStatus
 from runbooks.providers.cloudflare import CloudflareProvider
@@ -24,18 +24,6 @@ ALL_FAULTS = [
     "cookie-host-only",
     "codex-no-function",
 ]
-
-
-@pytest.fixture
-def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "runs"
-    monkeypatch.setenv("RUNBOOKS_ARCHIVE", str(root))
-    return root
-
-
-def manifest(out: RunOutcome) -> dict[str, Any]:
-    assert out.run_dir is not None
-    return dict(json.loads((Path(out.run_dir) / "run.json").read_text()))
 
 
 def archived_text(out: RunOutcome) -> str:

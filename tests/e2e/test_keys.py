@@ -12,6 +12,7 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
+from runner_fixtures import outcome_manifest as manifest
 
 from runbooks.archive.manifest import RunStatus
 from runbooks.procedures import rotate_jwt
@@ -27,18 +28,6 @@ from runbooks.secrets import fingerprint
 pytestmark = [pytest.mark.sandbox]
 
 APPLY = {"apply": "true", "confirm": "sandbox"}
-
-
-@pytest.fixture
-def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "runs"
-    monkeypatch.setenv("RUNBOOKS_ARCHIVE", str(root))
-    return root
-
-
-def manifest(out: RunOutcome) -> dict[str, Any]:
-    assert out.run_dir is not None
-    return dict(json.loads((Path(out.run_dir) / "run.json").read_text()))
 
 
 def render(sbx: Sandbox) -> RenderProvider:

@@ -25,13 +25,6 @@ KEY = "CLOUDFLARE_API_TOKEN"
 PARAMS = {"keys": KEY, **APPLY}
 
 
-@pytest.fixture
-def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    root = tmp_path / "runs"
-    monkeypatch.setenv("RUNBOOKS_ARCHIVE", str(root))
-    return root
-
-
 def admin(sbx: Sandbox) -> CloudflareProvider:
     env = sbx.inventory()
     return CloudflareProvider(
