@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -134,6 +135,14 @@ class SandboxContext:
 
     def spawn_python(self, name: str, module: str, *args: str, env: dict[str, str] | None = None) -> int:
         return self.spawn(name, [sys.executable, "-m", module, *args], env=env)
+
+    def spawn_emulator(self, name: str, module: str, faults: Iterable[str]) -> tuple[int, str]:
+        """Start a vendor emulator (the arguments of ``emulators/common.py``) on a free loopback port, passing it
+        the active faults among ``faults``; returns (pid, base URL)."""
+        port = free_port(self.host)
+        active = ",".join(sorted(self.faults & set(faults)))
+        args = ("--root", str(self.root), "--host", self.host, "--port", str(port), "--faults", active)
+        return self.spawn_python(name, module, *args), f"http://{self.host}:{port}"
 
     def fault(self, name: str) -> bool:
         return name in self.faults

@@ -151,20 +151,7 @@ class RenderComponent(Component):
         dump_json(
             state_dir / RUNTIME_FILE, {"supabase_url": _supabase_url(ctx), "cloudflare_api_url": _cloudflare_api(ctx)}
         )
-        port = free_port(ctx.host)
-        pid = ctx.spawn_python(
-            "render",
-            "runbooks.sandbox.emulators.render",
-            "--root",
-            str(ctx.root),
-            "--host",
-            ctx.host,
-            "--port",
-            str(port),
-            "--faults",
-            ",".join(sorted(ctx.faults & set(self.faults))),
-        )
-        address = f"http://{ctx.host}:{port}"
+        pid, address = ctx.spawn_emulator("render", "runbooks.sandbox.emulators.render", self.faults)
         ctx.merge_overlay({"endpoints": {"render_api": f"{address}/v1"}})
         return ComponentState(self.name, address, [pid], {"api": f"{address}/v1"})
 

@@ -24,7 +24,7 @@ import httpx
 import yaml
 
 from runbooks.paths import inventory_dir
-from runbooks.sandbox.component import Component, ComponentState, SandboxContext, dump_json, free_port
+from runbooks.sandbox.component import Component, ComponentState, SandboxContext, dump_json
 
 NAME = "supabase"
 TOKEN_SECRET = "supabase_access_token"
@@ -69,20 +69,7 @@ class SupabaseComponent(Component):
             dump_json(project_file, project)
         if not (ctx.secrets_dir / TOKEN_SECRET).is_file():
             ctx.write_secret(TOKEN_SECRET, "sbp_" + secrets.token_hex(20))
-        port = free_port(ctx.host)
-        pid = ctx.spawn_python(
-            NAME,
-            "runbooks.sandbox.emulators.supabase",
-            "--root",
-            str(ctx.root),
-            "--host",
-            ctx.host,
-            "--port",
-            str(port),
-            "--faults",
-            ",".join(sorted(ctx.faults & set(FAULTS))),
-        )
-        address = f"http://{ctx.host}:{port}"
+        pid, address = ctx.spawn_emulator(NAME, "runbooks.sandbox.emulators.supabase", FAULTS)
         ctx.merge_overlay(
             {
                 "endpoints": {"supabase_api": address, "supabase_project": address},
