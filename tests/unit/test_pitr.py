@@ -297,8 +297,9 @@ def fake_markers(monkeypatch: pytest.MonkeyPatch) -> Callable[[dict[str, datetim
             pg.bracketed.append(tag)
             return int(NOW.timestamp()), [f"{tag}-before"], [f"{tag}-after"]
 
-        monkeypatch.setattr(pitr, "markers", lambda _pg: _pg.marks)
-        monkeypatch.setattr(pitr, "bracket_target", bracket)
+        # patched where prepare_apply and verify_markers look them up (the module that owns the markers)
+        monkeypatch.setattr(pitr.verify, "markers", lambda _pg: _pg.marks)
+        monkeypatch.setattr(pitr.verify, "bracket_target", bracket)
         return pg
 
     return make
