@@ -6,13 +6,10 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
+from runbooks.sandbox.emulators.cloudflare.errors import CloudflareError
+from runbooks.sandbox.emulators.cloudflare.models import Page
 
-class CloudflareError(Exception):
-    """Raised by a route; rendered as Cloudflare's error envelope with ``status``."""
-
-    def __init__(self, status: int, code: int, message: str):
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
+__all__ = ["CloudflareError", "error_body", "error_response", "ok", "paged"]
 
 
 def ok(
@@ -24,29 +21,14 @@ def ok(
     return body
 
 
+def paged(page: Page) -> dict[str, Any]:
+    """One page of a list, with ``result_info`` (page, per_page, count, total_count, total_pages)."""
+    return ok(page.items, result_info=page.result_info())
+
+
+def error_body(err: CloudflareError) -> dict[str, Any]:
+    return {"success": False, "errors": [{"code": err.code, "message": err.message}], "messages": [], "result": None}
+
+
 def error_response(err: CloudflareError) -> JSONResponse:
-    return JSONResponse(
-        {"success": False, "errors": [{"code": err.code, "message": err.message}], "messages": [], "result": None},
-        status_code=err.status,
-    )
-
-
-def paginate(items: list[dict[str, Any]], page: int, per_page: int) -> dict[str, Any]:
-    """One page of ``items`` in the v4 envelope; pages past the end are empty (the SDK stops there)."""
-    if page < 1:
-        raise CloudflareError(400, 1004, "page must be a positive integer")
-    if not 5 <= per_page <= 5000:
-        raise CloudflareError(400, 1004, "per_page must be between 5 and 5000")
-    total = len(items)
-    chunk = items[(page - 1) * per_page : page * per_page]
-    total_pages = max(1, -(-total // per_page))
-    return ok(
-        chunk,
-        result_info={
-            "page": page,
-            "per_page": per_page,
-            "count": len(chunk),
-            "total_count": total,
-            "total_pages": total_pages,
-        },
-    )
+    return JSONResponse(error_body(err), status_code=err.status)
