@@ -23,7 +23,9 @@ from runbooks.sandbox.edge.world import (
 from runbooks.sandbox.emulators.cloudflare.deps import bearer_value
 from runbooks.sandbox.emulators.cloudflare.envelope import error_body, ok, paged
 from runbooks.sandbox.emulators.cloudflare.errors import CloudflareError
-from runbooks.sandbox.emulators.cloudflare.models import CloudflareBackend, Page, RecordQuery, paginate
+from runbooks.sandbox.emulators.cloudflare.models import CloudflareBackend
+from runbooks.sandbox.emulators.cloudflare.pagination import Page, paginate
+from runbooks.sandbox.emulators.cloudflare.record_rules import RecordQuery, fqdn, valid_content
 
 ZONE = "example.test"
 ADMIN, RUNTIME = "admin-token-value", "runtime-token-value"
@@ -124,6 +126,30 @@ def names(page: Page) -> list[str]:
 def test_record_filters(cf: CloudflareBackend, query: RecordQuery, expected: list[str]) -> None:
     got = names(cf.list_records(zid(), query, 1, 100))
     assert got == expected if query.order == "name" else sorted(got) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [("@", ZONE), ("", ZONE), ("WWW.", f"www.{ZONE}"), (f"a.{ZONE}", f"a.{ZONE}"), (ZONE + ".", ZONE)],
+)
+def test_fqdn(name: str, expected: str) -> None:
+    assert fqdn(ZONE, name) == expected
+
+
+@pytest.mark.parametrize(
+    ("rtype", "content", "valid"),
+    [
+        ("A", "198.51.100.1", True),
+        ("A", "2001:db8::1", False),
+        ("AAAA", "2001:db8::1", True),
+        ("AAAA", "198.51.100.1", False),
+        ("CNAME", "origin.example.net.", True),
+        ("CNAME", "no_tld", False),
+        ("TXT", "", False),
+    ],
+)
+def test_valid_content(rtype: str, content: str, valid: bool) -> None:
+    assert valid_content(rtype, content) is valid
 
 
 def test_record_list_refuses_an_unknown_zone_before_a_bad_order(cf: CloudflareBackend) -> None:

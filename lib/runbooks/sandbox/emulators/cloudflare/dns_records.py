@@ -10,7 +10,7 @@ from starlette.datastructures import QueryParams
 
 from runbooks.sandbox.emulators.cloudflare.deps import PREFIX, Auth, Backend, json_body
 from runbooks.sandbox.emulators.cloudflare.envelope import ok, paged
-from runbooks.sandbox.emulators.cloudflare.models import RecordQuery
+from runbooks.sandbox.emulators.cloudflare.record_rules import RecordQuery
 
 router = APIRouter(prefix=PREFIX + "/zones/{zone_id}/dns_records")
 

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from runbooks.sandbox.emulators.cloudflare.errors import CloudflareError
-from runbooks.sandbox.emulators.cloudflare.models import Page
+from runbooks.sandbox.emulators.cloudflare.pagination import Page
 
 __all__ = ["CloudflareError", "error_body", "error_response", "ok", "paged"]
 

@@ -1,63 +1,34 @@
 """The Cloudflare account as its API v4 sees it: state, behaviour and validation, no HTTP (moto's models).
 
-:class:`CloudflareBackend` owns what the routes do: zones, DNS records (filters, order, validation,
-conflicts), the zone settings ``ssl``, ``always_use_https`` and ``min_tls_version``, Pages projects and
+:class:`CloudflareBackend` owns what the routes do: zones, DNS records (their rules, apart from state, in
+:mod:`.record_rules`), the zone settings ``ssl``, ``always_use_https`` and ``min_tls_version``, Pages projects and
 their custom domains, API tokens (managing them needs the API Tokens permission, which only the runbooks'
 admin token has) and the twin's origin health. Failures raise :class:`CloudflareError` with Cloudflare's
-status, code and message; lists come back as a :class:`Page`. A request body is passed as decoded JSON
+status, code and message; lists come back as a :class:`~.pagination.Page`. A request body is passed as decoded JSON
 (``None`` when it was not JSON) and validated here. State lives in the edge's shared
 :class:`~runbooks.sandbox.edge.world.EdgeWorld`, so DNS and HTTPS see every change.
 """
 
 from __future__ import annotations
 
-import ipaddress
-import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 from runbooks.sandbox.edge.world import EdgeWorld, hex_id, now_ts, token_permissions
 from runbooks.sandbox.emulators.cloudflare.errors import CloudflareError
+from runbooks.sandbox.emulators.cloudflare.pagination import Page, paginate
+from runbooks.sandbox.emulators.cloudflare.record_rules import (
+    EDITABLE,
+    RecordQuery,
+    check_record,
+    fqdn,
+    require_fields,
+)
 
 SETTINGS = {
     "ssl": ("off", "flexible", "full", "strict"),
     "always_use_https": ("on", "off"),
     "min_tls_version": ("1.0", "1.1", "1.2", "1.3"),
 }
-RECORD_TYPES = ("A", "AAAA", "CNAME", "TXT")
-RECORD_ORDERS = ("type", "name", "content", "ttl", "proxied")
-_EDITABLE = ("name", "type", "content", "proxied", "ttl", "comment", "tags")
-_HOST_RE = re.compile(r"^(?=.{1,253}$)([a-z0-9_]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
-
-
-# -- pagination ------------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Page:
-    """One page of a list, as v4's ``result`` plus ``result_info``."""
-
-    items: list[dict[str, Any]]
-    page: int
-    per_page: int
-    total_count: int
-
-    def result_info(self) -> dict[str, Any]:
-        return {
-            "page": self.page,
-            "per_page": self.per_page,
-            "count": len(self.items),
-            "total_count": self.total_count,
-            "total_pages": max(1, -(-self.total_count // self.per_page)),
-        }
-
-
-def paginate(items: list[dict[str, Any]], page: int, per_page: int) -> Page:
-    """Page ``page`` of ``items``; pages past the end are empty (the SDK stops there)."""
-    if page < 1:
-        raise CloudflareError(400, 1004, "page must be a positive integer")
-    if not 5 <= per_page <= 5000:
-        raise CloudflareError(400, 1004, "per_page must be between 5 and 5000")
-    return Page(items[(page - 1) * per_page : page * per_page], page, per_page, len(items))
 
 
 # -- validation ------------------------------------------------------------------------------------
@@ -66,23 +37,6 @@ def request_object(body: Any) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise CloudflareError(400, 6007, "Malformed JSON in request body")
     return body
-
-
-def valid_content(rtype: str, content: str) -> bool:
-    """Whether ``content`` is well-formed for a record of type ``rtype``."""
-    if rtype == "A":
-        try:
-            return isinstance(ipaddress.ip_address(content), ipaddress.IPv4Address)
-        except ValueError:
-            return False
-    if rtype == "AAAA":
-        try:
-            return isinstance(ipaddress.ip_address(content), ipaddress.IPv6Address)
-        except ValueError:
-            return False
-    if rtype == "CNAME":
-        return bool(_HOST_RE.match(content.lower().rstrip(".")))
-    return bool(content)
 
 
 def _check_policies(policies: Any) -> None:
@@ -97,54 +51,6 @@ def _check_policies(policies: Any) -> None:
             raise CloudflareError(400, 1004, f"policies[{i}].permission_groups: a list of {{id}} is required")
         if not isinstance(resources, dict) or not resources:
             raise CloudflareError(400, 1004, f"policies[{i}].resources: a non-empty object is required")
-
-
-def _missing_fields(body: dict[str, Any]) -> None:
-    missing = [k for k in ("name", "type", "content") if not body.get(k)]
-    if missing:
-        raise CloudflareError(400, 9000, f"DNS record is missing {', '.join(missing)}")
-
-
-def fqdn(zone_name: str, name: str) -> str:
-    """A record name as stored: lower case, absolute (``@`` and relative names are completed with the zone)."""
-    name = name.lower().rstrip(".")
-    if name in ("@", ""):
-        return zone_name
-    return name if name == zone_name or name.endswith("." + zone_name) else f"{name}.{zone_name}"
-
-
-@dataclass(frozen=True)
-class RecordQuery:
-    """The filters and order of a DNS record list (``None``: not filtered on)."""
-
-    name: str | None = None  #: exact; relative names are completed with the zone
-    name_contains: str | None = None
-    name_startswith: str | None = None
-    name_endswith: str | None = None
-    type: str | None = None
-    content: str | None = None
-    proxied: bool | None = None
-    match_any: bool = False  #: a record matching any filter is listed (default: all of them)
-    order: str = "type"
-    descending: bool = False
-
-    def _filters(self, zone_name: str) -> list[tuple[Any, Callable[[dict[str, Any], Any], bool]]]:
-        return [
-            (self.name, lambda r, v: r["name"] == fqdn(zone_name, v)),
-            (self.name_contains, lambda r, v: v.lower() in r["name"]),
-            (self.name_startswith, lambda r, v: r["name"].startswith(v.lower())),
-            (self.name_endswith, lambda r, v: r["name"].endswith(v.lower())),
-            (self.type, lambda r, v: r["type"] == v.upper()),
-            (self.content, lambda r, v: r["content"] == v),
-            (self.proxied, lambda r, v: r["proxied"] == v),
-        ]
-
-    def matches(self, record: dict[str, Any], zone_name: str) -> bool:
-        """Whether ``record`` (of the zone ``zone_name``) passes the active filters (all, or any)."""
-        hits = [f(record, v) for v, f in self._filters(zone_name) if v is not None]
-        if not hits:
-            return True
-        return any(hits) if self.match_any else all(hits)
 
 
 # -- the account -------------------------------------------------------------------------------------
@@ -279,25 +185,8 @@ class CloudflareBackend:
             raise CloudflareError(404, 81044, "Record does not exist.")
         return r
 
-    def check_record(self, zone: dict[str, Any], r: dict[str, Any]) -> None:
-        """Refuse a record Cloudflare would refuse: type, content, proxied, comment, CNAME conflicts."""
-        if r["type"] not in RECORD_TYPES:
-            raise CloudflareError(400, 9004, f"DNS record type {r['type']!r} is not supported by the twin")
-        if not valid_content(r["type"], str(r.get("content", ""))):
-            raise CloudflareError(400, 9005, f"Content for {r['type']} record is invalid.")
-        if not isinstance(r.get("proxied"), bool):
-            raise CloudflareError(400, 9003, "Invalid 'proxied' value, must be a boolean")
-        if r.get("comment") is not None and len(str(r["comment"])) > 100:
-            raise CloudflareError(400, 9104, "Comment is too long (maximum 100 characters)")
-        if r["type"] == "TXT" and r["proxied"]:
-            raise CloudflareError(400, 9003, "TXT records cannot be proxied")
-        clash = [
-            o
-            for o in self.world.data["records"].values()
-            if o["zone_id"] == zone["id"] and o["name"] == r["name"] and o["id"] != r.get("id")
-        ]
-        if clash and ("CNAME" in {r["type"], *(o["type"] for o in clash)}):
-            raise CloudflareError(400, 81053, "An A, AAAA, or CNAME record with that host already exists.")
+    def _check(self, zone: dict[str, Any], r: dict[str, Any]) -> None:
+        check_record(r, [o for o in self.world.data["records"].values() if o["zone_id"] == zone["id"]])
 
     def list_records(self, zone_id: str, query: RecordQuery, page: int, per_page: int) -> Page:
         z = self.zone(zone_id)
@@ -307,16 +196,14 @@ class CloudflareBackend:
                 for r in self.world.data["records"].values()
                 if r["zone_id"] == zone_id and query.matches(r, z["name"])
             ]
-        order = query.order
-        if order not in RECORD_ORDERS:
-            raise CloudflareError(400, 1004, f"invalid order {order!r}")
-        items.sort(key=lambda r: (str(r[order]), r["name"], r["id"]), reverse=query.descending)
+        query.check_order()
+        items.sort(key=lambda r: (str(r[query.order]), r["name"], r["id"]), reverse=query.descending)
         return paginate(items, page, per_page)
 
     def create_record(self, zone_id: str, body: Any) -> dict[str, Any]:
         z = self.zone(zone_id)
         body = request_object(body)
-        _missing_fields(body)
+        require_fields(body)
         now = now_ts()
         r = {
             "id": hex_id("record", fqdn(z["name"], body["name"]), body["type"], now),
@@ -335,7 +222,7 @@ class CloudflareBackend:
             "created_on": now,
             "modified_on": now,
         }
-        self.check_record(z, r)
+        self._check(z, r)
         with self.world.update() as d:
             d["records"][r["id"]] = r
         return r
@@ -349,17 +236,17 @@ class CloudflareBackend:
         current = self._record(zone_id, record_id)
         body = request_object(body)
         if overwrite:
-            _missing_fields(body)
+            require_fields(body)
         new = dict(current)
         if overwrite:
             new.update({"proxied": False, "ttl": 1, "comment": None, "tags": []})
-        for k in _EDITABLE:
+        for k in EDITABLE:
             if k in body:
                 new[k] = body[k]
         new["name"] = fqdn(z["name"], str(new["name"]))
         new["type"] = str(new["type"]).upper()
         new["content"] = str(new["content"]).rstrip(".")
-        self.check_record(z, new)
+        self._check(z, new)
         new["modified_on"] = now_ts()
         with self.world.update() as d:
             d["records"][record_id] = new
