@@ -87,7 +87,13 @@ def _secret(ref: str) -> str:
     return secret(ref)
 
 
-def deliver(alert: Alert, channels: AlertChannels, *, resolve_secret: Callable[[str], str] = _secret) -> list[Delivery]:
+def deliver(
+    alert: Alert,
+    channels: AlertChannels,
+    *,
+    resolve_secret: Callable[[str], str] = _secret,
+    client: httpx.Client | None = None,
+) -> list[Delivery]:
     """Send ``alert`` to every configured channel; a resolution goes to both (PagerDuty ``resolve``)."""
     action = "resolve" if alert.status == "resolved" else "trigger"
     out: list[Delivery] = []
@@ -106,6 +112,6 @@ def deliver(alert: Alert, channels: AlertChannels, *, resolve_secret: Callable[[
             out.append(Delivery(name, action, False, 0, f"{type(e).__name__}: {e}"))
             continue
         url, body = build(value)
-        ok, made, reason = send(url, body, attempts=channels.attempts, backoff=channels.backoff_seconds)
+        ok, made, reason = send(url, body, attempts=channels.attempts, backoff=channels.backoff_seconds, client=client)
         out.append(Delivery(name, action, ok, made, reason))
     return out

@@ -7,6 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from runbooks.inventory.models import AlertChannels
 from runbooks.schedule.alerts import incidents, message
 from runbooks.schedule.alerts.delivery import Delivery, deliver
@@ -29,6 +31,7 @@ def after_run(
     archive_root: Path,
     scrub: Callable[[str], str],
     channels: AlertChannels | None = None,
+    client: httpx.Client | None = None,
 ) -> list[Delivery]:
     """Alert on an alerting status; resolve an open incident on success; nothing otherwise."""
     if status in message.ALERTING:
@@ -38,7 +41,7 @@ def after_run(
         alert = message.resolution(procedure, environment, run_id)
     else:
         return []
-    sent = deliver(alert, channels or _channels(environment))
+    sent = deliver(alert, channels or _channels(environment), client=client)
     if alert.status == "resolved" and all(d.delivered for d in sent):
         incidents.close_incident(archive_root, environment, procedure)
     return sent
@@ -51,7 +54,8 @@ def after_missed(
     slots: list[str],
     archive_root: Path,
     channels: AlertChannels | None = None,
+    client: httpx.Client | None = None,
 ) -> list[Delivery]:
     alert = message.for_missed(procedure, environment, slots)
     incidents.open_incident(archive_root, environment, procedure, "missed", slots[-1] if slots else None)
-    return deliver(alert, channels or _channels(environment))
+    return deliver(alert, channels or _channels(environment), client=client)
