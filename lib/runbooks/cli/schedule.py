@@ -20,7 +20,7 @@ app = typer.Typer(
     help="Scheduled runs: list the schedules, write the Render cron jobs, run what is due, prove every slot ran.",
 )
 
-EnvOpt = Annotated[str, typer.Option("--env", help="Environment (production, staging, sandbox).")]
+EnvOpt = Annotated[str, typer.Option("--env", help="Environment (production, staging, sandbox).", show_default=False)]
 ArchiveOpt = Annotated[
     Path | None,
     typer.Option("--archive", envvar=ARCHIVE_ENV, help="Archive root (default: runs/).", show_default=False),
@@ -66,7 +66,7 @@ def _archive(archive: Path | None) -> Path:
 
 @app.command("list")
 def list_cmd(
-    env: EnvOpt = "production",
+    env: EnvOpt,
     archive: ArchiveOpt = None,
     now: NowOpt = None,
     count: Annotated[int, typer.Option("--next", help="How many next runs to show.")] = 3,
@@ -117,7 +117,7 @@ def list_cmd(
 
 @app.command("blueprint")
 def blueprint_cmd(
-    env: EnvOpt = "production",
+    env: EnvOpt,
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write to this file (default: stdout).", show_default=False)
     ] = None,
@@ -139,7 +139,7 @@ def blueprint_cmd(
 
 @app.command("run-due")
 def run_due_cmd(
-    env: EnvOpt = "sandbox",
+    env: EnvOpt,
     archive: ArchiveOpt = None,
     now: NowOpt = None,
     only: Annotated[
@@ -181,7 +181,7 @@ def run_due_cmd(
 
 @app.command("compliance")
 def compliance_cmd(
-    env: EnvOpt = "production",
+    env: EnvOpt,
     since: Annotated[str, typer.Option("--since", help="Period start: 30d, 24h, 2w or an ISO date.")] = "30d",
     archive: ArchiveOpt = None,
     now: NowOpt = None,
