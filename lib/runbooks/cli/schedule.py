@@ -66,7 +66,7 @@ def _archive(archive: Path | None) -> Path:
 
 @app.command("list")
 def list_cmd(
-    env: EnvOpt,
+    env: Annotated[str, typer.Option("--env", help="Environment (production, staging, sandbox).")] = "production",
     archive: ArchiveOpt = None,
     now: NowOpt = None,
     count: Annotated[int, typer.Option("--next", help="How many next runs to show.")] = 3,
