@@ -84,3 +84,31 @@ def test_scheduled_cli_run_alerts_and_records_it(
     assert got["open_incidents"] == ["runbooks/staging/raise"]
     text = json.dumps(record) + proc.stdout + proc.stderr
     assert webhook not in text and key not in text
+
+
+def test_on_end_hook_sees_the_run_and_its_text_is_scrubbed(archive: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The runner's hook: called once with the ended run, before the commit; what it returns is recorded,
+    scrubbed of every secret the kernel resolved; a hook that raises costs nothing but an ``on_end_error``."""
+    from runbooks.runner.run import RunEnd, run_procedure
+
+    secret = "hook-" + secrets.token_hex(12)
+    monkeypatch.setenv("RUNBOOKS_TEST_SECRET", secret)
+    seen: list[RunEnd] = []
+
+    def hook(end: RunEnd) -> dict[str, str]:
+        seen.append(end)
+        return {"hook_note": end.scrub(f"saw {end.results['leak']['token']}"), "raw": secret}
+
+    out = run_procedure(nb("leak_secret"), environment="sandbox", trigger="schedule", archive_root=archive, on_end=hook)
+    (end,) = seen
+    assert (end.run_id, end.trigger, end.status.value) == (out.run_id, "schedule", out.status.value)
+    record = manifest(Path(out.run_dir))  # type: ignore[arg-type]
+    assert record["results"]["hook_note"].startswith("saw [REDACTED")
+    assert secret not in json.dumps(record)  # even what the hook returned unscrubbed
+
+    def broken(end: RunEnd) -> dict[str, str]:
+        raise RuntimeError("hook bug")
+
+    out = run_procedure(nb("succeed"), environment="sandbox", archive_root=archive, on_end=broken)
+    record = manifest(Path(out.run_dir))  # type: ignore[arg-type]
+    assert out.status.value == "succeeded" and record["results"]["on_end_error"] == "RuntimeError: hook bug"
