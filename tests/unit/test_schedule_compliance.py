@@ -76,7 +76,17 @@ def test_claims_link_runs_and_record_missed_slots(tmp_path: Path) -> None:
     claims.claim(day1, "run", at="2026-11-01T03:48:00+00:00")
     claims.record_result(day1, run_id="late-clock", status="succeeded")
     claims.claim(day2, "missed", at="2026-11-03T03:48:00+00:00")
+    claims.record_result(day2, status="missed", alerts=[])  # as run-due writes it
     runs = [run("late-clock", "2026-11-20T10:00:00")]
     v1, v2 = judge(DAILY, t("2026-11-01T00:00"), t("2026-11-02T12:00"), runs, claims, TOL)
     assert (v1.verdict, v1.run_id, v1.delay_seconds) == ("on_time", "late-clock", 60.0)
     assert v2.verdict == "missed"
+
+
+def test_a_runner_error_on_a_claimed_slot_is_a_failure(tmp_path: Path) -> None:
+    claims = LocalSlotClaims(tmp_path)
+    key = SlotKey("production", DAILY.procedure, t("2026-11-01T03:47"))
+    claims.claim(key, "run", at="2026-11-01T03:48:00+00:00")
+    claims.record_result(key, status="runner_error", error="PermissionError: the archive is not writable")
+    (v,) = judge(DAILY, t("2026-11-01T00:00"), t("2026-11-01T12:00"), [], claims, TOL)
+    assert (v.verdict, v.run_status) == ("failed", "runner_error")

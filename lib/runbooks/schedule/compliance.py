@@ -67,11 +67,14 @@ def judge(
         (r for r in by_id.values() if r.trigger == "schedule" and r.procedure == schedule.procedure),
         key=lambda r: r.started_at,
     )
-    used: set[str] = set()
+    keys = [SlotKey(schedule.environment, schedule.procedure, x) for x in slots]
+    results = [claims.result(k) for k in keys]
+    used = {r.get("run_id") for r in results if r}  # runs linked to a claimed slot are not matched by time
+    ends = [*slots[1:], cron.next_slot(schedule.cron, slots[-1])] if slots else []
+    cursor = 0  # windows are disjoint and ordered, and so are the runs: one pass over both
     out: list[SlotVerdict] = []
-    for slot in slots:
-        key = SlotKey(schedule.environment, schedule.procedure, slot)
-        claim, result = claims.get(key), claims.result(key)
+    for slot, end, key, result in zip(slots, ends, keys, results, strict=True):
+        claim = claims.get(key) if result else None
         run: IndexedRun | None = None
         started: datetime | None = None
         if result and result.get("run_id") in by_id:
@@ -84,11 +87,13 @@ def judge(
             out.append(SlotVerdict(schedule.procedure, slot, "failed", run_status="runner_error"))
             continue
         else:
-            end = cron.next_slot(schedule.cron, slot)
-            run = next((r for r in timed if r.run_id not in used and slot <= cron.utc(r.started_at) < end), None)
+            while cursor < len(timed) and (cron.utc(timed[cursor].started_at) < slot or timed[cursor].run_id in used):
+                cursor += 1
+            run = None
+            if cursor < len(timed) and cron.utc(timed[cursor].started_at) < end:
+                run, cursor = timed[cursor], cursor + 1
             started = run.started_at if run else None
         if run is not None and started is not None:
-            used.add(run.run_id)
             delay = (cron.utc(started) - slot).total_seconds()
             out.append(
                 SlotVerdict(
