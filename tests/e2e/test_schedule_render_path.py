@@ -12,6 +12,7 @@ import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -112,3 +113,16 @@ def test_on_end_hook_sees_the_run_and_its_text_is_scrubbed(archive: Path, monkey
     out = run_procedure(nb("succeed"), environment="sandbox", archive_root=archive, on_end=broken)
     record = manifest(Path(out.run_dir))  # type: ignore[arg-type]
     assert out.status.value == "succeeded" and record["results"]["on_end_error"] == "RuntimeError: hook bug"
+
+
+@pytest.mark.sandbox
+def test_alerts_unreachable_fault_makes_delivery_fail(sandbox_factory: Any, tmp_path: Path) -> None:
+    from runbooks.schedule.alerts.notify import after_missed
+
+    with sandbox_factory(faults=["alerts-unreachable"], components=["alerts"], set_env=True) as sbx:
+        sent = after_missed(
+            procedure="nightly-backup", environment="sandbox", slots=["20261130T0317Z"], archive_root=tmp_path
+        )
+        assert [(d.channel, d.delivered, d.attempts) for d in sent] == [("slack", False, 3), ("pagerduty", False, 3)]
+        got = httpx.get(f"{sbx.address('alerts')}/__twin/requests").json()["requests"]
+        assert len(got) == 6 and {r["status"] for r in got} == {503}
