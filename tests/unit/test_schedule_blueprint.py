@@ -33,7 +33,7 @@ def test_production_blueprint_validates_and_has_one_cron_per_schedule(
     assert list(validator.iter_errors(doc)) == []
     services = {s["name"]: s for s in doc["services"]}
     assert set(services) == {
-        f"runbooks-{p}"
+        p
         for p in (
             "audit-config-placement",
             "check-dns-posture",
@@ -42,7 +42,7 @@ def test_production_blueprint_validates_and_has_one_cron_per_schedule(
             "verify-backup-posture",
         )
     }
-    nightly = services["runbooks-nightly-backup"]
+    nightly = services["nightly-backup"]
     assert nightly["type"] == "cron" and nightly["runtime"] == "python" and nightly["schedule"] == "17 3 * * *"
     assert nightly["region"] == env.region == "oregon"
     assert nightly["startCommand"] == "runbooks run nightly-backup --env production --trigger schedule"
@@ -74,8 +74,8 @@ def test_overrides_reach_the_blueprint(validator: jsonschema.protocols.Validator
     doc = yaml.safe_load(render_yaml(env, resolve(env)))
     assert list(validator.iter_errors(doc)) == []
     services = {s["name"]: s for s in doc["services"]}
-    assert "runbooks-restore-drill" not in services
-    dns = services["runbooks-check-dns-posture"]
+    assert "restore-drill" not in services
+    dns = services["check-dns-posture"]
     assert dns["schedule"] == "0 * * * *" and dns["startCommand"].endswith("--trigger schedule -p min_cert_days=21")
 
 

@@ -73,3 +73,11 @@ def test_only_refuses_unknown_procedures() -> None:
     assert [s.procedure for s in enabled(schedules, ["nightly-backup"])] == ["nightly-backup"]
     with pytest.raises(ScheduleError, match="--only flip-blue-green: not a scheduled procedure"):
         enabled(schedules, ["flip-blue-green"])
+
+
+def test_a_cron_job_under_another_name_is_drift() -> None:
+    env = load("production")
+    render = env.schedules.render.model_copy(update={"name_prefix": "runbooks-"})  # type: ignore[union-attr]
+    env = env.model_copy(update={"schedules": env.schedules.model_copy(update={"render": render})})
+    drift = deployed_drift(env, resolve(env))
+    assert len(drift) == 5 and "'runbooks-nightly-backup'" in " ".join(drift)

@@ -271,8 +271,8 @@ class AlertChannels(Strict):
 class RenderCron(Strict):
     """What ``runbooks schedule blueprint`` needs besides the schedules (Render Blueprint cron services)."""
 
-    #: prefix of the cron services' names: ``<prefix><procedure>``
-    name_prefix: str = "runbooks-"
+    #: prefix of the cron services' names, ``<prefix><procedure>`` (cron_jobs records the names Render has)
+    name_prefix: str = ""
     plan: str = "starter"
     #: the env group holding the runbooks' own credential references (not the application's keys)
     env_group: str

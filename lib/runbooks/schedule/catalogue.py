@@ -115,6 +115,7 @@ def enabled(schedules: list[Schedule], only: list[str] | None = None) -> list[Sc
 def deployed_drift(env: Environment, schedules: list[Schedule]) -> list[str]:
     """Differences between the inventory's ``cron_jobs`` (what Render runs) and the resolved schedules."""
     jobs = {j.procedure: j for j in env.cron_jobs}
+    prefix = env.schedules.render.name_prefix if env.schedules.render else None
     problems: list[str] = []
     for s in schedules:
         job = jobs.get(s.procedure)
@@ -124,6 +125,10 @@ def deployed_drift(env: Environment, schedules: list[Schedule]) -> list[str]:
             problems.append(f"{s.procedure}: disabled, but cron_jobs still records the cron job {job.name!r}")
         elif job is not None and job.schedule != s.cron:
             problems.append(f"{s.procedure}: cron_jobs runs {job.schedule!r}, the schedule says {s.cron!r}")
+        if s.enabled and job is not None and prefix is not None and job.name != prefix + s.procedure:
+            problems.append(
+                f"{s.procedure}: cron_jobs names the cron job {job.name!r}, the Blueprint {prefix + s.procedure!r}"
+            )
     names = {s.procedure for s in schedules}
     problems += [f"{p}: cron_jobs records a cron job for a procedure with no schedule" for p in jobs if p not in names]
     return problems
