@@ -101,6 +101,14 @@ def test_pending_slots_policy() -> None:
     ]
 
 
+def test_catch_up_records_at_most_a_week_of_missed_slots() -> None:
+    pending = pending_slots(DNS, [t("2026-10-01T00:00")], t("2026-11-30T03:31"))
+    assert pending[0] == t("2026-11-23T04:00") and pending[-1] == t("2026-11-30T03:30")
+    assert len(pending) == 7 * 48
+    yearly = Schedule("yearly", "sandbox", "0 0 1 1 *", True)
+    assert pending_slots(yearly, [t("2025-01-01T00:00")], t("2026-11-30T03:31")) == [t("2026-01-01T00:00")]
+
+
 def test_concurrent_run_due_calls_run_a_slot_once(tmp_path: Path) -> None:
     runner = FakeRunner(delay=0.2)
 

@@ -6,7 +6,8 @@ For each enabled schedule of the environment, at the instant ``now``:
 - catch-up policy: the slots between the last claimed slot and the latest one were missed (the host was down,
   or run-due was not called); each is claimed as ``missed`` and announced once, and only the latest slot runs.
   A schedule never claimed before starts with its latest slot (history before installation is not "missed"
-  by run-due; ``schedule compliance`` still reports it from the archive);
+  by run-due; ``schedule compliance`` still reports it from the archive); missed slots older than
+  :data:`CATCH_UP_HORIZON` (a week) are not claimed one by one (compliance reports them all the same);
 - a slot is claimed (:mod:`runbooks.schedule.claims`) before it runs, so two run-due calls at the same
   instant, on one host or several sharing the archive, run it once;
 - the run goes through the runner with ``trigger=schedule`` and the alert hook; the claim's result records
@@ -19,7 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +44,8 @@ class DueAction:
 
 
 Runner = Callable[..., Any]
+#: how far back run-due records missed slots one by one
+CATCH_UP_HORIZON = timedelta(days=7)
 
 
 def _default_runner(**kwargs: Any) -> Any:
@@ -59,7 +62,10 @@ def pending_slots(schedule: Schedule, claimed: list[datetime], now: datetime) ->
         return [latest]
     if claimed[-1] >= latest:
         return []
-    return cron.slots_between(schedule.cron, claimed[-1], now)
+    # a schedule left alone for long (disabled, host gone) records at most a week of missed slots; older ones
+    # stay missed in ``compliance`` (no run) without a claim each
+    start = max(claimed[-1], now - CATCH_UP_HORIZON)
+    return cron.slots_between(schedule.cron, start, now) or [latest]
 
 
 def run_due(
