@@ -116,5 +116,5 @@ def build(env: Environment, schedules: list[Schedule]) -> dict[str, Any]:
 
 
 def render_yaml(env: Environment, schedules: list[Schedule]) -> str:
-    body = yaml.safe_dump(build(env, schedules), sort_keys=False, default_flow_style=False, width=120)
+    body: str = yaml.safe_dump(build(env, schedules), sort_keys=False, default_flow_style=False, width=120)
     return HEADER.format(env=env.environment) + body

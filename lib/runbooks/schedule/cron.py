@@ -59,7 +59,8 @@ def next_runs(expr: str, after: datetime, count: int = 3) -> list[datetime]:
 
 def latest_slot(expr: str, at: datetime) -> datetime:
     """The last slot at or before ``at``."""
-    return croniter(validate(expr), _floor_minute(utc(at)) + MINUTE).get_prev(datetime).astimezone(UTC)
+    prev: datetime = croniter(validate(expr), _floor_minute(utc(at)) + MINUTE).get_prev(datetime)
+    return prev.astimezone(UTC)
 
 
 def next_slot(expr: str, slot: datetime) -> datetime:

@@ -18,9 +18,10 @@ def _path(archive_root: Path, environment: str, procedure: str) -> Path:
 
 def get(archive_root: Path, environment: str, procedure: str) -> dict[str, Any] | None:
     try:
-        return json.loads(_path(archive_root, environment, procedure).read_text())
+        record: dict[str, Any] = json.loads(_path(archive_root, environment, procedure).read_text())
     except FileNotFoundError:
         return None
+    return record
 
 
 def open_incident(archive_root: Path, environment: str, procedure: str, status: str, ref: str | None) -> None:
