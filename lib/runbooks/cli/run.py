@@ -76,6 +76,9 @@ def run(
                 archive_root=archive,
             )
         else:
+            on_end = None
+            if trigger == "schedule":  # alerts of scheduled runs (docs/SCHEDULES.md)
+                from runbooks.schedule.hook import on_scheduled_run_end as on_end
             outcome = run_procedure(
                 notebook,
                 params=params,
@@ -85,6 +88,7 @@ def run(
                 trigger=trigger,
                 archive_root=archive,
                 progress=sys.stderr.isatty(),
+                on_end=on_end,
             )
     except Exception:
         # a bug or an archive problem: a scrubbed traceback, never the frames' local variables

@@ -230,6 +230,67 @@ class Adr(Strict):
     decisions: dict[str, str] = Field(default_factory=dict)
 
 
+# -- schedules: per-environment overrides, alert channels, Render cron settings (runbooks.schedule) ------
+class ScheduleOverride(Strict):
+    """Per-environment change to a notebook's ``runbook.schedule`` (the one declaration of a schedule)."""
+
+    #: another cron expression (UTC) for this environment; None keeps the notebook's
+    cron: str | None = None
+    enabled: bool = True
+    #: parameters of the scheduled runs (``-p name=value``), validated by the runner like any others
+    params: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("cron")
+    @classmethod
+    def _cron(cls, v: str | None) -> str | None:
+        from croniter import croniter
+
+        if v is not None and not croniter.is_valid(v):
+            raise ValueError(f"{v!r} is not a valid cron expression (five fields, UTC)")
+        return v
+
+
+class AlertChannels(Strict):
+    """Where a failed scheduled run or a missed slot is announced. The webhook URL and the routing key are
+    secrets: only references here."""
+
+    slack_webhook: SecretRef | None = None
+    pagerduty_routing_key: SecretRef | None = None
+    pagerduty_events_url: str = "https://events.pagerduty.com/v2/enqueue"
+    #: delivery attempts per message (exponential backoff between them)
+    attempts: int = Field(default=4, ge=1, le=10)
+    #: first wait between attempts, doubled each time (at most 30 s)
+    backoff_seconds: float = Field(default=1.0, ge=0, le=30)
+
+    @field_validator("slack_webhook", "pagerduty_routing_key")
+    @classmethod
+    def _refs(cls, v: str | None) -> str | None:
+        return v if v is None else _check_ref(v)
+
+
+class RenderCron(Strict):
+    """What ``runbooks schedule blueprint`` needs besides the schedules (Render Blueprint cron services)."""
+
+    #: prefix of the cron services' names, ``<prefix><procedure>`` (cron_jobs records the names Render has)
+    name_prefix: str = ""
+    plan: str = "starter"
+    #: the env group holding the runbooks' own credential references (not the application's keys)
+    env_group: str
+    repo: str | None = None
+    branch: str | None = None
+    build_command: str = "pip install -r requirements.txt && pip install --no-deps ."
+    #: key prefix of the run archive inside the audit bucket
+    archive_prefix: str = "runs"
+
+
+class ScheduleSettings(Strict):
+    overrides: dict[str, ScheduleOverride] = Field(default_factory=dict)
+    #: a run that starts later than this after its slot is "late" (schedule compliance)
+    late_tolerance_minutes: int = Field(default=15, ge=0)
+    alerts: AlertChannels = Field(default_factory=AlertChannels)
+    render: RenderCron | None = None
+
+
 class Environment(Strict):
     environment: Literal["production", "staging", "sandbox"]
     adrs: list[Adr]
@@ -253,6 +314,8 @@ class Environment(Strict):
     credentials: Credentials
     endpoints: Endpoints
     split_triggers: SplitTriggers
+    #: schedule overrides, alert channels and Render cron settings (runbooks schedule ...)
+    schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
     #: sandbox only: read endpoints and credentials from the running twin's endpoints file
     endpoints_from_sandbox: bool = False
 

@@ -25,6 +25,7 @@ import signal
 import sys
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -62,6 +63,25 @@ class RunOutcome:
     @property
     def ok(self) -> bool:
         return self.status is RunStatus.SUCCEEDED
+
+
+@dataclass(frozen=True)
+class RunEnd:
+    """What an ``on_end`` hook sees when a run has ended, before its record is committed (e.g. the alerts of a
+    scheduled run). The hook returns results to add to the record; ``scrub`` redacts a text like the record."""
+
+    run_id: str
+    procedure: str
+    environment: str
+    trigger: str
+    status: RunStatus
+    error: RunError | None
+    results: dict[str, Any]
+    archive_root: Path
+    scrub: Callable[[str], str]
+
+
+OnEnd = Callable[[RunEnd], dict[str, Any]]
 
 
 # --- finding notebooks -------------------------------------------------------------------------------
@@ -156,6 +176,7 @@ class _Run:
         trigger: str,
         archive_root: Path | str | None,
         progress: bool,
+        on_end: OnEnd | None = None,
     ) -> None:
         from runbooks.archive.store import Archive
         from runbooks.runner import identity
@@ -176,6 +197,7 @@ class _Run:
         self.spec: NotebookSpec | None = None
         self.values: dict[str, Any] = {}
         self.deferred = _DeferSignals()
+        self.on_end = on_end
         self._committed = False  #: archive.commit was called for this run (never retried)
 
     # -- manifest and commit ---------------------------------------------------------------------------
@@ -414,6 +436,7 @@ class _Run:
 
         from runbooks.redact import default_redactor
 
+        results = {**results, **self._hook(status, error, results, redactor)}
         redactor.update(default_redactor())  # anything resolved in this process meanwhile
         nb.metadata["runbook_run"] = {
             "run_id": self.run_id,
@@ -430,6 +453,35 @@ class _Run:
         self._committed = True  # from here on, a second commit of this run id must not be tried
         run_dir = self.archive.commit(manifest, {NOTEBOOK_FILE: body.encode("utf-8")})
         return self._outcome(manifest, run_dir)
+
+    def _hook(
+        self, status: RunStatus, error: RunError | None, results: dict[str, Any], redactor: Redactor
+    ) -> dict[str, Any]:
+        """The ``on_end`` hook's extra results; a hook that fails is recorded, never fatal to the record."""
+        from runbooks.redact import default_redactor
+
+        if self.on_end is None:
+            return {}
+
+        def scrub(text: str) -> str:
+            redactor.update(default_redactor())
+            return redactor.scrub(text)
+
+        end = RunEnd(
+            self.run_id,
+            self.procedure,
+            self.environment,
+            self.trigger,
+            status,
+            error,
+            dict(results),
+            self.archive.root,
+            scrub,
+        )
+        try:
+            return dict(self.on_end(end))
+        except Exception as e:
+            return {"on_end_error": f"{type(e).__name__}: {e}"}
 
 
 def _skip_unused_heavy_imports() -> None:
@@ -471,9 +523,13 @@ def run_procedure(
     trigger: str = "manual",
     archive_root: Path | str | None = None,
     progress: bool = False,
+    on_end: OnEnd | None = None,
 ) -> RunOutcome:
-    """Run a procedure through the audit-grade runner and archive the record (see the module doc)."""
-    run = _Run(name_or_path, dict(params or {}), environment, timeout, actor, trigger, archive_root, progress)
+    """Run a procedure through the audit-grade runner and archive the record (see the module doc).
+
+    ``on_end`` (optional) is called once the notebook has run, before the record is committed; the results it
+    returns are added to the record (``runbooks schedule`` records the alerts it sent this way)."""
+    run = _Run(name_or_path, dict(params or {}), environment, timeout, actor, trigger, archive_root, progress, on_end)
     with run.deferred:
         try:
             path, text = run.prepare()

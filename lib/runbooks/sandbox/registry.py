@@ -18,6 +18,7 @@ COMPONENTS: list[str] = [
     "runbooks.sandbox.components.supabase:SupabaseComponent",
     "runbooks.sandbox.components.edge:EdgeComponent",
     "runbooks.sandbox.components.render:RenderComponent",
+    "runbooks.sandbox.components.alerts:AlertsComponent",
 ]
 
 
