@@ -47,40 +47,11 @@ _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 _CUT_AFTER = re.compile(
     r"[ \t]*(?:\r?\n)?[ \t]*(?:\.\.\.|…|[\[(<][^\]\)>\n]{0,80}?(?i:truncat|cut|omit|elid|limit|cap|skip|more))"
 )
-_ELLIPSIS_BEFORE = re.compile(r"(?:\.\.\.|…)[ \t]*\Z")
+#: the first character of anything :data:`_CUT_AFTER` accepts
+_MAY_CUT = re.compile(r"[.…\[(<]")
+_ELLIPSIS = re.compile(r"\.\.\.|…")
 #: notebook fields that nbformat's schema types as integers: never turned into a marker string
 _INT_FIELDS = frozenset({"execution_count", "nbformat", "nbformat_minor"})
-
-
-@dataclass(frozen=True)
-class _Index:
-    """Compiled search structures for the registered forms (rebuilt lazily after a registration)."""
-
-    markers: dict[str, str]  #: form -> marker
-    exact: re.Pattern[str]
-    heads: dict[str, list[str]]  #: first CUT_MIN characters -> forms longer than that
-    head_re: re.Pattern[str] | None
-    tails: dict[str, list[str]]  #: last CUT_MIN characters -> forms longer than that
-    tail_re: re.Pattern[str] | None
-    numeric: bool  #: some form is all digits (numbers in JSON may hold it)
-
-    @classmethod
-    def build(cls, markers: dict[str, str]) -> _Index:
-        heads: dict[str, list[str]] = {}
-        tails: dict[str, list[str]] = {}
-        for form in markers:
-            if len(form) > CUT_MIN:
-                heads.setdefault(form[:CUT_MIN], []).append(form)
-                tails.setdefault(form[-CUT_MIN:], []).append(form)
-        return cls(
-            markers=markers,
-            exact=re.compile(literal_regex(markers)),
-            heads=heads,
-            head_re=re.compile(f"(?=({literal_regex(heads)}))") if heads else None,
-            tails=tails,
-            tail_re=re.compile(f"(?=({literal_regex(tails)}))") if tails else None,
-            numeric=any(f.isascii() and f.isdigit() for f in markers),
-        )
 
 
 def _common_prefix(text: str, at: int, form: str) -> int:
@@ -122,6 +93,100 @@ def _assemble(text: str, spans: list[tuple[int, int, str]]) -> str:
         last = end
     out.append(text[last:])
     return "".join(out)
+
+
+@dataclass(frozen=True)
+class _Index:
+    """Search structures for the registered forms (rebuilt lazily after a registration).
+
+    One trie-shaped regex finds every *start*: the first :data:`CUT_MIN` characters of a form (its head)
+    or a whole shorter form; each hit is compared with the forms that start that way (a whole form is
+    replaced; a form cut short is replaced if the string ends or a cut marker follows). A form's *end*
+    whose start was cut off (``...tail``) is only looked for at the start of the string and after an
+    ellipsis, with a regex of tails."""
+
+    markers: dict[str, str]  #: form -> marker
+    starts: re.Pattern[str]
+    candidates: dict[str, list[str]]  #: head or short form -> the forms it may start, longest first
+    tails: dict[str, list[str]]  #: last CUT_MIN characters -> forms longer than that
+    tail_re: re.Pattern[str] | None
+    longest: int
+
+    @classmethod
+    def build(cls, markers: dict[str, str]) -> _Index:
+        candidates: dict[str, list[str]] = {}
+        tails: dict[str, list[str]] = {}
+        short = [f for f in markers if len(f) <= CUT_MIN]
+        for form in markers:
+            if len(form) > CUT_MIN:
+                candidates.setdefault(form[:CUT_MIN], []).append(form)
+                tails.setdefault(form[-CUT_MIN:], []).append(form)
+        for form in short:
+            candidates.setdefault(form, []).append(form)
+        for head, forms in candidates.items():  # a short form that starts a head is found through the head
+            forms += [f for f in short if f != head and head.startswith(f)]
+            forms.sort(key=len, reverse=True)
+        return cls(
+            markers=markers,
+            starts=re.compile(literal_regex(candidates)),
+            candidates=candidates,
+            tails=tails,
+            tail_re=re.compile(literal_regex(tails)) if tails else None,
+            longest=max(len(f) for f in markers),
+        )
+
+
+def _starts(idx: _Index, text: str) -> list[tuple[int, int, str]]:
+    """Spans of whole forms, and of forms cut short (end of string, an ellipsis or a cut marker after)."""
+    spans: list[tuple[int, int, str]] = []
+    pos = 0
+    search = idx.starts.search
+    while (m := search(text, pos)) is not None:
+        start = m.start()
+        candidates = idx.candidates[m.group()]
+        whole = next((f for f in candidates if text.startswith(f, start)), None)  # longest first
+        if whole is not None:
+            spans.append((start, start + len(whole), idx.markers[whole]))
+            pos = start + len(whole)
+            continue
+        best: tuple[int, str] | None = None  # the form this is the longest cut of
+        reach = start + len(candidates[0]) + 1
+        if reach < len(text) and not _MAY_CUT.search(text, start + CUT_MIN, reach):
+            pos = start + 1  # no ellipsis or marker within reach, and the string goes on: not a cut
+            continue
+        for form in candidates:
+            k = _common_prefix(text, start, form)
+            if k >= CUT_MIN and (best is None or k > best[0]):
+                best = (k, form)
+        if best is not None:
+            end = start + best[0]
+            if end == len(text) or _CUT_AFTER.match(text, end):
+                spans.append((start, end, idx.markers[best[1]]))
+                pos = end
+                continue
+        pos = start + 1
+    return spans
+
+
+def _tails(idx: _Index, text: str) -> list[tuple[int, int, str]]:
+    """Spans of a form's end whose start was cut off: at the start of the string or after an ellipsis."""
+    assert idx.tail_re is not None
+    spans: list[tuple[int, int, str]] = []
+    last = 0
+    for origin in [0] + [m.end() for m in _ELLIPSIS.finditer(text)]:
+        if origin < last:
+            continue
+        for m in idx.tail_re.finditer(text, origin, min(len(text), origin + idx.longest + 8)):
+            end = m.end()
+            for form in idx.tails[m.group()]:
+                start = end - _common_suffix(text, end, form)
+                if start >= origin and not text[origin:start].strip(" \t"):
+                    spans.append((start, end, idx.markers[form]))
+                    last = end
+                    break
+            if last == end:
+                break
+    return spans
 
 
 class Redactor:
@@ -189,46 +254,10 @@ class Redactor:
         idx = self._current()
         if idx is None or not text:
             return text
-        text = idx.exact.sub(lambda m: idx.markers[m.group()], text)
-        if idx.head_re is not None:
-            text = _assemble(text, self._cut_heads(idx, text))
-        if idx.tail_re is not None:
-            text = _assemble(text, self._cut_tails(idx, text))
+        text = _assemble(text, _starts(idx, text))
+        if idx.tail_re is not None and ("..." in text or "…" in text or idx.tail_re.match(text)):
+            text = _assemble(text, _tails(idx, text))
         return text
-
-    @staticmethod
-    def _cut_heads(idx: _Index, text: str) -> list[tuple[int, int, str]]:
-        """Spans where a form starts and is cut short: end of string, ellipsis or cut marker after it."""
-        assert idx.head_re is not None
-        spans: list[tuple[int, int, str]] = []
-        last = 0
-        for m in idx.head_re.finditer(text):
-            start = m.start()
-            if start < last:
-                continue
-            k, form = max((_common_prefix(text, start, f), f) for f in idx.heads[m.group(1)])
-            end = start + k
-            if k == len(form) or end == len(text) or _CUT_AFTER.match(text, end):
-                spans.append((start, end, idx.markers[form]))
-                last = end
-        return spans
-
-    @staticmethod
-    def _cut_tails(idx: _Index, text: str) -> list[tuple[int, int, str]]:
-        """Spans where a form ends and its start was cut off: start of string or an ellipsis before it."""
-        assert idx.tail_re is not None
-        spans: list[tuple[int, int, str]] = []
-        last = 0
-        for m in idx.tail_re.finditer(text):
-            end = m.start() + CUT_MIN
-            k, form = max((_common_suffix(text, end, f), f) for f in idx.tails[m.group(1)])
-            start = end - k
-            if start < last:
-                continue
-            if k == len(form) or start == 0 or _ELLIPSIS_BEFORE.search(text, max(0, start - 8), start):
-                spans.append((start, end, idx.markers[form]))
-                last = end
-        return spans
 
     def scrub(self, text: str) -> str:
         """``text`` without any registered value or credential-looking string."""
@@ -267,7 +296,7 @@ class Redactor:
     def contains_secret(self, text: str) -> bool:
         """True if ``text`` still holds a registered value (or one of its rendered forms)."""
         idx = self._current()
-        return idx is not None and idx.exact.search(text) is not None
+        return idx is not None and bool(_starts(idx, text))
 
     def _scrub_scalar(self, value: Any) -> Any:
         if isinstance(value, str):
