@@ -133,6 +133,7 @@ def resolve_hostname(env: Environment, hostname: str) -> Hostname:
             h.name,
             "has no blue/green origins in the inventory (it is not routed by flipping a CNAME)",
             f"set hostname to one of: {names}",
+            allowed=[x.name for x in env.hostnames],
         )
     return h
 
@@ -212,6 +213,7 @@ def plan(env: Environment, cf: CloudflareProvider, tls: TlsClient, hostname: str
                 ROLLBACK,
                 f"{h.name} carries no previous target (no flip recorded on the record)",
                 "flip to an explicit colour instead: colour=blue or colour=green",
+                allowed=(*COLOURS, ROLLBACK),
             )
         if new not in h.blue_green.values():
             raise BadParameter(
@@ -220,6 +222,7 @@ def plan(env: Environment, cf: CloudflareProvider, tls: TlsClient, hostname: str
                 f"the recorded previous target {new!r} is not one of {h.name}'s origins "
                 f"({', '.join(h.blue_green.values())})",
                 "flip to colour=blue or colour=green",
+                allowed=(*COLOURS, ROLLBACK),
             )
     else:
         new = h.blue_green[colour]  # type: ignore[index]

@@ -67,7 +67,7 @@ def parse_target(text: str) -> datetime:
             "target_time",
             text,
             "has no zone, so the instant is ambiguous",
-            f"add Z (UTC) or an offset such as +01:00, e.g. {raw}Z",
+            f"add Z (UTC) or an offset such as +01:00, e.g. {EXAMPLE_TARGET}",
         )
     return t.astimezone(UTC)
 
