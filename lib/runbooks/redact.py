@@ -42,6 +42,8 @@ CUT_MIN = 12
 NOT_RECORDED = "[not recorded]"
 #: label prefix of a refused parameter's value (``refused:<name>``), see :meth:`Redactor.register`
 REFUSED_LABEL = "refused:"
+#: a refused value shorter than this is only withheld from the record, not searched for in the outputs
+WITHHELD_MIN = 4
 _ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 #: what may follow a value cut short: an ellipsis, or a cut marker (after optional blanks and one newline)
 _CUT_AFTER = re.compile(
@@ -369,6 +371,18 @@ class Redactor:
     def _withhold_in_notebook(self, nb: Any) -> None:
         if not self.withheld:
             return
+        short = {v: n for n, v in self.withheld.items() if WITHHELD_MIN <= len(v) < MIN_SECRET_LENGTH}
+        if short:  # too short to scrub everywhere: scrubbed as a whole word in the outputs (the notebook printed it)
+            words = "|".join(re.escape(v) for v in sorted(short, key=len, reverse=True))
+            word = re.compile(rf"(?<![A-Za-z0-9_])(?:{words})(?![A-Za-z0-9_])")
+
+            def hide(v: Any) -> Any:
+                if not isinstance(v, str):
+                    return v
+                return word.sub(lambda m: f"[REDACTED:{REFUSED_LABEL}{short[m.group()]}]", v)
+
+            for cell in nb.get("cells", []):
+                _scrub_in_place(cell.get("outputs", []), hide)
         meta = nb.get("metadata", {}).get("papermill", {}).get("parameters")
         if isinstance(meta, dict):
             for name in self.withheld:
