@@ -152,7 +152,7 @@ def _starts(idx: _Index, text: str) -> list[tuple[int, int, str]]:
             pos = start + len(whole)
             continue
         best: tuple[int, str] | None = None  # the form this is the longest cut of
-        reach = start + len(candidates[0]) + 1
+        reach = start + len(candidates[0]) + 16  # room for the blanks and newline before a cut marker
         if reach < len(text) and not _MAY_CUT.search(text, start + CUT_MIN, reach):
             pos = start + 1  # no ellipsis or marker within reach, and the string goes on: not a cut
             continue

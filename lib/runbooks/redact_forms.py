@@ -5,8 +5,9 @@ without being asked to transform it: HTML/XML escapes (named and numeric entitie
 JSON and ``repr``/``ascii()`` escapes, the ``repr`` of its UTF-8 bytes, URL quoting (``quote``,
 ``quote_plus`` as used by ``urlencode`` and requests' ``params=``, requests' re-quoting of a URL),
 thousands separators of a numeric value, and every line of a multi-line value (a PEM file, a
-two-line file) on its own. :func:`literal_regex` compiles a set of literals into one regular
-expression shaped like a trie, so that searching for all of them is one linear pass over the text.
+two-line file) on its own and its lines joined by spaces or by nothing. :func:`literal_regex` compiles
+a set of literals into one regular expression shaped like a trie, so that searching for all of them is
+one linear pass over the text.
 """
 
 from __future__ import annotations
@@ -64,8 +65,8 @@ def rendered_forms(value: str, min_length: int) -> set[str]:
     """``value`` and every rendered form of it (and of each of its lines) at least ``min_length`` long."""
     pieces = {value}
     if "\n" in value or "\r" in value:
-        pieces |= {line.strip() for line in value.splitlines()}
-        pieces.add(value.replace("\r\n", "\n"))
+        lines = [line.strip() for line in value.splitlines() if line.strip()]
+        pieces |= {*lines, " ".join(lines), "".join(lines), value.replace("\r\n", "\n")}
     out: set[str] = set()
     for piece in pieces:
         if len(piece) < min_length:
