@@ -230,10 +230,9 @@ class Redactor:
         return True
 
     def update(self, other: Redactor) -> None:
+        """Register ``other``'s values (not its withheld parameters: those belong to one run)."""
         for value, label in other.items():
             self.register(value, label)
-        for name, value in list(other.withheld.items()):
-            self.register(value, REFUSED_LABEL + name)
 
     def items(self) -> list[tuple[str, str]]:
         with self._lock:
@@ -452,6 +451,12 @@ def scrub(text: str) -> str:
 
 def scrub_obj(obj: Any) -> Any:
     return _default.scrub_obj(obj)
+
+
+def cut(text: str, limit: int, marker: str = " ...(truncated)") -> str:
+    """``text`` scrubbed with this process's redactor, *then* cut to ``limit`` characters: use it wherever
+    a message is shortened (a vendor's error body, a state file's last error), never ``text[:limit]``."""
+    return _default.cut(text, limit, marker)
 
 
 def scrub_notebook(nb: Any, redactor: Redactor | None = None) -> Any:

@@ -217,3 +217,23 @@ def test_10_scrubbing_is_linear_in_the_number_of_matches(r: Redactor) -> None:
     t_big = seconds(big)
     assert t_big < 25 * max(t_small, 1e-3), (t_small, t_big)  # 10x the text: about 10x the time, not 100x
     assert t_big < 10, t_big
+
+
+def test_1_a_vendor_error_body_is_scrubbed_before_it_is_cut() -> None:
+    import httpx
+
+    from runbooks import redact
+    from runbooks.providers.base import ProviderError
+    from runbooks.providers.supabase import SupabaseManagement
+
+    key = "sbp_" + "k3y-echoed-by-the-vendor-0123456789"
+    redact.register(key, "env:SUPABASE_ACCESS_TOKEN")
+    body = {"message": "x" * 470 + key}  # a cut at 500 first would keep 30 characters of the key
+
+    sb = SupabaseManagement("https://api.example.test", key, "projref")
+    sb._http = httpx.Client(
+        base_url="https://api.example.test", transport=httpx.MockTransport(lambda r: httpx.Response(401, json=body))
+    )
+    with pytest.raises(ProviderError) as e:
+        sb.request("GET", "/v1/projects", operation="list projects", idempotent=False)
+    assert key[:8] not in str(e.value) and "x" * 470 + "[REDACTED" in str(e.value)

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from runbooks import redact
 from runbooks.checks.base import CheckResult, Status
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, Hostname, Posture
@@ -175,7 +176,7 @@ def _preflight(h: Hostname, record: DnsRecord, new: str, tls: TlsClient) -> list
         )
     try:
         r = tls.request(new, "GET", h.health_path)
-        status, detail = r.status_code, r.text[:120]
+        status, detail = r.status_code, redact.cut(r.text, 120)
     except ProviderError as e:
         status, detail = None, str(e)
     if status == 200:

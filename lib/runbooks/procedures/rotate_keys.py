@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from runbooks import redact
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, RotatingKey
 from runbooks.providers.base import ProviderError
@@ -594,7 +595,7 @@ class KeyRotator:
             raise
         except Exception as e:
             for k in names:
-                plan.rotations[k].last_error = f"{type(e).__name__}: {e}"[:500]
+                plan.rotations[k].last_error = redact.cut(f"{type(e).__name__}: {e}", 500)  # a state file on disk
             self._save(plan)
             raise
         for k in names:
