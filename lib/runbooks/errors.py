@@ -22,7 +22,7 @@ class Refused(RuntimeError):
 
 
 def _allowed(value: object, allowed: Collection[object] | None) -> bool:
-    if value is None or value == "":  # nothing was given: nothing to hide
+    if value is None or (isinstance(value, str) and not value.strip()):  # nothing (or blanks): nothing to hide
         return True
     if allowed is None:
         return False

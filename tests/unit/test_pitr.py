@@ -166,7 +166,9 @@ def test_make_plan_refuses_bad_inputs(kwargs: dict[str, str], param: str, needle
         pitr.make_plan(
             client(lambda r: httpx.Response(200, json=backups_body())), environment=environment, now=NOW, **kwargs
         )
-    assert e.value.name == param and str(e.value).startswith(f"{param} (value not shown): ")
+    shown = f"{param}={kwargs[param]!r}: "  # only a blank value is repeated (a refused value may be a secret)
+    hidden = f"{param} (value not shown): "
+    assert e.value.name == param and str(e.value).startswith(shown if not kwargs[param].strip() else hidden)
 
 
 def test_make_plan_refuses_when_pitr_is_disabled() -> None:

@@ -91,6 +91,7 @@ def check_target(
             environment or project,
             f"point-in-time recovery is disabled for project {project}",
             "enable the PITR add-on for the project, or restore a daily backup instead",
+            allowed=[environment] if environment else None,  # validated against the inventories: may be shown
         )
     if target > now:
         raise BadParameter(
