@@ -340,12 +340,17 @@ class Redactor:
         """Merge runs of consecutive stream outputs of the same name (as Jupyter shows them); a run of
         stdout and stderr outputs across which a secret only shows once joined becomes one output."""
         merged: list[Any] = []
+        texts: list[list[str]] = []  # the texts of each merged stream output, joined once (linear)
         for out in outputs:
             prev = merged[-1] if merged else None
             if _is_stream(out) and _is_stream(prev) and out.get("name") == prev.get("name"):
-                prev["text"] = _text(prev) + _text(out)
+                texts[-1].append(_text(out))
             else:
                 merged.append(out)
+                texts.append([_text(out)] if _is_stream(out) else [])
+        for out, parts in zip(merged, texts, strict=True):
+            if len(parts) > 1:
+                out["text"] = "".join(parts)
         result: list[Any] = []
         run: list[Any] = []
         for out in [*merged, None]:

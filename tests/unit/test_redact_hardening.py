@@ -206,16 +206,17 @@ def _pathological(n: int) -> str:
 
 
 def test_10_scrubbing_is_linear_in_the_number_of_matches(r: Redactor) -> None:
-    def seconds(text: str) -> float:
-        t0 = time.perf_counter()
-        r.scrub(text)
-        return time.perf_counter() - t0
+    def seconds(text: str) -> float:  # CPU time, best of three: the machine is shared
+        best = float("inf")
+        for _ in range(3):
+            t0 = time.process_time()
+            r.scrub(text)
+            best = min(best, time.process_time() - t0)
+        return best
 
     small, big = _pathological(500), _pathological(5000)
-    seconds(small)  # warm-up: regex compilation
-    t_small = min(seconds(small) for _ in range(3))
-    t_big = seconds(big)
-    assert t_big < 25 * max(t_small, 1e-3), (t_small, t_big)  # 10x the text: about 10x the time, not 100x
+    t_small, t_big = seconds(small), seconds(big)
+    assert t_big < 30 * max(t_small, 1e-3), (t_small, t_big)  # 10x the text: about 10x the time, not 100x
     assert t_big < 10, t_big
 
 
@@ -237,3 +238,16 @@ def test_1_a_vendor_error_body_is_scrubbed_before_it_is_cut() -> None:
     with pytest.raises(ProviderError) as e:
         sb.request("GET", "/v1/projects", operation="list projects", idempotent=False)
     assert key[:8] not in str(e.value) and "x" * 470 + "[REDACTED" in str(e.value)
+
+
+def test_4_merging_many_stream_messages_is_linear(r: Redactor) -> None:
+    def seconds(n: int) -> float:
+        outputs = [{"output_type": "stream", "name": "stdout", "text": "x" * 40 + "\n"} for _ in range(n)]
+        nb = {"metadata": {}, "cells": [{"cell_type": "code", "source": "spam()", "metadata": {}, "outputs": outputs}]}
+        t0 = time.process_time()
+        r.scrub_notebook(nb)
+        assert len(nb["cells"][0]["outputs"]) == 1 and len(nb["cells"][0]["outputs"][0]["text"]) == 41 * n
+        return time.process_time() - t0
+
+    small, big = min(seconds(5_000) for _ in range(3)), min(seconds(50_000) for _ in range(3))
+    assert big < 30 * max(small, 1e-3), (small, big)  # 10x the messages: about 10x the time, not 100x
