@@ -69,7 +69,7 @@ def main() -> int:
     for mb in (int(s) for s in args.sizes.split(",")):
         text = mixed_output(mb * MB, values, rng)
         best = float("inf")
-        for _ in range(2):  # CPU time, best of two: the machine may be shared
+        for _ in range(3 if mb <= 10 else 2):  # CPU time, best of a few: the machine may be shared
             t = time.process_time()
             out = redactor.scrub(text)
             best = min(best, time.process_time() - t)
