@@ -20,18 +20,26 @@ PASTED = "sk_live_51PastedByMistake0000"
 NOTEBOOKS = Path(__file__).resolve().parents[1] / "notebooks"
 
 
-def test_bad_parameter_does_not_repeat_a_value_outside_the_allowed_set() -> None:
+@pytest.fixture
+def fresh_redactor(monkeypatch: pytest.MonkeyPatch) -> Redactor:
+    """This process's redactor, empty for the test (other tests refuse values too)."""
+    red = Redactor()
+    monkeypatch.setattr(redact, "_default", red)
+    return red
+
+
+def test_bad_parameter_does_not_repeat_a_value_outside_the_allowed_set(fresh_redactor: Redactor) -> None:
     e = BadParameter("hostname", PASTED, "not a hostname of the inventory", "give one of: app, api")
     assert str(e) == "hostname (value not shown): not a hostname of the inventory; give one of: app, api"
     assert e.name == "hostname" and e.value == PASTED
     # the value is withheld from the record and scrubbed wherever it shows
-    assert redact.default_redactor().withheld["hostname"] == PASTED
+    assert fresh_redactor.withheld["hostname"] == PASTED
     assert PASTED not in redact.scrub(f"validating {PASTED}")
     # a value of a closed set of allowed values may be repeated (it cannot be a secret)
     ok = BadParameter("colour", "rollback", "nothing to roll back to", "say blue or green",
                       allowed=("blue", "green", "rollback"))  # fmt: skip
     assert str(ok).startswith("colour='rollback': nothing to roll back to")
-    assert "colour" not in redact.default_redactor().withheld
+    assert "colour" not in fresh_redactor.withheld
 
 
 def test_withheld_parameters_leave_the_record_and_the_injected_cell() -> None:
