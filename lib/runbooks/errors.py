@@ -4,11 +4,6 @@ A runbook validates its inputs before it changes anything. When a parameter's va
 (an unknown hostname, a malformed time, a value out of range), it raises :class:`BadParameter`, whose
 message names the parameter, says what is wrong and how to fix it. ``runbooks.guard_apply`` raises
 ``ApplyRefused`` (a subclass of :class:`Refused`) when a destructive step is not authorised.
-
-A refused value may be a pasted secret, so it follows the runner's rule for parameters: the message does
-not repeat it unless it is one of a closed set of allowed values (``allowed``), and under the runner the
-record holds the parameter's name with ``[not recorded]`` instead of the value (the value is also
-scrubbed from the notebook wherever it shows, when it is 8 characters or longer).
 """
 
 from __future__ import annotations
@@ -40,11 +35,13 @@ def _withhold(name: str, value: object) -> None:
 
 
 class BadParameter(Refused, ValueError):
-    """A parameter's value is unusable. ``str(e)`` reads ``name: problem; fix``.
+    """A parameter's value is unusable. ``str(e)`` reads ``name (value not shown): problem; fix``.
 
-    The value is repeated (``name='value': problem; fix``) only when it is one of ``allowed``, a closed
-    set of valid values (e.g. ``colour=rollback`` refused because there is nothing to roll back to); any
-    other value may be a pasted secret: not repeated, and withheld from the record."""
+    A refused value may be a pasted secret, so it follows the runner's rule for parameters: it is repeated
+    (``name='value': problem; fix``) only when it is blank or one of ``allowed``, a closed set of valid values
+    (e.g. ``colour=rollback`` refused because there is nothing to roll back to). Otherwise, under the runner,
+    the record holds the name with ``[not recorded]`` and the value is scrubbed from the notebook
+    (docs/REDACTION.md)."""
 
     def __init__(
         self, name: str, value: object, problem: str, fix: str, *, allowed: Collection[object] | None = None

@@ -38,7 +38,6 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from runbooks import redact
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, RotatingKey
 from runbooks.providers.base import ProviderError
@@ -594,8 +593,10 @@ class KeyRotator:
         except Interrupted:
             raise
         except Exception as e:
+            from runbooks.redact import cut  # scrub before cutting: the state file is on disk
+
             for k in names:
-                plan.rotations[k].last_error = redact.cut(f"{type(e).__name__}: {e}", 500)  # a state file on disk
+                plan.rotations[k].last_error = cut(f"{type(e).__name__}: {e}", 500)
             self._save(plan)
             raise
         for k in names:
