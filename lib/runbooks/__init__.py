@@ -8,8 +8,9 @@ Notebooks do ``import runbooks`` and use:
 - ``runbooks.load_inventory(environment)``: the validated inventory of an environment
   (``runbooks.inventory`` is the subpackage: models and loader);
 - ``runbooks.show(results)``: display check results (or any table) as a table;
-- ``runbooks.BadParameter(name, value, problem, fix)``: raise it when a parameter's value is unusable,
-  before any change; the runner records the run as ``refused`` (exit 2).
+- ``runbooks.BadParameter(name, value, problem, fix, allowed=None)``: raise it when a parameter's value is
+  unusable, before any change; the runner records the run as ``refused`` (exit 2). The value is shown
+  only if it is one of ``allowed`` (a closed set); otherwise it is withheld from the record.
 
 Attributes are imported lazily so that ``import runbooks`` stays cheap for the CLI.
 """

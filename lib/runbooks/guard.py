@@ -52,6 +52,15 @@ def _take_lock(environment: str) -> None:
     atexit.register(held.release)
 
 
+def _confirm_shown(confirm: object) -> str:
+    """``confirm='staging'`` for an environment's name; any other value may be a pasted secret: not repeated."""
+    from runbooks.runner.params import known_environments
+
+    if isinstance(confirm, str) and confirm in known_environments():
+        return f"confirm={confirm!r}"
+    return "confirm (the value given is not an environment's name, and is not repeated)"
+
+
 def guard_apply(apply: object, confirm: object, environment: str) -> None:
     """Return only if this run may change ``environment``; otherwise raise :class:`ApplyRefused`."""
     if not isinstance(environment, str) or not environment:
@@ -62,7 +71,7 @@ def guard_apply(apply: object, confirm: object, environment: str) -> None:
             f"confirm={environment!r} (runbooks run ... --apply --confirm {environment})."
         )
     if confirm != environment:
-        got = "no confirmation" if not confirm else f"confirm={confirm!r}"
+        got = "no confirmation" if not confirm else _confirm_shown(confirm)
         raise ApplyRefused(
             f"not applying to {environment!r}: {got} does not name the target environment. "
             f"Say confirm={environment!r} (runbooks run ... --apply --confirm {environment})."

@@ -148,6 +148,18 @@ def protect(value: str, label: str) -> str:
     return value
 
 
+def withhold(name: str, value: str) -> None:
+    """``value`` of parameter ``name`` was refused (:class:`runbooks.errors.BadParameter`): it may be a pasted
+    secret. The redactor scrubs it (if it is long enough to be registered) and, under the runner, the runner
+    records ``name`` as ``[not recorded]`` whatever the value's length."""
+    label = redact.REFUSED_LABEL + name
+    redact.register(value, label)
+    from runbooks.runner import channel
+
+    if channel.under_runner():
+        channel.send("secret", value=value, label=label)
+
+
 def secret(ref: str) -> str:
     """Resolve ``ref`` to its value and register the value for redaction (before returning it)."""
     scheme, rest = parse_ref(ref)

@@ -84,7 +84,8 @@ def test_bad_parameter_raised_inside_the_runbook_is_refused(archive_root: Path) 
     out = run_procedure(nb("refuse_param"), params={"hostname": "bogus.example"}, archive_root=archive_root)
     assert out.status is RunStatus.REFUSED and out.exit_code == 2
     assert out.error is not None and out.error.kind == "BadParameter"
-    assert out.error.message == "hostname='bogus.example': not in the inventory; give one of the inventory's hostnames"
+    expected = "hostname (value not shown): not in the inventory; give one of the inventory's hostnames"
+    assert out.error.message == expected
     assert out.run_dir is not None and sorted(p.name for p in out.run_dir.iterdir()) == ["notebook.ipynb", "run.json"]
     m = manifest(out.run_dir)
     assert m["status"] == "refused" and m["error"]["kind"] == "BadParameter"
@@ -93,11 +94,14 @@ def test_bad_parameter_raised_inside_the_runbook_is_refused(archive_root: Path) 
     cell = nbj["cells"][out.error.cell_index]
     assert cell["metadata"]["runbook_status"] == "refused"
     assert any(o["output_type"] == "error" and o["ename"] == "BadParameter" for o in cell["outputs"])
-    assert "validating bogus.example" in json.dumps(nbj)  # the executed notebook is the record
+    # the executed notebook is the record; the refused value is not in it (it may be a pasted secret)
+    assert "validating [REDACTED:refused:hostname]" in json.dumps(nbj) and "bogus.example" not in json.dumps(nbj)
+    assert m["parameters"]["hostname"] == "[not recorded]"
 
 
 def test_unconfirmed_apply_in_a_destructive_runbook_is_refused(archive_root: Path) -> None:
-    out = run_procedure(nb("refuse_apply"), params={"apply": "true", "confirm": "wrong"}, archive_root=archive_root)
+    # confirm names another environment (a value that names none is refused before the kernel starts)
+    out = run_procedure(nb("refuse_apply"), params={"apply": "true", "confirm": "staging"}, archive_root=archive_root)
     assert out.status is RunStatus.REFUSED and out.exit_code == 2
     assert out.error is not None and out.error.kind == "ApplyRefused"
     assert "sandbox" in out.error.message
@@ -106,7 +110,7 @@ def test_unconfirmed_apply_in_a_destructive_runbook_is_refused(archive_root: Pat
     assert m["status"] == "refused" and m["destructive"] is True and m["lock"]["environment"] == "sandbox"
     outputs = notebook(out.run_dir)["cells"][out.error.cell_index]["outputs"]
     assert not [o for o in outputs if o["output_type"] == "stream"]  # nothing after the gate ran
-    cli = run_cli("run", nb("refuse_apply"), "--apply", "--confirm", "wrong", "--archive", str(archive_root))
+    cli = run_cli("run", nb("refuse_apply"), "--apply", "--confirm", "staging", "--archive", str(archive_root))
     assert cli.returncode == 2 and cli.stdout.startswith("refused: run ") and "ApplyRefused" in cli.stderr
 
 

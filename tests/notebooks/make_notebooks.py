@@ -166,6 +166,42 @@ runbooks.guard_apply(apply, confirm, environment)
 print("applied")""",
         destructive=True,
     ),
+    "leak_forms": notebook(
+        "Leaks a secret in the forms issue 9 found",
+        "A value split over stdout/stderr messages, a numeric secret recorded as a number, every line of a "
+        "multi-line secret, and an exception message longer than the record keeps.",
+        f"""{ENV}
+token_ref: str = "env:RUNBOOKS_TEST_SECRET"  # a string secret
+pin_ref: str = "env:RUNBOOKS_TEST_PIN"  # a numeric secret (an account number)
+pem_ref: str = "env:RUNBOOKS_TEST_UNUSED"  # a multi-line secret (file:PATH)""",
+        """import sys, time
+import psycopg
+from IPython.display import JSON, display
+import runbooks
+value = runbooks.secret(token_ref)
+pin = runbooks.secret(pin_ref)
+pem = runbooks.secret(pem_ref)""",
+        """# one secret as several stream messages, stdout and stderr interleaved, each too short to be recognised
+for i in range(0, len(value), 6):
+    stream = sys.stdout if i % 12 == 0 else sys.stderr
+    stream.write(value[i : i + 6])
+    stream.flush()
+    time.sleep(0.2)
+print()""",
+        """runbooks.record("account", int(pin))
+runbooks.record("account_float", float(pin))
+display(JSON({"account": int(pin)}))
+print(f"{int(pin):,}")
+int(pin)""",
+        """for line in pem.splitlines():
+    print("line:", line)
+print("as one line:", " ".join(pem.split()))
+try:
+    psycopg.connect(pem.splitlines()[1], connect_timeout=1)
+except psycopg.Error as e:
+    print("dsn error:", e)""",
+        'raise RuntimeError("could not authenticate: " + "y" * 3946 + value + " (after retries)" * 10)',
+    ),
     "raises_tagged": notebook(
         "Raises in a cell tagged raises-exception",
         "nbclient lets a cell tagged raises-exception raise; the runner does not.",

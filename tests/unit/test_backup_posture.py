@@ -339,7 +339,7 @@ def test_max_age_zero_means_the_policy(given: float, expected: float) -> None:
 def test_negative_max_age_is_refused_before_any_check(env: Environment, given: float) -> None:
     with pytest.raises(BadParameter, match="is negative") as e:
         max_age_limit(given, env.backup.max_age_hours)
-    assert e.value.name == "max_age_hours" and str(e.value).startswith(f"max_age_hours={given}: ")
+    assert e.value.name == "max_age_hours" and str(e.value).startswith("max_age_hours (value not shown): ")
     assert "or 0 for the policy's" in e.value.fix
     with mock_aws():
         w = World(env)

@@ -96,10 +96,10 @@ def test_flip_to_current_colour_is_a_noop(ctx: Ctx) -> None:
 @pytest.mark.parametrize(
     ("hostname", "colour", "param", "message"),
     [
-        ("www.runspectral.com", "green", "hostname", "hostname='www.runspectral.com': not a hostname"),
-        ("www", "green", "hostname", "hostname='www': not a hostname"),
+        ("www.runspectral.com", "green", "hostname", "hostname (value not shown): not a hostname"),
+        ("www", "green", "hostname", "hostname (value not shown): not a hostname"),
         ("ops.runspectral.com", "green", "hostname", "hostname='ops.runspectral.com': has no blue/green origins"),
-        ("app.runspectral.com", "purple", "colour", "colour='purple': not a colour"),
+        ("app.runspectral.com", "purple", "colour", "colour (value not shown): not a colour"),
         ("app.runspectral.com", "rollback", "colour", "colour='rollback': app.runspectral.com carries no previous"),
     ],
 )

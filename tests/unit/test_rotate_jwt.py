@@ -152,11 +152,15 @@ def test_more_than_one_key_in_use_is_refused(project: tuple[Path, str]) -> None:
 @pytest.mark.parametrize(
     ("override", "param", "message"),
     [
-        ({"algorithm": "HS256"}, "algorithm", "algorithm='HS256': not an asymmetric signing algorithm; use ES256"),
-        ({"probe_email": "probe"}, "probe_email", "probe_email='probe': not an email address"),
-        ({"probe_password_ref": "hunter2"}, "probe_password_ref", "probe_password_ref='hunter2': not a secret ref"),
-        ({"lifetime": -5}, "token_lifetime_seconds", "token_lifetime_seconds=-5: a negative lifetime"),
-        ({"max_wait": -1.0}, "max_wait_seconds", "max_wait_seconds=-1.0: a negative wait"),
+        (
+            {"algorithm": "HS256"},
+            "algorithm",
+            "algorithm (value not shown): not an asymmetric signing algorithm; use ES256",
+        ),
+        ({"probe_email": "probe"}, "probe_email", "probe_email (value not shown): not an email address"),
+        ({"probe_password_ref": "hunter2"}, "probe_password_ref", "probe_password_ref (value not shown): not a secret"),
+        ({"lifetime": -5}, "token_lifetime_seconds", "token_lifetime_seconds (value not shown): a negative lifetime"),
+        ({"max_wait": -1.0}, "max_wait_seconds", "max_wait_seconds (value not shown): a negative wait"),
     ],
 )
 def test_bad_parameters_are_refused_before_anything_is_read(

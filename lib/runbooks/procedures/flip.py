@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
+from runbooks import redact
 from runbooks.checks.base import CheckResult, Status
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, Hostname, Posture
@@ -133,6 +134,7 @@ def resolve_hostname(env: Environment, hostname: str) -> Hostname:
             h.name,
             "has no blue/green origins in the inventory (it is not routed by flipping a CNAME)",
             f"set hostname to one of: {names}",
+            allowed=[x.name for x in env.hostnames],
         )
     return h
 
@@ -174,7 +176,7 @@ def _preflight(h: Hostname, record: DnsRecord, new: str, tls: TlsClient) -> list
         )
     try:
         r = tls.request(new, "GET", h.health_path)
-        status, detail = r.status_code, r.text[:120]
+        status, detail = r.status_code, redact.cut(r.text, 120)
     except ProviderError as e:
         status, detail = None, str(e)
     if status == 200:
@@ -212,6 +214,7 @@ def plan(env: Environment, cf: CloudflareProvider, tls: TlsClient, hostname: str
                 ROLLBACK,
                 f"{h.name} carries no previous target (no flip recorded on the record)",
                 "flip to an explicit colour instead: colour=blue or colour=green",
+                allowed=(*COLOURS, ROLLBACK),
             )
         if new not in h.blue_green.values():
             raise BadParameter(
@@ -220,6 +223,7 @@ def plan(env: Environment, cf: CloudflareProvider, tls: TlsClient, hostname: str
                 f"the recorded previous target {new!r} is not one of {h.name}'s origins "
                 f"({', '.join(h.blue_green.values())})",
                 "flip to colour=blue or colour=green",
+                allowed=(*COLOURS, ROLLBACK),
             )
     else:
         new = h.blue_green[colour]  # type: ignore[index]

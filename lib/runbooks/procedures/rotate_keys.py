@@ -83,8 +83,8 @@ def parse_keys(env: Environment, keys: str | Iterable[str]) -> list[RotatingKey]
         raise BadParameter("keys", keys, "names no key", fix)
     unknown = [n for n in names if n not in known]
     if unknown:
-        coupled = [n for n in unknown if n in env.config.code_coupled]
-        problem = f"{', '.join(unknown)}: not rotating key material of the inventory"
+        coupled = [n for n in unknown if n in env.config.code_coupled]  # names of the inventory: may be shown
+        problem = f"{len(unknown)} name(s) not rotating key material of the inventory"
         if coupled:
             problem += f" ({', '.join(coupled)}: code-coupled, set on each service at deploy time, never rotated)"
         raise BadParameter("keys", keys, problem, fix)
@@ -101,7 +101,7 @@ def parse_manual_revoked(env: Environment, keys: list[RotatingKey], value: str |
         raise BadParameter(
             MANUAL_PARAM,
             value,
-            f"{', '.join(wrong)}: not a selected key whose old value is revoked by hand",
+            f"{len(wrong)} name(s) not a selected key whose old value is revoked by hand",
             (
                 f"list only selected keys revoked in a provider's console [one of: {', '.join(manual)}]"
                 if manual
@@ -483,6 +483,7 @@ class KeyRotator:
                     f"{name} has no rotation awaiting a manual revoke (the old value may be revoked only once "
                     "every service runs the new one)",
                     f"run without {MANUAL_PARAM} first; revoke by hand only when the run says {AWAITING_MANUAL_REVOKE}",
+                    allowed=[",".join(sorted(self.manual_revoked))],  # validated: names of selected keys
                 )
         plan = Plan(self.env.environment, group_name, group.id, services, keys, rotations, [])
         plan.preflight = self._preflight(plan, group)
@@ -592,8 +593,10 @@ class KeyRotator:
         except Interrupted:
             raise
         except Exception as e:
+            from runbooks.redact import cut  # scrub before cutting: the state file is on disk
+
             for k in names:
-                plan.rotations[k].last_error = f"{type(e).__name__}: {e}"[:500]
+                plan.rotations[k].last_error = cut(f"{type(e).__name__}: {e}", 500)
             self._save(plan)
             raise
         for k in names:

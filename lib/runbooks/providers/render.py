@@ -37,6 +37,7 @@ from render.public_api.models.env_var_value import EnvVarValue
 from render.public_api.models.error import Error
 from render.public_api.types import UNSET, Response
 
+from runbooks import redact
 from runbooks.providers.base import ProviderError, retry_transient
 from runbooks.secrets import protect
 
@@ -164,7 +165,7 @@ class RenderProvider:
             raise ProviderError(
                 self.provider,
                 operation,
-                str(detail or resp.content[:300].decode(errors="replace")),
+                redact.cut(str(detail or resp.content.decode(errors="replace")), 300),
                 status=int(resp.status_code),
             )
         return resp.parsed

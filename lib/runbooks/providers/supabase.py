@@ -14,6 +14,7 @@ from typing import Any
 
 import httpx
 
+from runbooks import redact
 from runbooks.providers.base import ProviderError, http_client, retry_transient
 
 #: the services a restore makes unavailable and whose health the PITR runbook waits for
@@ -74,7 +75,7 @@ class SupabaseManagement:
                 detail = resp.json().get("message", resp.text)
             except ValueError:
                 detail = resp.text
-            raise ProviderError(self.provider, operation, str(detail)[:500], status=resp.status_code)
+            raise ProviderError(self.provider, operation, redact.cut(str(detail), 500), status=resp.status_code)
         if not resp.content:
             return None
         try:

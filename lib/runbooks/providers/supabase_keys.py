@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+from runbooks import redact
 from runbooks.providers.base import ProviderError
 from runbooks.providers.supabase import SupabaseManagement
 from runbooks.secrets import protect
@@ -169,5 +170,7 @@ class SupabaseKeys(SupabaseManagement):
         except httpx.HTTPError as e:
             raise ProviderError(self.provider, "sign in (token endpoint)", type(e).__name__) from e
         if r.status_code >= 400:
-            raise ProviderError(self.provider, "sign in (token endpoint)", r.text[:200], status=r.status_code)
+            raise ProviderError(
+                self.provider, "sign in (token endpoint)", redact.cut(r.text, 200), status=r.status_code
+            )
         return protect(str(r.json()["access_token"]), "supabase:access-token")

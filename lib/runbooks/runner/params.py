@@ -22,6 +22,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from runbooks import redact
+
 TYPES = ("str", "int", "float", "bool")
 _TRUE = {"true", "yes", "y", "on", "1"}
 _FALSE = {"false", "no", "n", "off", "0"}
@@ -30,7 +32,9 @@ _CHOICES = re.compile(r"\[\s*one of:\s*(?P<choices>[^\]]*)\]\s*$", re.IGNORECASE
 
 #: what a message says instead of echoing a value that failed validation (it may be a pasted secret)
 _NOT_ECHOED = ": the value given is not valid (not repeated here, nor recorded)"
-NOT_RECORDED = "[not recorded]"
+NOT_RECORDED = redact.NOT_RECORDED
+#: the confirmation parameter of destructive runbooks (``--confirm ENV``): its value must be an environment
+CONFIRM = "confirm"
 
 
 def is_name(name: object) -> bool:
@@ -251,6 +255,11 @@ def validate(spec: NotebookSpec, given: dict[str, Any]) -> dict[str, Any]:
         if p.choices is not None and value not in p.choices:
             choices = ", ".join(str(c) for c in p.choices)
             raise ParamError(f"parameter {name!r} must be one of: {choices}{_NOT_ECHOED}")
+        if name == CONFIRM and isinstance(p.default, str) and value != "" and value not in known_environments():
+            raise ParamError(  # --confirm takes an environment's name: anything else may be a pasted secret
+                f"parameter {name!r} (--confirm) must name the target environment{_NOT_ECHOED}; "
+                f"say one of {', '.join(known_environments())}"
+            )
         if name == "environment":
             envs = known_environments()
             if value not in envs:

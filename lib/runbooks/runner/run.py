@@ -113,10 +113,6 @@ def list_notebooks(directory: Path | None = None) -> list[Path]:
 
 
 # --- helpers -------------------------------------------------------------------------------------------
-def _truncate(text: str) -> str:
-    return text if len(text) <= _MAX_MESSAGE else text[: _MAX_MESSAGE - 20] + " ...(truncated)"
-
-
 def _now() -> datetime:
     return datetime.now(UTC)
 
@@ -217,7 +213,7 @@ class _Run:
             "run_id": self.run_id,
             "procedure": self.procedure,
             "notebook_sha256": self.notebook_sha,
-            "parameters": parameters,
+            "parameters": redactor.withhold(parameters),  # a value a runbook refused is not recorded
             "environment": self.environment,
             "actor": self.actor,
             "trigger": self.trigger,
@@ -257,7 +253,7 @@ class _Run:
             self.environment = NOT_RECORDED
         if self.trigger not in TRIGGERS:
             self.trigger = NOT_RECORDED
-        error = RunError(kind="Refused", message=_truncate(message))
+        error = RunError(kind="Refused", message=redactor.cut(message, _MAX_MESSAGE))
         manifest = self._manifest(RunStatus.REFUSED, error, recordable(self.spec, self.given), None, {}, redactor)
         run_dir = self.archive.commit(manifest, {})
         return self._outcome(manifest, run_dir)
@@ -266,7 +262,7 @@ class _Run:
     def prepare(self) -> tuple[Path, str]:
         """Find and read the notebook, validate parameters; raises NotebookError/ParamError."""
         if self.trigger not in TRIGGERS:
-            raise ParamError(f"--trigger must be one of {', '.join(TRIGGERS)} (got {self.trigger!r})")
+            raise ParamError(f"--trigger must be one of {', '.join(TRIGGERS)} (the value given is not repeated here)")
         if self.timeout is not None and not self.timeout > 0:
             raise ParamError(f"--timeout must be a positive number of seconds (got {self.timeout!r})")
         path = resolve_notebook(self.name_or_path)
@@ -406,7 +402,7 @@ class _Run:
             if status is not RunStatus.SUCCEEDED:
                 error = RunError(
                     kind=result.error_kind or status.value,
-                    message=_truncate(result.error_message or ""),
+                    message=redactor.cut(result.error_message or "", _MAX_MESSAGE),
                     cell_index=result.cell_index,
                 )
             return self._record(nb, status, error, lock_event, dict(server.results), redactor)
@@ -416,7 +412,7 @@ class _Run:
             if self._committed:
                 raise
             message = f"{type(exc).__name__}: {exc} (the runner failed; the notebook as far as it ran is the record)"
-            error = RunError(kind="RunnerError", message=_truncate(message), cell_index=None)
+            error = RunError(kind="RunnerError", message=redactor.cut(message, _MAX_MESSAGE), cell_index=None)
             try:
                 return self._record(nb, RunStatus.FAILED, error, lock_event, dict(server.results), redactor)
             except Exception:

@@ -42,7 +42,7 @@ def parse_target(text: str) -> datetime:
             "target_time",
             text,
             "has no zone, so the instant is ambiguous",
-            f"add Z (UTC) or an offset such as +01:00, e.g. {raw}Z",
+            f"add Z (UTC) or an offset such as +01:00, e.g. {EXAMPLE_TARGET}",
         )
     return t.astimezone(UTC)
 
@@ -62,6 +62,7 @@ def check_target(
             environment or project,
             f"point-in-time recovery is disabled for project {project}",
             "enable the PITR add-on for the project, or restore a daily backup instead",
+            allowed=[environment] if environment else None,  # validated against the inventories: may be shown
         )
     if target > now:
         raise BadParameter(
