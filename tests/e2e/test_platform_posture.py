@@ -24,6 +24,7 @@ FAULTS: dict[str, tuple[str, str | None]] = {
     "ssl-not-enforced": ("supabase.ssl", None),
     "network-restrictions-drift": ("supabase.network", None),
     "auth-token-lifetime-long": ("supabase.access_token_lifetime", None),
+    "signing-key-legacy": ("supabase.signing_key", None),
     "vector-missing": ("supabase.vector", None),
 }
 

@@ -246,7 +246,9 @@ def test_pitr_days_reads_the_variant() -> None:
 
 
 # -- the Supabase twin's endpoints, against the Management API's response schemas -----------------------
-@pytest.fixture(params=[(), ("pitr-window-short", "ssl-not-enforced", "network-restrictions-drift")])
+@pytest.fixture(
+    params=[(), ("pitr-window-short", "ssl-not-enforced", "network-restrictions-drift", "signing-key-legacy")]
+)
 def twin(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[TestClient, frozenset[str]]]:
     faults = frozenset(request.param)
     (tmp_path / "secrets").mkdir()
@@ -273,8 +275,13 @@ def test_twin_faults_shape_the_answers(twin: tuple[TestClient, frozenset[str]]) 
     addons = client.get(f"/v1/projects/{REF}/billing/addons").json()
     ssl = client.get(f"/v1/projects/{REF}/ssl-enforcement").json()["currentConfig"]["database"]
     cidrs = client.get(f"/v1/projects/{REF}/network-restrictions").json()["config"]["dbAllowedCidrs"]
+    in_use = [
+        k["algorithm"]
+        for k in client.get(f"/v1/projects/{REF}/config/auth/signing-keys").json()["keys"]
+        if k["status"] == "in_use"
+    ]
     if faults:
-        assert pitr_days(addons) == 7 and ssl is False and "10.0.0.0/8" in cidrs
+        assert pitr_days(addons) == 7 and ssl is False and "10.0.0.0/8" in cidrs and in_use == ["HS256"]
     else:  # the sandbox inventory's 14 days, SSL enforced, its CIDRs
-        assert pitr_days(addons) == 14 and ssl is True and cidrs == ["0.0.0.0/0"]
+        assert pitr_days(addons) == 14 and ssl is True and cidrs == ["0.0.0.0/0"] and in_use == ["ES256"]
     assert client.get(f"/v1/projects/{REF}/ssl-enforcement", headers={"Authorization": "Bearer x"}).status_code == 401

@@ -37,6 +37,7 @@ FAULTS = {
     "ssl-not-enforced": "the project does not enforce SSL on database connections",
     "network-restrictions-drift": "the project's network restrictions allow a CIDR the inventory does not list",
     "auth-token-lifetime-long": "the auth service issues access tokens valid for a day (jwt_exp 86400)",
+    "signing-key-legacy": "the project signs with its legacy HS256 JWT secret (no asymmetric key in use)",
 }
 
 

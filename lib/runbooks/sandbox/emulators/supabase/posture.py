@@ -7,17 +7,21 @@
 - ``GET /v1/projects/{ref}/config/auth`` (``AuthConfigResponse``, the fields the twin has: ``jwt_exp``).
 
 Faults: ``pitr-window-short`` (the 7-day add-on, shorter than the inventory's window), ``ssl-not-enforced``,
-``network-restrictions-drift`` (an extra, wider CIDR), ``auth-token-lifetime-long`` (``jwt_exp`` one day).
+``network-restrictions-drift`` (an extra, wider CIDR), ``auth-token-lifetime-long`` (``jwt_exp`` one day),
+``signing-key-legacy`` (the project still signs with its legacy HS256 JWT secret: the signing-keys list
+shows it ``in_use`` and the asymmetric key ``standby``; the twin cannot sign tokens with it, so sign-ins
+fail in that twin).
 """
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime
 from typing import Any
 
 from fastapi import APIRouter, Request
 
-from runbooks.sandbox.emulators.supabase.auth import CONFIG
+from runbooks.sandbox.emulators.supabase.auth import CONFIG, SECTION
 from runbooks.sandbox.emulators.supabase.project import authorize
 
 PITR_VARIANTS = (7, 14, 28)
@@ -51,6 +55,29 @@ def on_startup(ctx: Any) -> None:
     if "auth-token-lifetime-long" in ctx.args.faults:
         with ctx.state.update() as data:
             data.setdefault(CONFIG, {})["jwt_exp"] = LONG_JWT_EXP
+    if "signing-key-legacy" in ctx.args.faults:
+        _legacy_secret_in_use(ctx)
+
+
+def _legacy_secret_in_use(ctx: Any) -> None:
+    """The legacy HS256 secret in use, the asymmetric key demoted to standby (once)."""
+    with ctx.state.update() as data:
+        keys = data.setdefault(SECTION, {})
+        if any(k.get("algorithm") == "HS256" for k in keys.values()):
+            return
+        for k in keys.values():
+            if k.get("status") == "in_use":
+                k["status"] = "standby"
+        t = datetime.now(UTC).isoformat().replace("+00:00", "Z")
+        kid = str(uuid.uuid4())
+        keys[kid] = {
+            "id": kid,
+            "algorithm": "HS256",
+            "status": "in_use",
+            "public_jwk": None,
+            "created_at": t,
+            "updated_at": t,
+        }
 
 
 def _pitr_addon(days: int) -> dict[str, Any]:
