@@ -39,6 +39,10 @@ def test_the_clean_twin_passes_every_platform_check(sandbox: Sandbox, tmp_path: 
     rows = _rows(rec)
     assert {r["check"] for r in rows} >= {check for check, _ in FAULTS.values()} | {"supabase.signing_key"}
     assert [r for r in rows if r["status"] != "PASS"] == []
+    # the twin's ids are in the vendors' formats and every sandbox secret is there: the inventory is ready
+    from runbooks.inventory import readiness
+
+    assert readiness.check(sandbox.inventory()) == []
 
 
 def test_each_platform_fault_fails_its_check(sandbox_factory: Any, tmp_path: Path) -> None:

@@ -112,7 +112,12 @@ def identifier_problems(env: Environment) -> list[Problem]:
     )
     ref = env.supabase_project_ref
     expected_url = f"https://{ref}.supabase.co"
-    if SUPABASE_REF.match(ref) and env.endpoints.supabase_project.rstrip("/") != expected_url:
+    # the twin serves the project on loopback: only a real project's URL is derived from its ref
+    if (
+        not env.endpoints_from_sandbox
+        and SUPABASE_REF.match(ref)
+        and env.endpoints.supabase_project.rstrip("/") != expected_url
+    ):
         out.append(
             Problem(
                 "endpoints.supabase_project",
