@@ -5,8 +5,9 @@ Notebooks do ``import runbooks`` and use:
 - ``runbooks.secret(ref)``: resolve a secret reference, registering the value for redaction;
 - ``runbooks.record(name, value)``: record a structured result into the run record;
 - ``runbooks.guard_apply(apply, confirm, environment)``: the single gate of destructive steps;
-- ``runbooks.load_inventory(environment)``: the validated inventory of an environment
-  (``runbooks.inventory`` is the subpackage: models and loader);
+- ``runbooks.load_inventory(environment)``: the validated inventory of an environment, refused
+  (``BadParameter``, exit 2) outside the sandbox while identifiers are not filled in
+  (``runbooks.inventory`` is the subpackage: models, loader, readiness);
 - ``runbooks.show(results)``: display check results (or any table) as a table;
 - ``runbooks.BadParameter(name, value, problem, fix, allowed=None)``: raise it when a parameter's value is
   unusable, before any change; the runner records the run as ``refused`` (exit 2). The value is shown
@@ -30,7 +31,7 @@ _LAZY = {
     "ApplyRefused": ("runbooks.guard", "ApplyRefused"),
     "BadParameter": ("runbooks.errors", "BadParameter"),
     "Refused": ("runbooks.errors", "Refused"),
-    "load_inventory": ("runbooks.inventory.loader", "load"),
+    "load_inventory": ("runbooks.inventory.readiness", "load_ready"),
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -14,6 +14,7 @@ from pathlib import Path
 ARCHIVE_ENV = "RUNBOOKS_ARCHIVE"
 SANDBOX_ENV = "RUNBOOKS_SANDBOX"
 INVENTORY_ENV = "RUNBOOKS_INVENTORY"
+NOTEBOOKS_ENV = "RUNBOOKS_NOTEBOOKS"
 
 
 @cache
@@ -36,7 +37,13 @@ def sandbox_root() -> Path:
 
 
 def notebooks_dir() -> Path:
-    return project_root() / "notebooks"
+    """``$RUNBOOKS_NOTEBOOKS``, else the checkout's ``notebooks/``, else the notebooks the installed package
+    carries (``runbooks/notebooks`` in the wheel: a cron job or a laptop needs no checkout)."""
+    env = os.environ.get(NOTEBOOKS_ENV)
+    if env:
+        return Path(env).resolve()
+    checkout = project_root() / "notebooks"
+    return checkout if checkout.is_dir() else Path(__file__).resolve().parent / "notebooks"
 
 
 def inventory_dir() -> Path:

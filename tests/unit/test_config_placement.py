@@ -36,6 +36,7 @@ class Dep:
     id: str
     status: str
     image_ref: str | None
+    commit_id: str | None = None
 
 
 @dataclass
@@ -47,6 +48,8 @@ class FakeRender:
     linked: list[str] = field(default_factory=list)
     service_envs: dict[str, dict[str, str]] = field(default_factory=dict)
     images: dict[str, str | None] = field(default_factory=dict)
+    #: services built from the repository: name -> the commit their live deploy built (no image)
+    commits: dict[str, str] = field(default_factory=dict)
     running: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
@@ -56,7 +59,11 @@ class FakeRender:
         for s in env.services:
             r.service_envs[s.name] = {"SPECTRAL_GENERATION": GEN, **s.code_coupled}
             r.images[s.name] = f"registry.example/spectral:{GEN}"
-            r.running[s.name] = {"generation": GEN, "keys": {k: fingerprint(v) for k, v in keys.items()}}
+            r.running[s.name] = {
+                "generation": GEN,
+                "keys": {k: fingerprint(v) for k, v in keys.items()},
+                "healthy": True,
+            }
         return r
 
     def env_group(self, name: str) -> Group:
@@ -70,7 +77,10 @@ class FakeRender:
         return dict(self.service_envs[service_id.removeprefix("srv-")])
 
     def live_deploy(self, service_id: str) -> Dep | None:
-        ref = self.images[service_id.removeprefix("srv-")]
+        name = service_id.removeprefix("srv-")
+        if name in self.commits:
+            return Dep("dep-1", "live", None, self.commits[name])
+        ref = self.images[name]
         return None if ref is None else Dep("dep-1", "live", ref)
 
     def health(self, service: Svc) -> tuple[int, dict[str, Any]]:
@@ -225,6 +235,47 @@ def test_unreachable_health_endpoint_fails(env: Any) -> None:
     r = FakeRender.healthy(env)
     del r.running["worker"]
     assert ("config.service_runs_current_keys", "worker") in failing(results(env, r))
+
+
+def _row(rs: list[CheckResult], check: str, subject: str) -> CheckResult:
+    return next(x for x in rs if x.check == check and x.subject == subject)
+
+
+def test_without_a_health_report_the_generation_is_not_verifiable_never_a_pass(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    del r.running["worker"]  # e.g. a worker whose health lines are missing from its log
+    row = _row(results(env, r), "config.generation_matches_deploy", "worker")
+    assert row.status is Status.WARN and "not verifiable" in row.evidence
+
+
+def test_a_service_without_the_contract_is_warn_not_verifiable(env: Any) -> None:
+    r = FakeRender.healthy(env)
+    r.running["api"] = {"status": "ok"}  # answers, but reports neither generation nor keys
+    rs = results(env, r)
+    for check in ("config.generation_matches_deploy", "config.service_runs_current_keys"):
+        row = _row(rs, check, "api")
+        assert row.status is Status.WARN, row
+        assert "not verifiable" in row.evidence and "SERVICE_CONTRACT.md" in row.evidence
+
+
+def test_a_git_built_service_is_checked_from_its_deploys_commit(env: Any) -> None:
+    commit = "3" * 40
+    r = FakeRender.healthy(env)
+    r.commits["ops"] = commit
+    r.running["ops"]["commit"] = commit
+    row = _row(results(env, r), "config.generation_matches_deploy", "ops")
+    assert row.status is Status.PASS and "commit 333333333333" in row.evidence
+    # the process runs another commit than the live deploy built
+    r.running["ops"]["commit"] = "4" * 40
+    assert _row(results(env, r), "config.generation_matches_deploy", "ops").status is Status.FAIL
+    # it runs the commit, but another generation than its variable says
+    r.running["ops"].update(commit=commit, generation="2026.11.2")
+    assert _row(results(env, r), "config.generation_matches_deploy", "ops").status is Status.FAIL
+    # it does not say which commit it runs: not verifiable
+    r.running["ops"].update(generation=GEN)
+    del r.running["ops"]["commit"]
+    row = _row(results(env, r), "config.generation_matches_deploy", "ops")
+    assert row.status is Status.WARN and "RENDER_GIT_COMMIT" in row.evidence
 
 
 @pytest.mark.parametrize(

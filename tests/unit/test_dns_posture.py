@@ -264,3 +264,21 @@ def test_hostname_selection_refuses_unknown_names() -> None:
     needle = r"^min_cert_days \(value not shown\): a negative number of days; give 0 or more"
     with pytest.raises(BadParameter, match=needle):
         check_min_cert_days(-3)
+
+
+def test_probe_paths_come_from_the_inventory(clean: RunningEdge) -> None:
+    """The sign-in and events paths are inventory settings (``probes``), not constants of the check."""
+    env = clean.environment()
+    moved = env.model_copy(
+        update={"probes": env.probes.model_copy(update={"sign_in_path": "/login", "events_path": "/stream"})}
+    )
+    cf, dns, tls = providers(clean, moved)
+    rows = {
+        r.check: r
+        for r in run_checks(build_checks(moved, cf, dns, tls, hostnames=[moved.hostname("app"), moved.hostname("api")]))
+    }
+    # the twin serves the contract's default paths only: the moved ones are probed, and fail
+    assert rows["cookie.session"].status is Status.FAIL and "/login" in rows["cookie.session"].evidence
+    assert rows["sse.unbuffered"].status is Status.FAIL and "/stream" in rows["sse.unbuffered"].evidence
+    default = {r.check: r for r in run_checks(build_checks(env, cf, dns, tls, hostnames=[env.hostname("app")]))}
+    assert default["cookie.session"].status is Status.PASS

@@ -40,8 +40,14 @@ def test_seed_lays_out_the_inventory(tmp_path: Path) -> None:
     for sid, svc in st.data["services"].items():
         assert set(svc["env"]) == {"SPECTRAL_GENERATION", "HANDLER_CONCURRENCY", "DRAIN_TIMEOUT_SECONDS"}
         live = st.live_deploy(sid)
-        assert live is not None and live["image"]["ref"].endswith(":" + svc["env"]["SPECTRAL_GENERATION"])
+        assert live is not None
+        if svc["build"] == "git":  # built from the repository: the deploy names its commit, the process gets it
+            assert "image" not in live and live["commit"]["id"] == live["_env"]["RENDER_GIT_COMMIT"]
+        else:
+            assert live["image"]["ref"].endswith(":" + svc["env"]["SPECTRAL_GENERATION"])
         assert st.merged_env(sid)["SUPABASE_SECRET_KEY"] == "sb_secret_seeded_0123456789"
+    assert sorted(s["name"] for s in st.data["services"].values() if s["build"] == "git") == ["ops"]
+    assert len(st.data["cron_jobs"]) == 6  # the inventory's cron jobs, as Render cron jobs
 
 
 @pytest.mark.parametrize(

@@ -38,9 +38,18 @@ def provider(t: KeysTwin) -> RenderProvider:
 
 def test_workspace_matches_the_inventory(twin: KeysTwin) -> None:
     r = provider(twin)
-    services = {s.name: s for s in r.services()}
+    every = {s.name: s for s in r.services()}
+    services = {n: s for n, s in every.items() if s.type != "cron_job"}
     assert sorted(services) == ["api", "app", "ops", "worker"]
     assert services["worker"].type == "background_worker" and services["api"].type == "web_service"
+    # as on Render: a background worker has no URL; services carry region, plan and instance count
+    assert services["worker"].url is None and services["api"].url
+    assert {s.region for s in every.values()} == {"oregon"} and services["worker"].plan == "pro"
+    assert services["app"].instances == 2
+    # the inventory's cron jobs are Render cron jobs running the runbook on its schedule
+    nightly = every["nightly-backup"]
+    assert nightly.type == "cron_job" and nightly.schedule == "17 3 * * *"
+    assert nightly.start_command == "runbooks run nightly-backup --env sandbox --trigger schedule"
     group = r.env_group(GROUP)
     assert sorted(group.service_names) == ["api", "app", "ops", "worker"]
     assert {"SUPABASE_SECRET_KEY", "SUPABASE_PUBLISHABLE_KEY", "CLOUDFLARE_API_TOKEN", "OAUTH_CLIENT_SECRET"} <= set(

@@ -156,3 +156,43 @@ def test_unknown_key_that_prefixes_a_backup_is_not_taken_for_it(s3: S3, identity
     _store(s3, identity, b"x", key="nightly/a-1.dump.zst.age.old.dump.zst.age")
     with pytest.raises(BadParameter, match="no such backup"):
         restore.resolve_backup_key(s3, BUCKET, "nightly/", "nightly/a-1.dump.zst.age")
+
+
+# -- the scratch server (issue 14, item 4): never the production server by default ----------------------
+PROD_DSN = "postgresql://drill:pw-" + "x" * 8 + "@db.spectralprod.example:5432/postgres"
+
+
+def test_production_drill_without_a_scratch_server_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbooks.inventory import load
+
+    monkeypatch.setenv("SPECTRAL_DATABASE_URL", PROD_DSN)
+    with pytest.raises(BadParameter, match="never restores onto the production server") as e:
+        restore.scratch_server(load("production"), "")
+    assert e.value.name == "scratch_database_url_ref" and "-p scratch_database_url_ref=env:" in str(e.value)
+
+
+def test_production_drill_onto_the_database_url_server_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbooks.inventory import load
+
+    monkeypatch.setenv("SPECTRAL_DATABASE_URL", PROD_DSN)
+    # same host and port, another database and user: still the production server
+    monkeypatch.setenv("SCRATCH_DSN", "postgresql://other:pw@DB.spectralprod.example/scratch")
+    with pytest.raises(BadParameter, match="reaches the server of database_url") as e:
+        restore.scratch_server(load("production"), "env:SCRATCH_DSN")
+    assert "pw" not in str(e.value).replace("-p", "")
+
+
+def test_production_drill_onto_another_server_is_accepted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runbooks.inventory import load
+
+    monkeypatch.setenv("SPECTRAL_DATABASE_URL", PROD_DSN)
+    monkeypatch.setenv("SCRATCH_DSN", "postgresql://drill:pw@drill-scratch.example:5432/postgres")
+    server = restore.scratch_server(load("production"), "env:SCRATCH_DSN")
+    assert server.describe() == "drill-scratch.example:5432/postgres"
+
+
+def test_sandbox_drill_defaults_to_the_twin_server() -> None:
+    db = restore.Postgres("postgresql://u:p@127.0.0.1:6543/spectral")
+    restore.check_scratch_server("sandbox", "", db, None)  # no error: the twin's one server
+    with pytest.raises(BadParameter, match="reaches the server of database_url"):
+        restore.check_scratch_server("staging", "env:X", db, restore.Postgres("postgresql://u:p@127.0.0.1:6543/o"))

@@ -4,8 +4,11 @@
   inventory lists is in its group, and none is set on a service.
 - Code-coupled values (class 2) live only on services: none is in a group, and each service carries
   its own, with the inventory's value where the inventory fixes one.
-- ``SPECTRAL_GENERATION`` is consistent: a service's variable names the generation of the image its
-  live deploy runs (and that its process reports), and all services run the same generation.
+- ``SPECTRAL_GENERATION`` is consistent: a service's variable names the generation its live deploy runs
+  (an image-built deploy: the image's tag; a git-built one: the process reports the deploy's commit and
+  the variable's generation), and all services run the same generation.
+- A service that does not implement the service contract (docs/SERVICE_CONTRACT.md) is WARN "not
+  verifiable", never PASS.
 - No key rotation is left half-done (``rotate-keys``' state file): a rotation awaiting a manual revoke of
   the old value, or stopped half-way, is a WARN saying what to do.
 
@@ -18,6 +21,7 @@ import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
+from runbooks import service_contract
 from runbooks.checks.base import CheckFn, CheckResult
 from runbooks.inventory.models import Environment
 from runbooks.secrets import fingerprint
@@ -33,12 +37,69 @@ class RenderLike(Protocol):
     def health(self, service: Any) -> tuple[int, dict[str, Any]]: ...
 
 
-def generation_of_image(ref: str | None) -> str | None:
-    """The tag of an image reference (``registry/repo:TAG`` or ``...@sha256:...`` -> None)."""
-    if not ref or "@" in ref.rsplit("/", 1)[-1]:
-        return None
-    last = ref.rsplit("/", 1)[-1]
-    return last.split(":", 1)[1] if ":" in last else None
+#: kept for callers of the earlier name: the tag of an image reference
+generation_of_image = service_contract.image_generation
+
+
+def generation_check(name: str, var: str | None, live: Any, health: tuple[int, dict[str, Any]]) -> CheckResult:
+    """``SPECTRAL_GENERATION`` against what the live deploy runs, image-built or git-built.
+
+    Image: the variable must be the image's tag, and the process (if it reports) must run it. Commit (a
+    service Render builds from the repository has no image): the process must report the deploy's commit
+    (``commit``, from ``RENDER_GIT_COMMIT``) and the variable's generation. Without a health report, or a
+    report without the contract's fields, the match cannot be verified: WARN, never PASS; a disagreement
+    that is visible without the process (variable vs image tag) is still a FAIL.
+    """
+    check = "config.generation_matches_deploy"
+    fix = (
+        f"the variable and the running build disagree: deploy the intended build on {name} with {GENERATION} set "
+        f"to its generation (never change {GENERATION} without a deploy)"
+    )
+    if live is None:
+        return CheckResult.fail(check, name, "the service has no live deploy", f"deploy service {name}")
+    build = service_contract.build_of(live)
+    code, body = health
+    evidence = f"variable {GENERATION}={var}; live deploy {live.id} runs {build.describe()}"
+    if build.kind == "image" and var != build.generation:
+        return CheckResult.fail(check, name, evidence, fix)
+    if not code:
+        why = body.get("error", "no answer")
+        return CheckResult.warn(
+            check,
+            name,
+            f"{evidence}; not verifiable: no health report ({why})",
+            f"check that {name} runs and reports its health ({service_contract.DOC})",
+        )
+    missing = service_contract.gap(body)
+    if missing:
+        return CheckResult.warn(
+            check, name, f"{evidence}; not verifiable: {missing}", f"implement the contract on {name}"
+        )
+    running = body.get("generation")
+    evidence += f"; the process reports generation {running}"
+    if build.kind == "image":
+        if running == build.generation:
+            return CheckResult.ok(check, name, evidence)
+        return CheckResult.fail(check, name, evidence, fix)
+    if build.kind == "commit":
+        commit = body.get("commit")
+        if not commit:
+            return CheckResult.warn(
+                check,
+                name,
+                f"{evidence}; not verifiable: the process does not report its commit (RENDER_GIT_COMMIT)",
+                f"make {name} report `commit` in its health report ({service_contract.DOC})",
+            )
+        evidence += f" from commit {str(commit)[:12]}"
+        if commit == build.ref and running == var:
+            return CheckResult.ok(check, name, evidence)
+        return CheckResult.fail(check, name, evidence + f"; the deploy built commit {str(build.ref)[:12]}", fix)
+    return CheckResult.warn(
+        check,
+        name,
+        f"{evidence}; not verifiable: the deploy names neither a tagged image nor a commit",
+        f"deploy {name} from a tagged image (registry/repo:<generation>) or from the repository",
+    )
 
 
 class _Snapshot:
@@ -217,31 +278,9 @@ def build_checks(env: Environment, render: RenderLike, rotations: Mapping[str, A
             return out
 
         def generation_matches_deploy(service: Any = service) -> CheckResult:
-            subject = service.name
-            var = snap.env(service.name).get(GENERATION)
-            live = snap.live(service.name)
-            if live is None:
-                return CheckResult.fail(
-                    "config.generation_matches_deploy",
-                    subject,
-                    "the service has no live deploy",
-                    f"deploy service {service.name}",
-                )
-            image_gen = generation_of_image(live.image_ref)
-            code, body = snap.health(service.name)
-            running = body.get("generation") if code else None
-            evidence = f"variable {GENERATION}={var}; live deploy {live.id} runs image generation {image_gen}" + (
-                f"; the process reports {running}" if code else "; health endpoint unreachable"
+            return generation_check(
+                service.name, snap.env(service.name).get(GENERATION), snap.live(service.name), snap.health(service.name)
             )
-            if var is None or var != image_gen or (code and running != image_gen):
-                return CheckResult.fail(
-                    "config.generation_matches_deploy",
-                    subject,
-                    evidence,
-                    f"the variable and the running image disagree: deploy the intended image on {service.name} "
-                    f"with {GENERATION} set to its generation (never change {GENERATION} without a deploy)",
-                )
-            return CheckResult.ok("config.generation_matches_deploy", subject, evidence)
 
         def runs_current_keys(service: Any = service) -> CheckResult:
             subject = service.name
@@ -251,8 +290,18 @@ def build_checks(env: Environment, render: RenderLike, rotations: Mapping[str, A
                 return CheckResult.fail(
                     "config.service_runs_current_keys",
                     subject,
-                    f"health endpoint unreachable ({body.get('error', 'no answer')})",
-                    f"check that service {service.name} is running",
+                    f"no health report ({body.get('error', 'no answer')}"
+                    + (f"; read from {body['via']}" if body.get("via") else "")
+                    + ")",
+                    f"check that service {service.name} is running and reports its health ({service_contract.DOC})",
+                )
+            missing = service_contract.gap(body)
+            if missing:
+                return CheckResult.warn(
+                    "config.service_runs_current_keys",
+                    subject,
+                    f"not verifiable: {missing}",
+                    f"make {service.name} report its key fingerprints as {service_contract.DOC} says",
                 )
             reported: dict[str, str] = body.get("keys", {})
             stale = [k for k in rotating if k in configured and reported.get(k) != fingerprint(configured[k])]

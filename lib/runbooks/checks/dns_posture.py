@@ -400,12 +400,16 @@ def build_checks(
     tls: TlsClient,
     *,
     min_cert_days: int = 14,
-    sign_in_path: str = "/auth/sign-in",
-    events_path: str = "/events",
+    sign_in_path: str | None = None,
+    events_path: str | None = None,
     min_event_spread_s: float = 0.1,
     hostnames: list[Hostname] | None = None,
 ) -> list[CheckFn]:
-    """Every edge posture check for ``env`` (or for ``hostnames``, e.g. a subset), in a stable order."""
+    """Every edge posture check for ``env`` (or for ``hostnames``, e.g. a subset), in a stable order.
+
+    The sign-in and server-sent-events paths are the inventory's ``probes`` (the service contract) unless given."""
+    sign_in_path = sign_in_path or env.probes.sign_in_path
+    events_path = events_path or env.probes.events_path
     ranges = _Ranges(cf)
     checks: list[CheckFn] = []
     for h in hostnames if hostnames is not None else env.hostnames:

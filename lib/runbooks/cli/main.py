@@ -25,7 +25,12 @@ COMMANDS = {
     "demo": "runbooks.cli.demo",
 }
 #: group -> module whose ``app`` is the typer group
-GROUPS = {"runs": "runbooks.cli.runs", "sandbox": "runbooks.cli.sandbox", "schedule": "runbooks.cli.schedule"}
+GROUPS = {
+    "runs": "runbooks.cli.runs",
+    "sandbox": "runbooks.cli.sandbox",
+    "schedule": "runbooks.cli.schedule",
+    "inventory": "runbooks.cli.inventory",
+}
 
 
 def build_app(argv: list[str] | None = None) -> typer.Typer:

@@ -291,6 +291,67 @@ class ScheduleSettings(Strict):
     render: RenderCron | None = None
 
 
+# -- issue 14: vendor identifiers, service probes, the platform's expected posture -------------------------
+class VendorIds(Strict):
+    """Identifiers the vendors gave the resources above, checked by ``runbooks inventory check``."""
+
+    cloudflare_zone_id: str | None = None
+    #: Render service or cron job name -> its id (``srv-...`` / ``crn-...``)
+    render_services: dict[str, str] = Field(default_factory=dict)
+
+
+class Probes(Strict):
+    """Where the runbooks probe Spectral's services: the service contract (docs/SERVICE_CONTRACT.md)."""
+
+    #: every service: generation and key fingerprints (web services over HTTP)
+    health_path: str = "/healthz"
+    #: the hostnames that set the session cookie: a POST here signs in and answers with Set-Cookie
+    sign_in_path: str = "/auth/sign-in"
+    #: the hostnames that stream server-sent events
+    events_path: str = "/events"
+    #: a service without a URL (a background worker) writes its health as a log line starting with this
+    heartbeat_marker: str = "spectral-health "
+    #: how often it writes one; a line older than twice this is stale
+    heartbeat_seconds: int = Field(default=60, gt=0)
+
+    @field_validator("health_path", "sign_in_path", "events_path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/"):
+            raise ValueError(f"{v!r} is not a path (write it with a leading /)")
+        return v
+
+
+class RenderServicePosture(Strict):
+    """What Render must say about one service or cron job (``verify-platform-posture``)."""
+
+    type: Literal["web_service", "background_worker", "cron_job", "private_service"]
+    plan: str
+    instances: int = Field(default=1, ge=1)
+
+
+class SupabasePosture(Strict):
+    ssl_enforced: bool = True
+    #: CIDRs allowed to reach the database (IPv4 and IPv6); the project's network restrictions must equal them
+    allowed_cidrs: list[str] = Field(default_factory=lambda: ["0.0.0.0/0", "::/0"])
+    #: the access-token lifetime must not exceed this (policy)
+    max_access_token_lifetime_seconds: int = Field(default=3600, gt=0)
+    #: the signing key in use must be asymmetric (one of these algorithms)
+    signing_algorithms: list[str] = Field(default_factory=lambda: ["ES256", "RS256", "EdDSA"])
+    #: pgvector: the ``vector`` extension's version the application is built against
+    vector_version: str = "0.8.0"
+
+
+class PlatformPosture(Strict):
+    """The hosting's expected settings at Render and Supabase, checked daily by ``verify-platform-posture``."""
+
+    #: Render service / cron job name -> type, plan, instance count
+    render: dict[str, RenderServicePosture] = Field(default_factory=dict)
+    #: the command each cron job runs; ``{procedure}`` and ``{environment}`` are filled in
+    cron_command: str = "runbooks run {procedure} --env {environment} --trigger schedule"
+    supabase: SupabasePosture = Field(default_factory=SupabasePosture)
+
+
 class Environment(Strict):
     environment: Literal["production", "staging", "sandbox"]
     adrs: list[Adr]
@@ -318,6 +379,10 @@ class Environment(Strict):
     schedules: ScheduleSettings = Field(default_factory=ScheduleSettings)
     #: sandbox only: read endpoints and credentials from the running twin's endpoints file
     endpoints_from_sandbox: bool = False
+    # -- issue 14 (vendors) --
+    vendor_ids: VendorIds = Field(default_factory=VendorIds)
+    probes: Probes = Field(default_factory=Probes)
+    platform: PlatformPosture = Field(default_factory=PlatformPosture)
 
     @model_validator(mode="after")
     def _cross_references(self) -> Environment:
@@ -340,6 +405,14 @@ class Environment(Strict):
             raise ValueError("exactly one bucket must have role 'backups'")
         # The backup bucket being one of the app-data buckets is a posture violation that
         # verify-backup-posture reports as a FAIL with remediation; it is not a malformed inventory.
+        return self
+
+    @model_validator(mode="after")
+    def _platform_names(self) -> Environment:
+        known = {s.name for s in self.services} | {c.name for c in self.cron_jobs}
+        unknown = sorted(set(self.platform.render) - known)
+        if unknown:
+            raise ValueError(f"platform.render names {unknown}, which are neither services nor cron jobs")
         return self
 
     # -- lookups used by notebooks and checks -------------------------------------------------

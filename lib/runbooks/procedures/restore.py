@@ -85,6 +85,63 @@ def check_jobs(jobs: int) -> int:
     return jobs
 
 
+SCRATCH_PARAM = "scratch_database_url_ref"
+#: the only environment whose drill may put its scratch database next to the database it backs up
+SANDBOX = "sandbox"
+
+
+def server_identity(server: Postgres) -> tuple[str, int]:
+    """(host, port) of a server, lower-cased: two DSNs with the same pair reach the same server."""
+    host, _, rest = server.describe().partition(":")
+    return host.lower(), int(rest.split("/", 1)[0] or 5432)
+
+
+def scratch_server(env: Any, scratch_ref: str) -> Postgres:
+    """The server the drill restores onto: ``scratch_ref``'s, checked by :func:`check_scratch_server`.
+
+    Outside the sandbox an empty ``scratch_ref`` is refused before ``database_url`` is even resolved."""
+    scratch_ref = scratch_ref.strip()
+    scratch = Postgres.from_environment(env, scratch_ref) if scratch_ref else None
+    if scratch is None and env.environment != SANDBOX:
+        check_scratch_server(env.environment, scratch_ref, None, None)
+    database = Postgres.from_environment(env)
+    check_scratch_server(env.environment, scratch_ref, database, scratch)
+    return scratch or database
+
+
+def check_scratch_server(
+    environment: str, scratch_ref: str, database: Postgres | None, scratch: Postgres | None
+) -> None:
+    """Refuse a drill that would restore onto the production server (BadParameter naming ``scratch_ref``).
+
+    Outside the sandbox the drill needs an explicit scratch server (``scratch_ref`` given) that is not
+    the server of ``database_url``: a drill creates and drops databases, and a weekly job must never do
+    that next to the data it protects. In the sandbox (one server, no production data) anything goes;
+    an empty ``scratch_ref`` means the twin's server.
+    """
+    if environment == SANDBOX:  # the twin has one server, and it holds no production data
+        return
+    fix = (
+        f"give -p {SCRATCH_PARAM}=env:NAME (or file:PATH) naming a scratch PostgreSQL server that is not "
+        "the server of the inventory's database_url (e.g. a small instance kept for drills)"
+    )
+    if scratch is None:
+        raise BadParameter(
+            SCRATCH_PARAM,
+            scratch_ref,
+            f"outside the sandbox the drill never restores onto the production server by default ({environment})",
+            fix,
+        )
+    if database is not None and server_identity(scratch) == server_identity(database):
+        raise BadParameter(
+            SCRATCH_PARAM,
+            scratch_ref,
+            f"it reaches the server of database_url ({scratch.describe().rsplit('/', 1)[0]}): the drill would "
+            "create and drop databases next to the production data",
+            fix,
+        )
+
+
 def resolve_backup_key(s3: S3, bucket: str, prefix: str, key: str) -> str | None:
     """Check a given ``backup_key`` names a stored backup (by listing: the drill credential may list).
 

@@ -38,6 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
+from runbooks import service_contract
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, RotatingKey
 from runbooks.providers.base import ProviderError
@@ -503,8 +504,13 @@ class KeyRotator:
                 rows.append(StepRow("*", "preflight", "failed", f"service {name} is not linked to {plan.group}"))
         health = {n: self.render.health(s) for n, s in services.items()}
         for name, (code, body) in health.items():
-            if code != 200 or not body.get("healthy"):
-                rows.append(StepRow("*", "preflight", "failed", f"service {name} is not healthy (HTTP {code})"))
+            missing = service_contract.gap(body) if code else None
+            if missing:
+                why = f"service {name} cannot be verified: {missing}; a rotation would have no proof it took"
+                rows.append(StepRow("*", "preflight", "failed", why))
+            elif code != 200 or not body.get("healthy"):
+                why = f" ({body['error']})" if not code and body.get("error") else ""
+                rows.append(StepRow("*", "preflight", "failed", f"service {name} is not healthy (HTTP {code}){why}"))
         for k in plan.keys:
             r = plan.rotations[k.name]
             resumed = bool(r.completed)

@@ -198,3 +198,19 @@ def schema_signature(conn: psycopg.Connection[Any]) -> dict[str, list[str]]:
     ).fetchall():
         out.setdefault(f"{schema}.{table}", []).append(f"index {index}")
     return out
+
+
+def extension_version(conn: psycopg.Connection[Any], name: str) -> str | None:
+    """The installed version of extension ``name`` in the connected database (``pg_extension``), or None."""
+    row = conn.execute("SELECT extversion FROM pg_extension WHERE extname = %s", (name,)).fetchone()
+    return str(row[0]) if row else None
+
+
+def extension_reader(pg: Postgres) -> Any:
+    """``name -> installed version or None``, each call one short connection to ``pg``'s database."""
+
+    def read(name: str) -> str | None:
+        with pg.connect() as conn:
+            return extension_version(conn, name)
+
+    return read

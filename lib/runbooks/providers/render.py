@@ -1,4 +1,4 @@
-"""Render: env groups, services and their env vars, deploys, metrics and service health.
+"""Render: env groups, services and their env vars, deploys, metrics, logs and service health.
 
 Calls go through Render's generated public-API client (``render.public_api``, from the ``render``
 package) with the inventory's ``endpoints.render_api`` as base URL, so the same code talks to Render and
@@ -6,14 +6,19 @@ to the twin. Env var values may be key material: every value this provider retur
 redactor first (:func:`runbooks.secrets.protect`), and callers show fingerprints, never values, except the
 values of ``public`` names (the inventory's code-coupled values, e.g. ``SPECTRAL_GENERATION``), which are
 configuration, not secrets, and must stay readable in findings. A name not listed as public is protected.
+
+Service health follows the service contract (docs/SERVICE_CONTRACT.md): a service with a URL answers
+``GET <url><probes.health_path>``; a background worker has no URL on Render, so it writes the same report
+as a log line starting with ``probes.heartbeat_marker``, read back through Render's logs API.
 """
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
 from typing import Any
 
@@ -24,6 +29,7 @@ from render.public_api.api.environment_groups import (
     retrieve_env_group,
     update_env_group_env_var,
 )
+from render.public_api.api.logs import list_logs
 from render.public_api.api.metrics import get_cpu, get_http_latency, get_memory, get_memory_limit
 from render.public_api.api.services import (
     delete_env_var,
@@ -35,6 +41,7 @@ from render.public_api.client import AuthenticatedClient
 from render.public_api.models.create_deploy_body import CreateDeployBody
 from render.public_api.models.env_var_value import EnvVarValue
 from render.public_api.models.error import Error
+from render.public_api.models.log_direction import LogDirection
 from render.public_api.types import UNSET, Response
 
 from runbooks import redact
@@ -45,6 +52,11 @@ TERMINAL_DEPLOY = {"live", "build_failed", "update_failed", "pre_deploy_failed",
 METRICS = {"memory": get_memory, "memory-limit": get_memory_limit, "cpu": get_cpu, "http-latency": get_http_latency}
 
 
+#: the service contract's defaults (the inventory's ``probes`` override them)
+HEALTH_PATH = "/healthz"
+HEARTBEAT_MARKER = "spectral-health "
+
+
 @dataclass(frozen=True)
 class RenderService:
     id: str
@@ -52,10 +64,16 @@ class RenderService:
     type: str
     url: str | None
     health_path: str | None
+    region: str | None = None
+    plan: str | None = None
+    instances: int | None = None
+    #: cron jobs: the schedule and the command each run executes
+    schedule: str | None = None
+    start_command: str | None = None
 
     @property
     def health_url(self) -> str | None:
-        return f"{self.url.rstrip('/')}{self.health_path or '/healthz'}" if self.url else None
+        return f"{self.url.rstrip('/')}{self.health_path or HEALTH_PATH}" if self.url else None
 
 
 @dataclass(frozen=True)
@@ -74,19 +92,42 @@ class Deploy:
     image_ref: str | None
     created_at: datetime | None
     finished_at: datetime | None
+    #: a git-built service's deploy names the commit it built (and has no image)
+    commit_id: str | None = None
 
 
 def _deploy(d: Any) -> Deploy:
     def opt(v: Any) -> Any:
         return None if v is UNSET else v
 
-    image = opt(d.image)
+    image, commit = opt(d.image), opt(d.commit)
     return Deploy(
         id=d.id,
         status=str(opt(d.status) or ""),
         image_ref=opt(image.ref) if image else None,
         created_at=opt(d.created_at),
         finished_at=opt(d.finished_at),
+        commit_id=opt(commit.id) if commit else None,
+    )
+
+
+def _service(s: Any, health_path: str) -> RenderService:
+    """A service from the generated client's model, read from its JSON form: the client parses
+    ``serviceDetails`` as the first detail type that fits, so fields are read by name, not by type."""
+    details = s.service_details.to_dict() if hasattr(s.service_details, "to_dict") else {}
+    specific = details.get("envSpecificDetails") or {}
+    instances = details.get("numInstances")
+    return RenderService(
+        id=s.id,
+        name=s.name,
+        type=str(s.type_),
+        url=details.get("url"),
+        health_path=health_path,
+        region=details.get("region"),
+        plan=details.get("plan"),
+        instances=int(instances) if instances is not None else None,
+        schedule=details.get("schedule"),
+        start_command=specific.get("startCommand") if isinstance(specific, dict) else None,
     )
 
 
@@ -110,8 +151,17 @@ class RenderProvider:
         *,
         public: Iterable[str] = (),
         timeout: float = 20.0,
+        health_path: str = HEALTH_PATH,
+        heartbeat_marker: str = HEARTBEAT_MARKER,
+        heartbeat_seconds: float = 60.0,
     ):
         self.owner_id = owner_id
+        #: the service contract's probes (inventory ``probes``)
+        self.health_path, self.heartbeat_marker, self.heartbeat_seconds = (
+            health_path,
+            heartbeat_marker,
+            heartbeat_seconds,
+        )
         #: env var names whose values are not secret (code-coupled values): returned without registering
         self.public = frozenset(public)
         self._client = AuthenticatedClient(base_url=base_url.rstrip("/"), token=api_key, timeout=httpx.Timeout(timeout))
@@ -126,6 +176,9 @@ class RenderProvider:
             secret(env.credentials.render_api_key),
             env.render_owner_id,
             public=public_names(env),
+            health_path=env.probes.health_path,
+            heartbeat_marker=env.probes.heartbeat_marker,
+            heartbeat_seconds=env.probes.heartbeat_seconds,
         )
 
     def close(self) -> None:
@@ -173,18 +226,8 @@ class RenderProvider:
     # -- services ---------------------------------------------------------------------------------
     def services(self) -> list[RenderService]:
         kwargs: dict[str, Any] = {"owner_id": [self.owner_id]} if self.owner_id else {}
-        out = []
-        for item in self._call("list services", list_services, limit=100, **kwargs) or []:
-            s = item.service
-            details = s.service_details
-            url: Any = getattr(details, "url", UNSET)
-            if url is UNSET:
-                url = details.additional_properties.get("url")
-            health: Any = getattr(details, "health_check_path", UNSET)
-            if health is UNSET:
-                health = details.additional_properties.get("healthCheckPath")
-            out.append(RenderService(s.id, s.name, str(s.type_), url, health))
-        return out
+        items = self._call("list services", list_services, limit=100, **kwargs) or []
+        return [_service(item.service, self.health_path) for item in items]
 
     def service(self, name: str) -> RenderService:
         for s in self.services():
@@ -249,14 +292,62 @@ class RenderProvider:
 
     # -- health and metrics -----------------------------------------------------------------------
     def health(self, service: RenderService) -> tuple[int, dict[str, Any]]:
-        """(HTTP status, body) of the service's health endpoint; (0, {error}) when it cannot be reached."""
+        """(status, body) of the service's health report (docs/SERVICE_CONTRACT.md); (0, {error}) when
+        there is none. A service with a URL: its health endpoint (the HTTP status). A background worker
+        (no URL on Render): its latest health log line, 200 if it says healthy, else 503."""
         if not service.health_url:
-            return 0, {"error": "the service has no URL"}
+            return self.heartbeat(service)
         try:
             r = self._http.get(service.health_url)
-            return r.status_code, r.json()
+            body = r.json()
         except (httpx.HTTPError, ValueError) as e:
-            return 0, {"error": f"{type(e).__name__}"}
+            return 0, {"error": f"{type(e).__name__}", "via": service.health_url}
+        return r.status_code, body if isinstance(body, dict) else {"error": "the answer is not a JSON object"}
+
+    def log_lines(
+        self, service_id: str, text: str, *, since: datetime | None = None, limit: int = 1
+    ) -> list[tuple[datetime, str]]:
+        """The newest ``limit`` log lines of a service containing ``text``: [(timestamp, message)], newest first."""
+        if not self.owner_id:
+            raise ProviderError(self.provider, "list logs", "the workspace (owner id) is not known")
+        kwargs: dict[str, Any] = {"start_time": since} if since else {}
+        page = self._call(
+            f"logs of {service_id}",
+            list_logs,
+            owner_id=self.owner_id,
+            resource=[service_id],
+            text=[text],
+            direction=LogDirection.BACKWARD,
+            limit=limit,
+            **kwargs,
+        )
+        return [(x.timestamp, x.message) for x in (page.logs if page else [])]
+
+    def heartbeat(self, service: RenderService) -> tuple[int, dict[str, Any]]:
+        """A URL-less service's latest health line (``<marker><JSON>``) through Render's logs API.
+
+        A line older than twice the heartbeat interval is not a report (the worker may be gone): (0, error)."""
+        where = f"Render logs of {service.name}, lines starting {self.heartbeat_marker.strip()!r}"
+        window = timedelta(seconds=max(10 * self.heartbeat_seconds, 60))
+        try:
+            lines = self.log_lines(service.id, self.heartbeat_marker, since=datetime.now(UTC) - window)
+        except ProviderError as e:
+            return 0, {"error": str(e), "via": where}
+        line = next(((t, m) for t, m in lines if m.startswith(self.heartbeat_marker)), None)
+        if line is None:
+            return 0, {"error": f"no health line in the last {window.total_seconds():.0f}s", "via": where}
+        at, message = line
+        age = (datetime.now(UTC) - at).total_seconds()
+        if age > 2 * self.heartbeat_seconds + 1:
+            return 0, {"error": f"the latest health line is {age:.0f}s old (stale)", "via": where}
+        try:
+            body = json.loads(message[len(self.heartbeat_marker) :])
+        except ValueError:
+            return 0, {"error": "the latest health line is not JSON after the marker", "via": where}
+        if not isinstance(body, dict):
+            return 0, {"error": "the latest health line is not a JSON object", "via": where}
+        body.update({"via": where, "reported_at": at.isoformat()})
+        return (200 if body.get("healthy") else 503), body
 
     def metric(
         self,

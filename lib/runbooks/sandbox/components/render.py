@@ -37,6 +37,13 @@ PREVIOUS_GENERATION = "2026.11.2"
 KEY_ON_SERVICE = ("api", "SUPABASE_SECRET_KEY")
 MISMATCH_SERVICE = "worker"
 STALE_SERVICE = "ops"
+#: the twin builds these services from the repository (their deploys name a commit, not an image), so that
+#: both of Render's deploy shapes are exercised by the generation check
+GIT_BUILT = ("ops",)
+#: platform-posture faults: the service deployed in another region, the cron job that is absent
+REGION_MISMATCH = ("api", "frankfurt")
+MISSING_CRON_JOB = "verify-backup-posture"
+PLAN_DRIFT = ("worker", "standard")
 
 
 def _token(prefix: str) -> str:
@@ -85,6 +92,43 @@ def _key_value(ctx: SandboxContext, name: str) -> str:
     return _token("oauth_")
 
 
+def _cron_jobs(ctx: SandboxContext, inv: dict[str, Any]) -> list[dict[str, Any]]:
+    """The inventory's cron jobs as Render cron jobs: schedule, the runbook command, plan and region."""
+    platform = inv.get("platform", {})
+    command = platform.get("cron_command", "runbooks run {procedure} --env {environment} --trigger schedule")
+    out = []
+    for c in inv.get("cron_jobs", []):
+        if ctx.fault("cron-job-missing") and c["name"] == MISSING_CRON_JOB:
+            continue
+        posture = platform.get("render", {}).get(c["name"], {})
+        out.append(
+            {
+                "name": c["name"],
+                "schedule": c["schedule"],
+                "command": command.format(procedure=c["procedure"], environment=inv["environment"]),
+                "plan": posture.get("plan", "starter"),
+                "region": inv.get("region", "oregon"),
+            }
+        )
+    return out
+
+
+def _placement(ctx: SandboxContext, inv: dict[str, Any], name: str) -> dict[str, Any]:
+    """Plan, region, instance count and build of a service: the inventory's, unless a fault changes them."""
+    posture = inv.get("platform", {}).get("render", {}).get(name, {})
+    out = {
+        "plan": posture.get("plan", "standard"),
+        "instances": posture.get("instances", 1),
+        "region": inv.get("region", "oregon"),
+        "build": "git" if name in GIT_BUILT else "image",
+    }
+    if ctx.fault("render-region-mismatch") and name == REGION_MISMATCH[0]:
+        out["region"] = REGION_MISMATCH[1]
+    if ctx.fault("render-plan-drift") and name == PLAN_DRIFT[0]:
+        out["plan"] = PLAN_DRIFT[1]
+    return out
+
+
 def build_seed(ctx: SandboxContext, inv: dict[str, Any], ports: dict[str, int]) -> dict[str, Any]:
     rotating = [k["name"] for k in inv["config"]["rotating_keys"]]
     groups = []
@@ -106,6 +150,7 @@ def build_seed(ctx: SandboxContext, inv: dict[str, Any], ports: dict[str, int]) 
             "memory_limit_mb": s["memory_limit_mb"],
             "port": ports[s["name"]],
             "env": env,
+            **_placement(ctx, inv, s["name"]),
         }
         if ctx.fault("key-on-service") and s["name"] == KEY_ON_SERVICE[0]:
             # a copy of the group's key pinned on the service: it would survive a rotation of the group
@@ -117,11 +162,19 @@ def build_seed(ctx: SandboxContext, inv: dict[str, Any], ports: dict[str, int]) 
         if ctx.fault("stale-service") and s["name"] == STALE_SERVICE:
             svc["ignores_deploys"] = True
         services.append(svc)
+    probes = inv.get("probes", {})
+    if ctx.fault("env-group-unlinked"):
+        services[-1]["env_group"] = None  # the last service (worker) is not linked to the group
     return {
         "owner_id": "tea-" + secrets.token_hex(10),
         "key_names": rotating,
         "env_groups": groups,
         "services": services,
+        "cron_jobs": _cron_jobs(ctx, inv),
+        "heartbeat": {
+            "seconds": probes.get("heartbeat_seconds", 1),
+            "marker": probes.get("heartbeat_marker", "spectral-health "),
+        },
     }
 
 
@@ -134,6 +187,10 @@ class RenderComponent(Component):
         "generation-in-group": "SPECTRAL_GENERATION is set in the shared env group",
         "generation-mismatch": "the worker's SPECTRAL_GENERATION differs from the image its running deploy runs",
         "stale-service": "the ops service ignores deploys (keeps running its old process and env)",
+        "render-region-mismatch": "the api service runs in frankfurt, not in the database's region",
+        "render-plan-drift": "the worker runs on the standard plan, not the inventory's",
+        "cron-job-missing": "the verify-backup-posture cron job does not exist",
+        "env-group-unlinked": "the worker is not linked to the shared env group",
     }
 
     def start(self, ctx: SandboxContext) -> ComponentState:
@@ -167,8 +224,13 @@ class RenderComponent(Component):
     def health(self, ctx: SandboxContext, state: ComponentState) -> tuple[bool, str]:
         try:
             services = self._services(ctx, state)
-            # any answer (200, or 503 when a key is refused) means the process is up
-            unhealthy = [s["name"] for s in services if httpx.get(s["health_url"], timeout=3.0).status_code != 200]
+            # any answer (200, or 503 when a key is refused) means the process is up; a worker has no URL
+            # (it logs its health): its process runs
+            unhealthy = [
+                s["name"]
+                for s in services
+                if (httpx.get(s["health_url"], timeout=3.0).status_code != 200 if s["health_url"] else not s["pid"])
+            ]
         except (httpx.HTTPError, OSError, ValueError) as e:
             return False, f"not ready: {type(e).__name__}"
         detail = f"{len(services)} services running"
@@ -179,8 +241,19 @@ class RenderComponent(Component):
         import json
 
         owner = json.loads(seed_path.read_text())["owner_id"]
-        ctx.merge_overlay({"render_owner_id": owner})
+        ctx.merge_overlay({"render_owner_id": owner, "vendor_ids": {"render_services": self._ids(ctx, state)}})
         state.extra["services"] = {s["name"]: s["health_url"] for s in self._services(ctx, state)}
+
+    def _ids(self, ctx: SandboxContext, state: ComponentState) -> dict[str, str]:
+        """Render's id of every service and cron job (the inventory's ``vendor_ids.render_services``)."""
+        r = httpx.get(
+            f"{state.address}/v1/services",
+            params={"limit": 100},
+            timeout=3.0,
+            headers={"Authorization": f"Bearer {ctx.read_secret(API_KEY)}"},
+        )
+        r.raise_for_status()
+        return {x["service"]["name"]: x["service"]["id"] for x in r.json()}
 
 
 COMPONENT = RenderComponent

@@ -33,6 +33,11 @@ FAULTS = {
     "backup-stale": "the latest backup in the backup bucket is three days old (older than the policy allows)",
     "backup-corrupt": "the latest backup's stored bytes do not match the checksum recorded in its sidecar",
     "pitr-disabled": "the Supabase project has point-in-time recovery disabled (restore-pitr is refused)",
+    "pitr-window-short": "the project's PITR add-on keeps 7 days, less than the inventory's pitr_days",
+    "ssl-not-enforced": "the project does not enforce SSL on database connections",
+    "network-restrictions-drift": "the project's network restrictions allow a CIDR the inventory does not list",
+    "auth-token-lifetime-long": "the auth service issues access tokens valid for a day (jwt_exp 86400)",
+    "signing-key-legacy": "the project signs with its legacy HS256 JWT secret (no asymmetric key in use)",
 }
 
 

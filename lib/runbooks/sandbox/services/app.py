@@ -31,6 +31,8 @@ class ServiceConfig:
     generation: str | None
     supabase_url: str | None
     cloudflare_url: str | None = None
+    #: a git-built service's commit (Render's RENDER_GIT_COMMIT); None for an image-built one
+    commit: str | None = None
     keys: dict[str, str] = field(repr=False, default_factory=dict)  #: key name -> value, as read at start-up
     started_at: float = field(default_factory=time.time)
 
@@ -40,10 +42,11 @@ class ServiceConfig:
         return cls(
             name=env.get("TWIN_SERVICE_NAME", "service"),
             host=env.get("HOST", "127.0.0.1"),
-            port=int(env["PORT"]),
+            port=int(env.get("PORT") or 0),
             generation=env.get(GENERATION),
             supabase_url=env.get("SUPABASE_URL"),
             cloudflare_url=env.get("CLOUDFLARE_API_URL") or None,
+            commit=env.get("RENDER_GIT_COMMIT") or None,
             keys={n: env[n] for n in names if env.get(n)},
         )
 
@@ -107,6 +110,7 @@ def health(cfg: ServiceConfig) -> tuple[int, dict[str, Any]]:
         "pid": os.getpid(),
         "started_at": cfg.started_at,
         "generation": cfg.generation,
+        "commit": cfg.commit,
         "keys": {n: fingerprint(v) for n, v in sorted(cfg.keys.items())},
         "supabase": checks,
         "cloudflare": cloudflare,
@@ -136,8 +140,40 @@ def make_handler(cfg: ServiceConfig) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+#: a background worker has no URL on Render: it reports its health as a log line starting with this marker
+#: (docs/SERVICE_CONTRACT.md), read back through Render's logs API. The inventory's ``probes.heartbeat_marker``.
+HEARTBEAT_MARKER = "spectral-health "
+
+
+def heartbeat_line(cfg: ServiceConfig, marker: str = HEARTBEAT_MARKER) -> str:
+    """One health line: the marker, then the health body as compact JSON (fingerprints, never values)."""
+    _, body = health(cfg)
+    return marker + json.dumps(body, separators=(",", ":"), sort_keys=True)
+
+
+def run_worker(cfg: ServiceConfig, every: float, marker: str) -> None:
+    """A background worker: no port; a health line on stdout at start and every ``every`` seconds."""
+    stop = False
+
+    def on_term(signum: int, _frame: Any) -> None:
+        nonlocal stop
+        stop = True
+
+    signal.signal(signal.SIGTERM, on_term)
+    print(f"{cfg.name}: worker started, generation {cfg.generation}", flush=True)
+    while not stop:
+        print(heartbeat_line(cfg, marker), flush=True)
+        deadline = time.monotonic() + every
+        while not stop and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
 def main() -> None:
-    cfg = ServiceConfig.from_environ(dict(os.environ))
+    env = dict(os.environ)
+    cfg = ServiceConfig.from_environ(env)
+    if env.get("TWIN_HEARTBEAT_SECONDS"):
+        run_worker(cfg, float(env["TWIN_HEARTBEAT_SECONDS"]), env.get("TWIN_HEARTBEAT_MARKER", HEARTBEAT_MARKER))
+        return
     server = ThreadingHTTPServer((cfg.host, cfg.port), make_handler(cfg))
     server.daemon_threads = True
 

@@ -15,13 +15,14 @@ from fastapi import APIRouter, Body, Depends, FastAPI, HTTPException, Query, Req
 from fastapi.responses import JSONResponse, Response
 
 from runbooks.sandbox.emulators.common import EmulatorArgs
-from runbooks.sandbox.emulators.render import metrics
+from runbooks.sandbox.emulators.render import logs, metrics
 from runbooks.sandbox.emulators.render.deploys import deploy_async, start_live
 from runbooks.sandbox.emulators.render.store import (
     RUNTIME_FILE,
     RUNTIME_URLS,
     SEED_FILE,
     RenderStore,
+    cron_job_json,
     deploy_json,
     group_json,
     group_meta_json,
@@ -83,17 +84,30 @@ def create_app(args: EmulatorArgs, *, start_services: bool = True) -> FastAPI:
     v1 = APIRouter(prefix="/v1", dependencies=[Depends(authorize)])
 
     # -- services ------------------------------------------------------------------------------
+    def all_services() -> list[dict[str, Any]]:
+        """Services then cron jobs, in Render's shape (a cron job is a service of type cron_job)."""
+        return [service_json(s, owner(), base_host, args.host) for s in store.data["services"].values()] + [
+            cron_job_json(c, owner(), base_host) for c in store.data.get("cron_jobs", {}).values()
+        ]
+
     @v1.get("/services")
-    def list_services(name: list[str] | None = Query(None), limit: int = 20) -> list[dict[str, Any]]:
-        out = [s for s in store.data["services"].values() if not name or s["name"] in name]
-        return [{"service": service_json(s, owner(), base_host, args.host), "cursor": s["id"]} for s in out[:limit]]
+    def list_services(
+        name: list[str] | None = Query(None), type: list[str] | None = Query(None), limit: int = 20
+    ) -> list[dict[str, Any]]:
+        out = [s for s in all_services() if (not name or s["name"] in name) and (not type or s["type"] in type)]
+        return [{"service": s, "cursor": s["id"]} for s in out[:limit]]
 
     @v1.get("/services/{sid}")
     def retrieve_service(sid: str) -> dict[str, Any]:
-        return service_json(service_or_404(sid), owner(), base_host, args.host)
+        found = next((s for s in all_services() if s["id"] == sid), None)
+        if found is None:
+            raise HTTPException(404, f"service {sid} not found")
+        return found
 
     @v1.get("/services/{sid}/env-vars")
     def service_env_vars(sid: str) -> list[dict[str, Any]]:
+        if sid in store.data.get("cron_jobs", {}):
+            return []  # the twin's cron jobs carry no variables of their own
         svc = service_or_404(sid)
         return [{"envVar": {"key": k, "value": v}, "cursor": k} for k, v in svc["env"].items()]
 
@@ -219,6 +233,31 @@ def create_app(args: EmulatorArgs, *, start_services: bool = True) -> FastAPI:
     for m in ("memory", "memory-limit", "cpu", "http-latency"):
         v1.add_api_route(f"/metrics/{m}", metric_route(m), methods=["GET"])
 
+    # -- logs ----------------------------------------------------------------------------------
+    @v1.get("/logs")
+    def list_logs(
+        ownerId: str,
+        resource: list[str] = Query(...),
+        text: list[str] | None = Query(None),
+        startTime: str | None = None,
+        endTime: str | None = None,
+        direction: str = "backward",
+        limit: int = Query(20, ge=1, le=100),
+    ) -> dict[str, Any]:
+        if ownerId != owner():
+            raise HTTPException(404, f"owner {ownerId} not found")
+        if direction not in ("forward", "backward"):
+            raise HTTPException(400, "direction must be forward or backward")
+        names = {sid: service_or_404(sid)["name"] for sid in resource}
+        return logs.query(
+            {sid: supervisor.log_path(name) for sid, name in names.items()},
+            text=text or [],
+            start=startTime,
+            end=endTime,
+            backward=direction == "backward",
+            limit=limit,
+        )
+
     app.include_router(v1)
 
     # -- twin controls ---------------------------------------------------------------------------
@@ -241,7 +280,8 @@ def create_app(args: EmulatorArgs, *, start_services: bool = True) -> FastAPI:
                 "name": s["name"],
                 "port": s["port"],
                 "pid": supervisor.pid(s["name"]),
-                "health_url": f"http://{args.host}:{s['port']}/healthz",
+                # a background worker listens on no port (it logs its health)
+                "health_url": f"http://{args.host}:{s['port']}/healthz" if s["kind"] == "web" else None,
             }
             for s in store.data["services"].values()
         ]

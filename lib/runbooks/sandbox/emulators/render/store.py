@@ -7,6 +7,7 @@ client in ``render.public_api``.
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import string
 from datetime import UTC, datetime
@@ -39,11 +40,21 @@ def image_ref(env: dict[str, str]) -> str:
     return f"{IMAGE_REPO}:{env.get(GENERATION, 'unknown')}"
 
 
+#: the variable Render sets in a git-built service's runtime: the commit its deploy built
+GIT_COMMIT = "RENDER_GIT_COMMIT"
+REPO = "https://github.com/runspectral/spectral"
+
+
+def commit_of(env: dict[str, str]) -> str:
+    """The twin's commit for a generation (stable: the same generation is always the same commit)."""
+    return hashlib.sha1(f"spectral@{env.get(GENERATION, 'unknown')}".encode()).hexdigest()
+
+
 class RenderStore:
     """All mutations go through JsonState.update(); readers get copies of plain dicts."""
 
     def __init__(self, path: Path):
-        self.state = JsonState(path, {"env_groups": {}, "services": {}, "deploys": {}, "metrics": {}})
+        self.state = JsonState(path, {"env_groups": {}, "services": {}, "deploys": {}, "metrics": {}, "cron_jobs": {}})
 
     @property
     def data(self) -> dict[str, Any]:
@@ -59,6 +70,11 @@ class RenderStore:
         with self.state.update() as d:
             d["owner_id"] = seed["owner_id"]
             d["key_names"] = list(seed.get("key_names", []))
+            d["heartbeat"] = dict(seed.get("heartbeat", {}))
+            d["cron_jobs"] = {}
+            for c in seed.get("cron_jobs", []):
+                cid = new_id("crn")
+                d["cron_jobs"][cid] = {"id": cid, "createdAt": now(), "updatedAt": now(), **c}
             group_ids: dict[str, str] = {}
             for g in seed["env_groups"]:
                 gid = new_id("evg")
@@ -83,12 +99,18 @@ class RenderStore:
                     "updatedAt": now(),
                     "env": dict(s["env"]),
                     "ignores_deploys": bool(s.get("ignores_deploys", False)),
+                    "build": s.get("build", "image"),
+                    "plan": s.get("plan", "standard"),
+                    "region": s.get("region", "oregon"),
+                    "instances": int(s.get("instances", 1)),
                 }
                 if s.get("env_group") in group_ids:
                     d["env_groups"][group_ids[s["env_group"]]]["serviceIds"].append(sid)
                 d["metrics"][sid] = dict(s.get("metrics", {}))
                 deployed = {**self._merged_env(d, sid), **s.get("deployed_env_overrides", {})}
-                d["deploys"][sid] = [self._deploy_record(deployed, status="live", trigger="api")]
+                d["deploys"][sid] = [
+                    self._deploy_record(deployed, status="live", trigger="api", build=d["services"][sid]["build"])
+                ]
 
     # -- reads -----------------------------------------------------------------------------
     def service(self, sid: str) -> dict[str, Any] | None:
@@ -124,8 +146,23 @@ class RenderStore:
 
     # -- writes ----------------------------------------------------------------------------
     @staticmethod
-    def _deploy_record(env: dict[str, str], *, status: str, trigger: str) -> dict[str, Any]:
+    def _deploy_record(env: dict[str, str], *, status: str, trigger: str, build: str = "image") -> dict[str, Any]:
+        """A deploy: an image-built service's names its image (the tag is the generation); a git-built
+        service's names the commit it built, which Render also gives the process as RENDER_GIT_COMMIT."""
         t = now()
+        if build == "git":
+            commit = commit_of(env)
+            return {
+                "id": new_id("dep"),
+                "status": status,
+                "trigger": trigger,
+                "createdAt": t,
+                "updatedAt": t,
+                "startedAt": t,
+                "finishedAt": t if status == "live" else None,
+                "commit": {"id": commit, "message": f"release {env.get(GENERATION, 'unknown')}", "createdAt": t},
+                "_env": {**env, GIT_COMMIT: commit},
+            }
         return {
             "id": new_id("dep"),
             "status": status,
@@ -142,9 +179,9 @@ class RenderStore:
     def new_deploy(self, sid: str, *, trigger: str = "api", image_url: str | None = None) -> dict[str, Any]:
         with self.state.update() as d:
             env = self._merged_env(d, sid)
-            rec = self._deploy_record(env, status="created", trigger=trigger)
+            rec = self._deploy_record(env, status="created", trigger=trigger, build=d["services"][sid].get("build", ""))
             rec["finishedAt"] = None
-            if image_url:
+            if image_url and "image" in rec:
                 rec["image"]["ref"] = image_url
             d["deploys"].setdefault(sid, []).insert(0, rec)
             return dict(rec)
@@ -221,23 +258,23 @@ class RenderStore:
 
 # -- API shapes ----------------------------------------------------------------------------------
 def service_json(s: dict[str, Any], owner_id: str, base_host: str, service_host: str) -> dict[str, Any]:
-    """A service as Render describes it. The twin's services are reachable on loopback: ``url`` is that
-    address (Render's would be ``https://<slug>.onrender.com``); a background worker, which has no URL on
-    Render, carries it too so that its health endpoint can be read."""
+    """A service as Render describes it. The twin's web services are reachable on loopback: ``url`` is that
+    address (Render's would be ``https://<slug>.onrender.com``). A background worker has no URL, as on
+    Render: it reports its health in its log (docs/SERVICE_CONTRACT.md)."""
     details: dict[str, Any] = {
         "env": "python",
         "runtime": "python",
-        "plan": "standard",
-        "region": "oregon",
-        "numInstances": 1,
+        "plan": s.get("plan", "standard"),
+        "region": s.get("region", "oregon"),
+        "numInstances": s.get("instances", 1),
         "buildPlan": "starter",
         "envSpecificDetails": {"buildCommand": "pip install .", "startCommand": f"spectral-{s['name']}"},
     }
     kind = "web_service" if s["kind"] == "web" else "background_worker"
-    details.update({"healthCheckPath": "/healthz", "url": f"http://{service_host}:{s['port']}"})
     if s["kind"] == "web":
+        details.update({"healthCheckPath": "/healthz", "url": f"http://{service_host}:{s['port']}"})
         details["openPorts"] = [{"port": s["port"], "protocol": "TCP"}]
-    return {
+    out = {
         "id": s["id"],
         "name": s["name"],
         "slug": f"spectral-{s['name']}",
@@ -252,8 +289,41 @@ def service_json(s: dict[str, Any], owner_id: str, base_host: str, service_host:
         "updatedAt": s["updatedAt"],
         "dashboardUrl": f"{base_host}/dashboard/{s['id']}",
         "serviceDetails": details,
-        "repo": "https://github.com/runspectral/spectral",
+    }
+    if s.get("build", "image") == "git":
+        out.update({"repo": REPO, "branch": "main"})
+    else:
+        out["imagePath"] = IMAGE_REPO
+    return out
+
+
+def cron_job_json(c: dict[str, Any], owner_id: str, base_host: str) -> dict[str, Any]:
+    """A cron job as Render describes it (a service of type ``cron_job``; it has no process between runs)."""
+    return {
+        "id": c["id"],
+        "name": c["name"],
+        "slug": c["name"],
+        "type": "cron_job",
+        "ownerId": owner_id,
+        "autoDeploy": "no",
+        "notifyOnFail": "default",
+        "rootDir": "",
+        "suspended": "not_suspended",
+        "suspenders": [],
+        "createdAt": c["createdAt"],
+        "updatedAt": c["updatedAt"],
+        "dashboardUrl": f"{base_host}/dashboard/{c['id']}",
+        "repo": REPO,
         "branch": "main",
+        "serviceDetails": {
+            "env": "python",
+            "runtime": "python",
+            "plan": c.get("plan", "starter"),
+            "region": c.get("region", "oregon"),
+            "schedule": c["schedule"],
+            "buildPlan": "starter",
+            "envSpecificDetails": {"buildCommand": "pip install .", "startCommand": c["command"]},
+        },
     }
 
 

@@ -12,7 +12,7 @@ from fastapi.responses import JSONResponse
 from runbooks.sandbox.emulators.common import EmulatorArgs, JsonState
 
 #: router modules, in inclusion order; a module that does not exist yet is skipped
-AREAS = ("project", "backups", "keys", "auth")
+AREAS = ("project", "backups", "keys", "auth", "posture")
 
 
 @dataclass
