@@ -38,6 +38,7 @@ def test_production_blueprint_validates_and_has_one_cron_per_schedule(
             "audit-config-placement",
             "check-dns-posture",
             "nightly-backup",
+            "verify-platform-posture",
             "restore-drill",
             "verify-backup-posture",
         )
