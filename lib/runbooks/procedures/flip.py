@@ -222,7 +222,7 @@ def plan(env: Environment, cf: CloudflareProvider, tls: TlsClient, hostname: str
                 "flip to colour=blue or colour=green",
             )
     else:
-        new = h.blue_green[colour]  # type: ignore[index]
+        new = h.blue_green[colour]  # type: ignore[index]  # colour was validated as blue or green above
     return Plan(
         environment=env.environment,
         hostname=h.name,

@@ -394,7 +394,7 @@ class PostgresComponent(Component):
         seed = resources.files("runbooks.sandbox").joinpath("seed.sql").read_text()
         with psycopg.connect(**_socket_params(state.extra, DATABASE)) as conn:
             conn.execute(sql.SQL("set runbooks.scale = {}").format(sql.Literal(str(ctx.scale))))
-            conn.execute(seed)  # type: ignore[call-overload]  # a trusted, packaged script
+            conn.execute(seed)  # a trusted, packaged script
         take_base_backup(ctx.root, state.extra)
         state.extra["provisioned"] = True
 
