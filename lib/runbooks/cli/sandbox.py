@@ -156,11 +156,16 @@ def reset(root: RootOpt = None) -> None:
     console.print(f"sandbox reset: {lifecycle.resolve_root(root)}")
 
 
-@app.command("faults", help="List the faults the twin can be built with.")
-def list_faults() -> None:
+@app.command("faults", help="List the faults the twin can be built with, and the runbook check catching each.")
+def list_faults(
+    markdown: bool = typer.Option(False, "--markdown", help="Print the Markdown table of docs/FAULTS.md."),
+) -> None:
+    if markdown:
+        typer.echo(fault_catalogue.markdown_table(), nl=False)
+        return
     table = Table()
-    for col in ("fault", "component", "description"):
+    for col in ("fault", "component", "description", "caught by"):
         table.add_column(col)
     for f in fault_catalogue.catalogue().values():
-        table.add_row(f.name, f.component, f.description)
+        table.add_row(f.name, f.component, f.description, fault_catalogue.caught_by_text(f))
     console.print(table)

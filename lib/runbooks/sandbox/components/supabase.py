@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+from collections.abc import Mapping
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -24,15 +25,32 @@ import httpx
 import yaml
 
 from runbooks.paths import inventory_dir
-from runbooks.sandbox.component import Component, ComponentState, SandboxContext, dump_json
+from runbooks.sandbox.component import (
+    Catcher,
+    Component,
+    ComponentState,
+    FaultDeclaration,
+    FaultSpec,
+    SandboxContext,
+    dump_json,
+)
 
 NAME = "supabase"
 TOKEN_SECRET = "supabase_access_token"
 STALE_BY = timedelta(days=3)
-FAULTS = {
-    "backup-stale": "the latest backup in the backup bucket is three days old (older than the policy allows)",
-    "backup-corrupt": "the latest backup's stored bytes do not match the checksum recorded in its sidecar",
-    "pitr-disabled": "the Supabase project has point-in-time recovery disabled (restore-pitr is refused)",
+FAULTS: dict[str, FaultDeclaration] = {
+    "backup-stale": FaultSpec(
+        "the latest backup in the backup bucket is three days old (older than the policy allows)",
+        (Catcher("verify-backup-posture", checks=("backup.freshness",)),),
+    ),
+    "backup-corrupt": FaultSpec(
+        "the latest backup's stored bytes do not match the checksum recorded in its sidecar",
+        (Catcher("verify-backup-posture", checks=("backup.checksum",)),),
+    ),
+    "pitr-disabled": FaultSpec(
+        "the Supabase project has point-in-time recovery disabled (restore-pitr is refused)",
+        (Catcher("restore-pitr", refusal="point-in-time recovery is disabled"),),
+    ),
 }
 
 
@@ -48,7 +66,7 @@ def _inventory_raw() -> dict[str, Any]:
 class SupabaseComponent(Component):
     name: ClassVar[str] = NAME
     depends_on: ClassVar[tuple[str, ...]] = ("postgres", "s3")
-    faults: ClassVar[dict[str, str]] = FAULTS
+    faults: ClassVar[Mapping[str, FaultDeclaration]] = FAULTS
 
     def start(self, ctx: SandboxContext) -> ComponentState:
         state_dir = ctx.dir(NAME)
