@@ -1,6 +1,6 @@
 # Two commands do everything on a fresh machine with Python 3.11+ and make:
 #   make demo   run every runbook against the local twin of the hosting
-#   make test   lint and run the test suite (what CI runs)
+#   make test   lint, format check, type check and run the test suite (what CI runs)
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
@@ -29,13 +29,17 @@ demo: setup
 
 # pytest's exit status goes straight to make: 1 (failures), 5 (no test collected) or any other non-zero
 # status fails `make test` and so CI (.ci/run).
+# mypy reads its configuration (files, per-module overrides) from pyproject.toml's [tool.mypy].
 test: setup
 	$(BIN)/ruff check lib tests bench
+	$(BIN)/ruff format --check lib tests bench
+	$(BIN)/mypy
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check lib tests bench
 	$(BIN)/ruff format --check lib tests bench
+	$(BIN)/mypy
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks

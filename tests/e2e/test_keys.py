@@ -13,12 +13,11 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from jwt.algorithms import ECAlgorithm
 from runner_fixtures import outcome_manifest as manifest
+from twin_probes import assert_archive_clean, group_env, render, supabase, twin_secrets
 
 from runbooks.archive.manifest import RunStatus
 from runbooks.procedures import rotate_jwt
 from runbooks.procedures.rotate_keys import INTERRUPT_ENV
-from runbooks.providers.render import RenderProvider, public_names
-from runbooks.providers.supabase_keys import SupabaseKeys
 from runbooks.runner.run import RunOutcome, run_procedure
 from runbooks.sandbox.emulators.supabase.auth import PROBE_EMAIL
 from runbooks.sandbox.emulators.supabase.auth import SECTION as SIGNING_KEYS
@@ -28,50 +27,6 @@ from runbooks.secrets import fingerprint
 pytestmark = [pytest.mark.sandbox]
 
 APPLY = {"apply": "true", "confirm": "sandbox"}
-
-
-def render(sbx: Sandbox) -> RenderProvider:
-    """As the runbooks build it: code-coupled values are not registered for redaction (the runner in this
-    process scrubs outputs with every value registered here, so registering them would hide them)."""
-    env = sbx.inventory()
-    return RenderProvider(
-        env.endpoints.render_api, sbx.secret("render_api_key"), env.render_owner_id, public=public_names(env)
-    )
-
-
-def supabase(sbx: Sandbox) -> SupabaseKeys:
-    env = sbx.inventory()
-    return SupabaseKeys(
-        env.endpoints.supabase_api,
-        sbx.secret("supabase_access_token"),
-        env.supabase_project_ref,
-        env.endpoints.supabase_project,
-    )
-
-
-def group_env(sbx: Sandbox) -> dict[str, str]:
-    env = sbx.inventory()
-    return render(sbx).env_group(env.env_groups[0].name).env
-
-
-def twin_secrets(sbx: Sandbox) -> set[str]:
-    """Every key value the twin generated that we can see: secret files, group and service env, API keys."""
-    values = {p.read_text().strip() for p in (sbx.root / "secrets").iterdir() if p.is_file()}
-    values |= set(group_env(sbx).values())
-    r = render(sbx)
-    for s in r.services():
-        values |= set(r.service_env(s.id).values())
-    values |= {k.value for k in supabase(sbx).api_keys(reveal=True) if k.value}
-    return {v for v in values if len(v) >= 16 and not v.startswith("http")}
-
-
-def assert_archive_clean(archive: Path, values: set[str]) -> None:
-    files = [p for p in archive.rglob("*") if p.is_file()]
-    assert any(p.name == "run.json" for p in files)
-    for p in files:
-        data = p.read_bytes()
-        for v in values:
-            assert v.encode() not in data, f"a twin secret ({fingerprint(v)}) leaked into {p.relative_to(archive)}"
 
 
 def steps(out: RunOutcome) -> list[tuple[str, str, str]]:
@@ -281,50 +236,3 @@ def twin_private_jwk(sbx: Sandbox, kid: str) -> dict[str, Any]:
     """The Supabase twin's private key ``kid`` (twin-internal state, read only to forge a test token)."""
     state = json.loads((sbx.root / "supabase" / "state.json").read_text())
     return dict(state[SIGNING_KEYS][kid]["_private_jwk"])
-
-
-# -- faults -------------------------------------------------------------------------------------------
-def test_placement_faults_are_detected_and_block_rotation(
-    sandbox_factory: Any, archive: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    faults = ["key-on-service", "generation-in-group", "generation-mismatch"]
-    with sandbox_factory(faults=faults, components=["render"]) as sbx:
-        monkeypatch.setenv("RUNBOOKS_SANDBOX", str(sbx.root))
-        out = run_procedure("audit-config-placement", archive_root=archive)
-        assert out.status is RunStatus.FAILED
-        failed = {(f["check"], f["subject"]) for f in manifest(out)["results"]["findings"] if f["status"] == "FAIL"}
-        group = sbx.inventory().env_groups[0].name
-        assert failed == {
-            ("config.service_has_no_rotating_key", "api:SUPABASE_SECRET_KEY"),
-            ("config.group_has_no_code_coupled", f"{group}:SPECTRAL_GENERATION"),
-            ("config.generation_matches_deploy", "worker"),
-        }
-        # the audit shows the generations it reports on (configuration, not secrets) ...
-        rows = {(f["check"], f["subject"]): f for f in manifest(out)["results"]["findings"]}
-        evidence = rows[("config.generation_matches_deploy", "worker")]["evidence"]
-        assert "SPECTRAL_GENERATION=2026.11.3" in evidence and "generation 2026.11.2" in evidence, evidence
-        assert "REDACTED" not in json.dumps(manifest(out)["results"]["findings"])
-        # ... and never a rotating key's value (the key set on a service included)
-        assert_archive_clean(archive, twin_secrets(sbx))
-        before = [k.id for k in supabase(sbx).api_keys()]
-        rot = run_procedure("rotate-keys", params=APPLY, archive_root=archive)
-        assert rot.status is RunStatus.FAILED
-        assert "preflight failed" in str(manifest(rot).get("error"))
-        assert any("also set on service(s) api" in p["detail"] for p in manifest(rot)["results"]["preflight"])
-        assert [k.id for k in supabase(sbx).api_keys()] == before
-
-
-def test_stale_service_stops_the_rotation_before_revoking(
-    sandbox_factory: Any, archive: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    with sandbox_factory(faults=["stale-service"], components=["render"]) as sbx:
-        monkeypatch.setenv("RUNBOOKS_SANDBOX", str(sbx.root))
-        old_value = group_env(sbx)["SUPABASE_SECRET_KEY"]
-        out = run_procedure("rotate-keys", params=APPLY, archive_root=archive)
-        assert out.status is RunStatus.FAILED
-        assert ("SUPABASE_SECRET_KEY", "verify_services", "failed") in steps(out)
-        assert not any(s[1] == "revoke_old" for s in steps(out))
-        assert supabase(sbx).project_accepts(old_value) == (True, 200)  # nothing broke
-        audit = run_procedure("audit-config-placement", archive_root=archive)
-        failed = {(f["check"], f["subject"]) for f in manifest(audit)["results"]["findings"] if f["status"] == "FAIL"}
-        assert failed == {("config.service_runs_current_keys", "ops")}

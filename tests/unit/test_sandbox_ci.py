@@ -15,8 +15,9 @@ from runbooks.paths import project_root
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
 
-def _fake_project(tmp_path: Path, pytest_status: int) -> Path:
-    """A copy of the Makefile and .ci/run with a .venv whose ruff passes and whose pytest exits ``pytest_status``."""
+def _fake_project(tmp_path: Path, pytest_status: int, *, format_status: int = 0, mypy_status: int = 0) -> Path:
+    """A copy of the Makefile and .ci/run with a .venv whose ruff check passes, whose ``ruff format`` exits
+    ``format_status``, mypy ``mypy_status`` and pytest ``pytest_status`` (leaving a file ``pytest-ran``)."""
     root = tmp_path / "clone"
     (root / ".ci").mkdir(parents=True)
     shutil.copy2(project_root() / "Makefile", root / "Makefile")
@@ -25,8 +26,12 @@ def _fake_project(tmp_path: Path, pytest_status: int) -> Path:
         (root / name).write_text("")
     bin_dir = root / ".venv" / "bin"
     bin_dir.mkdir(parents=True)
-    (bin_dir / "ruff").write_text("#!/bin/sh\nexit 0\n")
-    (bin_dir / "python").write_text(f'#!/bin/sh\ncase "$*" in *pytest*) exit {pytest_status};; esac\nexit 0\n')
+    (bin_dir / "ruff").write_text(f'#!/bin/sh\ncase "$1" in format) exit {format_status};; esac\nexit 0\n')
+    (bin_dir / "mypy").write_text(f"#!/bin/sh\nexit {mypy_status}\n")
+    ran = root / "pytest-ran"
+    (bin_dir / "python").write_text(
+        f'#!/bin/sh\ncase "$*" in *pytest*) touch {ran}; exit {pytest_status};; esac\nexit 0\n'
+    )
     for f in bin_dir.iterdir():
         f.chmod(0o755)
     stamp = root / ".venv" / ".installed-stamp"
@@ -58,3 +63,13 @@ def test_ci_fails_unless_pytest_passes(tmp_path: Path, pytest_status: int, ci_pa
     root = _fake_project(tmp_path, pytest_status)
     out = subprocess.run([str(root / ".ci" / "run")], capture_output=True, text=True, timeout=60)
     assert (out.returncode == 0) is ci_passes, out.stdout + out.stderr
+
+
+@pytest.mark.parametrize(("format_status", "mypy_status"), [(1, 0), (0, 1)])
+def test_ci_fails_on_unformatted_code_or_type_errors_before_pytest(
+    tmp_path: Path, format_status: int, mypy_status: int
+) -> None:
+    root = _fake_project(tmp_path, 0, format_status=format_status, mypy_status=mypy_status)
+    out = subprocess.run([str(root / ".ci" / "run")], capture_output=True, text=True, timeout=60)
+    assert out.returncode != 0, out.stdout + out.stderr
+    assert not (root / "pytest-ran").exists()  # the suite does not run on a tree that fails them

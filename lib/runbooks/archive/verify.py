@@ -308,6 +308,7 @@ def _check_index(
                 )
             continue
         manifest = manifests.get(e.run_id)
+        expected: dict[str, object]
         if manifest is not None:
             names = [*(c.strip() for c in COLUMNS.split(",")), "manifest"]
             expected = dict(zip(names, row_values(manifest, e.path, e.manifest_sha256), strict=True))

@@ -29,8 +29,8 @@ PAB_FLAGS = ("BlockPublicAcls", "IgnorePublicAcls", "BlockPublicPolicy", "Restri
 
 def _check(name: str, subject: str) -> Callable[[Callable[[], CheckResult]], Callable[[], CheckResult]]:
     def deco(fn: Callable[[], CheckResult]) -> Callable[[], CheckResult]:
-        fn.check_name = name  # type: ignore[attr-defined]
-        fn.subject = subject  # type: ignore[attr-defined]
+        fn.check_name = name  # type: ignore[attr-defined]  # a check function carries its id and subject for run_checks
+        fn.subject = subject  # type: ignore[attr-defined]  # a check function carries its id and subject for run_checks
         return fn
 
     return deco

@@ -140,8 +140,8 @@ class _Snapshot:
 
 
 def _named(fn: Callable[[], CheckResult | list[CheckResult]], check: str, subject: str) -> CheckFn:
-    fn.check_name = check  # type: ignore[attr-defined]
-    fn.subject = subject  # type: ignore[attr-defined]
+    fn.check_name = check  # type: ignore[attr-defined]  # a check function carries its id and subject for run_checks
+    fn.subject = subject  # type: ignore[attr-defined]  # a check function carries its id and subject for run_checks
     return fn
 
 

@@ -29,8 +29,8 @@ MIN_TLS = (1, 2)
 
 
 def _named(check: str, subject: str, fn: Callable[[], CheckResult | Sequence[CheckResult]]) -> CheckFn:
-    fn.check_name = check  # type: ignore[attr-defined]
-    fn.subject = subject  # type: ignore[attr-defined]
+    fn.check_name = check  # type: ignore[attr-defined]  # a check function carries its id and subject for run_checks
+    fn.subject = subject  # type: ignore[attr-defined]  # a check function carries its id and subject for run_checks
     return fn
 
 

@@ -145,11 +145,17 @@ def build_checks(
     """``memory``: worker service -> (samples in bytes, limit in bytes); ``latency``: web service -> p95 ms."""
     checks: list[CheckFn] = []
     for svc, (samples, limit) in memory.items():
-        checks.append(
-            lambda svc=svc, samples=samples, limit=limit: worker_memory(svc, samples, limit, triggers, now=now)
-        )
+
+        def memory_check(svc: str = svc, samples: Sequence[Sample] = samples, limit: float = limit) -> CheckResult:
+            return worker_memory(svc, samples, limit, triggers, now=now)
+
+        checks.append(memory_check)
     for svc, samples in latency.items():
-        checks.append(lambda svc=svc, samples=samples: api_latency(svc, samples, triggers, now=now))
+
+        def latency_check(svc: str = svc, samples: Sequence[Sample] = samples) -> CheckResult:
+            return api_latency(svc, samples, triggers, now=now)
+
+        checks.append(latency_check)
     checks.append(lambda: multi_region(triggers))
     return checks
 

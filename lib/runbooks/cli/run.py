@@ -46,7 +46,7 @@ def run(
     70 runner error (the run could not be completed or archived).
     """
     from runbooks.runner.params import ParamError, split_assignments
-    from runbooks.runner.run import refuse_run, run_procedure
+    from runbooks.runner.run import OnEnd, refuse_run, run_procedure
 
     raw = list(param or [])
     if apply:
@@ -76,9 +76,11 @@ def run(
                 archive_root=archive,
             )
         else:
-            on_end = None
+            on_end: OnEnd | None = None
             if trigger == "schedule":  # alerts of scheduled runs (docs/SCHEDULES.md)
-                from runbooks.schedule.hook import on_scheduled_run_end as on_end
+                from runbooks.schedule.hook import on_scheduled_run_end
+
+                on_end = on_scheduled_run_end
             outcome = run_procedure(
                 notebook,
                 params=params,

@@ -10,10 +10,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer import _click  # typer vendors click: TyperCommand's hooks take its types, not click's
 from typer.core import TyperCommand
 
 from runbooks.sandbox import faults as fault_catalogue
@@ -37,7 +37,7 @@ healthy, provision it, and write state.json and endpoints.json under the root.
 class _UpCommand(TyperCommand):
     """``up --help`` lists the fault catalogue, computed only when help is shown (it imports every component)."""
 
-    def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+    def format_help(self, ctx: _click.Context, formatter: _click.HelpFormatter) -> None:
         self.help = (
             _UP_HELP
             + "\n\b\nFaults (--fault NAME, repeatable) build the twin wrong on purpose:\n"
@@ -156,11 +156,16 @@ def reset(root: RootOpt = None) -> None:
     console.print(f"sandbox reset: {lifecycle.resolve_root(root)}")
 
 
-@app.command("faults", help="List the faults the twin can be built with.")
-def list_faults() -> None:
+@app.command("faults", help="List the faults the twin can be built with, and the runbook check catching each.")
+def list_faults(
+    markdown: bool = typer.Option(False, "--markdown", help="Print the Markdown table of docs/FAULTS.md."),
+) -> None:
+    if markdown:
+        typer.echo(fault_catalogue.markdown_table(), nl=False)
+        return
     table = Table()
-    for col in ("fault", "component", "description"):
+    for col in ("fault", "component", "description", "caught by"):
         table.add_column(col)
     for f in fault_catalogue.catalogue().values():
-        table.add_row(f.name, f.component, f.description)
+        table.add_row(f.name, f.component, f.description, fault_catalogue.caught_by_text(f))
     console.print(table)

@@ -226,7 +226,7 @@ def plan(env: Environment, cf: CloudflareProvider, tls: TlsClient, hostname: str
                 allowed=(*COLOURS, ROLLBACK),
             )
     else:
-        new = h.blue_green[colour]  # type: ignore[index]
+        new = h.blue_green[colour]  # type: ignore[index]  # colour was validated as blue or green above
     return Plan(
         environment=env.environment,
         hostname=h.name,

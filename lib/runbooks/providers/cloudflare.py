@@ -211,7 +211,7 @@ class CloudflareProvider:
             changes["comment"] = comment
         r = self._call(
             f"edit DNS record {record.name}",
-            lambda: self._client.dns.records.edit(  # type: ignore[call-overload]
+            lambda: self._client.dns.records.edit(  # type: ignore[call-overload]  # one overload per record type
                 record.id,
                 zone_id=self.zone_id,
                 name=record.name,
@@ -233,7 +233,7 @@ class CloudflareProvider:
         s = self._call(
             f"edit zone setting {setting_id}",
             lambda: self._client.zones.settings.edit(setting_id, zone_id=self.zone_id, value=value),
-        )  # type: ignore[call-overload]
+        )
         return str(getattr(s, "value", None))
 
     # -- Pages ----------------------------------------------------------------------------------------
@@ -312,7 +312,7 @@ class CloudflareProvider:
         ]
         t = self._call(
             f"create API token {name}",
-            lambda: self._client.user.tokens.create(name=name, policies=body),  # type: ignore[arg-type]
+            lambda: self._client.user.tokens.create(name=name, policies=body),  # type: ignore[arg-type]  # plain dicts
         )
         if t is None or not t.value or not t.id:
             raise ProviderError(self.provider, f"create API token {name}", "no token or value returned")

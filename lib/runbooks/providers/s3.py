@@ -292,7 +292,7 @@ class MultipartWriter(io.RawIOBase):
     def writable(self) -> bool:
         return True
 
-    def write(self, b: Any) -> int:  # type: ignore[override]
+    def write(self, b: Any) -> int:
         if self.closed:
             raise ValueError("write to a closed MultipartWriter")
         mv = memoryview(b).cast("B")
@@ -313,8 +313,8 @@ class MultipartWriter(io.RawIOBase):
 
     def _submit(self, chunk: bytes | bytearray, *, recycle: bool = False) -> None:
         for f in self._parts:  # surface a failed part early instead of uploading the rest
-            if f.done() and f.exception():
-                raise f.exception()  # type: ignore[misc]
+            if f.done() and (error := f.exception()):
+                raise error
         number = len(self._parts) + 1
         self._parts.append(self._pool.submit(self._upload_part, number, chunk, recycle))
 
@@ -334,7 +334,7 @@ class MultipartWriter(io.RawIOBase):
             return part
         finally:
             if recycle:
-                self._free.put(chunk)  # type: ignore[arg-type]
+                self._free.put(chunk)  # type: ignore[arg-type]  # recycle=True only for our own bytearray buffers
 
     def abort(self) -> None:
         if not self.upload_id:

@@ -121,7 +121,7 @@ class Engine:
             else:
                 task.cancel()
 
-        installed = []
+        installed: list[int] = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 loop.add_signal_handler(sig, on_signal, sig)

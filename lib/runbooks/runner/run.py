@@ -485,7 +485,8 @@ def _skip_unused_heavy_imports() -> None:
     second) to check the ``iri`` string format; no notebook schema uses that format, so the runner does not
     load it. Only done when jsonschema is not imported yet (it treats the module as absent, as designed)."""
     if "jsonschema" not in sys.modules:
-        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
+        # None in sys.modules makes ``import rfc3987_syntax`` raise ImportError (the documented way to block it)
+        sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[arg-type]
 
 
 def _run_async(factory: Any) -> Any:

@@ -10,6 +10,12 @@ Plugging in: add ``"module:Class"`` to ``COMPONENTS`` in ``runbooks.sandbox.regi
 processes are started with ``ctx.spawn(name, argv)`` (own session, output in ``<root>/logs/<name>.log``)
 and their pids returned in ``ComponentState.pids``: ``down`` stops those process groups (after the
 optional ``stop`` hook). ``faults`` are validated and listed by ``runbooks.sandbox.faults``.
+
+A fault is declared as ``name: FaultSpec(description, caught_by=(Catcher(runbook, checks=...),))``: which
+runbook run must catch it, and how (named checks FAIL, or the run is refused with a message). The end-to-end
+test ``tests/e2e/test_fault_catalogue.py`` and the fault table of docs/FAULTS.md are generated from these
+declarations. The plain form ``name: "description"`` is still accepted, but the catalogue's unit test fails
+until its catcher is declared.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ import subprocess
 import sys
 import threading
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
@@ -31,6 +37,57 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as s:
         s.bind((host, 0))
         return int(s.getsockname()[1])
+
+
+@dataclass(frozen=True)
+class Catcher:
+    """One runbook run that must catch a fault.
+
+    Either ``checks``: the result rows with these ids (a check's ``check``, a step's ``step``) FAIL on a twin
+    with the fault and do not on the clean twin; or ``refusal``: the run is refused (status ``refused``) with an
+    error message containing this text. ``params`` are the runbook parameters of the run (strings, as
+    ``runbooks run -p``).
+    """
+
+    runbook: str
+    checks: tuple[str, ...] = ()
+    refusal: str = ""
+    params: Mapping[str, str] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        if bool(self.checks) == bool(self.refusal):
+            raise ValueError(f"Catcher({self.runbook!r}): give either checks=(...) or refusal='...', not both/neither")
+
+    @property
+    def run_key(self) -> tuple[str, tuple[tuple[str, str], ...]]:
+        """Identifies the run: catchers with the same runbook and parameters share one run."""
+        return self.runbook, tuple(sorted(self.params.items()))
+
+
+@dataclass(frozen=True)
+class FaultSpec:
+    """A fault as a component declares it: what it breaks and which runbook run(s) must catch it.
+
+    ``not_caught`` instead of ``caught_by`` says why no runbook catches the fault (it exercises something
+    else, e.g. alert delivery) and where that is tested; it must be given explicitly.
+    """
+
+    description: str
+    caught_by: tuple[Catcher, ...] = ()
+    not_caught: str = ""
+    #: its catchers' runs are stopped early by other faults (e.g. any failed preflight): a twin of its own
+    own_twin: bool = False
+    #: faults of a named group share twins only with each other (e.g. faults that break sign-in for every other
+    #: runbook but not for their own catcher)
+    group: str = ""
+
+    def __post_init__(self) -> None:
+        if self.caught_by and self.not_caught:
+            raise ValueError("FaultSpec: give caught_by or not_caught, not both")
+
+
+#: how a component declares a fault: the full record, or (older form, no catcher) just its description
+FaultDeclaration = FaultSpec | str
 
 
 @dataclass
@@ -153,8 +210,8 @@ class Component(ABC):
 
     name: ClassVar[str]
     depends_on: ClassVar[tuple[str, ...]] = ()
-    #: fault name -> one-line description (shown by ``runbooks sandbox up --help``)
-    faults: ClassVar[dict[str, str]] = {}
+    #: fault name -> its declaration (description, catcher); shown by ``runbooks sandbox faults``
+    faults: ClassVar[Mapping[str, FaultDeclaration]] = {}
 
     @abstractmethod
     def start(self, ctx: SandboxContext) -> ComponentState:

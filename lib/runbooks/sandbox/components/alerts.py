@@ -10,20 +10,27 @@ at ``GET /__twin/requests``; ``POST /__twin/fail {"count": N}`` makes the next N
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from typing import ClassVar
 
 import httpx
 
-from runbooks.sandbox.component import Component, ComponentState, SandboxContext
+from runbooks.sandbox.component import Component, ComponentState, FaultDeclaration, FaultSpec, SandboxContext
 from runbooks.sandbox.emulators.alerts.app import FAULT_DOWN, ROUTING_KEY_SECRET, WEBHOOK_SECRET
 
 NAME = "alerts"
-FAULTS = {FAULT_DOWN: "the alert receivers answer 503 to every request (alerts cannot be delivered)"}
+FAULTS: dict[str, FaultDeclaration] = {
+    FAULT_DOWN: FaultSpec(
+        "the alert receivers answer 503 to every request (alerts cannot be delivered)",
+        not_caught="it breaks the alert receivers, not the hosting: it exercises the scheduler's delivery retries "
+        "(tests/e2e/test_schedule_render_path.py)",
+    )
+}
 
 
 class AlertsComponent(Component):
     name: ClassVar[str] = NAME
-    faults: ClassVar[dict[str, str]] = FAULTS
+    faults: ClassVar[Mapping[str, FaultDeclaration]] = FAULTS
 
     def start(self, ctx: SandboxContext) -> ComponentState:
         pid, address = ctx.spawn_emulator(NAME, "runbooks.sandbox.emulators.alerts", FAULTS)

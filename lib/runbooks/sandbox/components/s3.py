@@ -29,26 +29,52 @@ from __future__ import annotations
 import json
 import sys
 import urllib.request
+from collections.abc import Mapping
 from typing import Any, ClassVar
 
 import yaml
 
 from runbooks.inventory.loader import inventory_dir
 from runbooks.inventory.models import BucketRole, Environment
-from runbooks.sandbox.component import Component, ComponentState, SandboxContext, free_port
+from runbooks.sandbox.component import (
+    Catcher,
+    Component,
+    ComponentState,
+    FaultDeclaration,
+    FaultSpec,
+    SandboxContext,
+    free_port,
+)
 
 NAME = "s3"
 ACCOUNT_ID = "123456789012"  #: moto's default account
 
-FAULTS: dict[str, str] = {
-    "backup-versioning-off": "the backup bucket is created without versioning (and so without object lock, "
-    "which needs versioning): an overwrite destroys the previous backup",
-    "backup-no-object-lock": "the backup bucket is versioned but has no object lock / default retention",
-    "runtime-reads-backups": "the application runtime credential may list and read the backup bucket",
-    "writer-can-delete-backups": "the backup-writer credential may delete object versions and bypass "
-    "governance retention",
-    "backup-bucket-is-app-bucket": "the sandbox inventory lists the backup bucket among the application-data "
-    "buckets (backups are not isolated from application data)",
+#: verify-backup-posture checks the bucket layout and the credentials against the inventory's policy
+POSTURE = "verify-backup-posture"
+
+FAULTS: dict[str, FaultDeclaration] = {
+    "backup-versioning-off": FaultSpec(
+        "the backup bucket is created without versioning (and so without object lock, which needs versioning): "
+        "an overwrite destroys the previous backup",
+        (Catcher(POSTURE, checks=("backup.versioning", "backup.object_lock")),),
+    ),
+    "backup-no-object-lock": FaultSpec(
+        "the backup bucket is versioned but has no object lock / default retention",
+        (Catcher(POSTURE, checks=("backup.object_lock",)),),
+    ),
+    "runtime-reads-backups": FaultSpec(
+        "the application runtime credential may list and read the backup bucket",
+        (Catcher(POSTURE, checks=("runtime.no_backup_access",)),),
+    ),
+    "writer-can-delete-backups": FaultSpec(
+        "the backup-writer credential may delete object versions and bypass governance retention",
+        (Catcher(POSTURE, checks=("writer.cannot_delete_locked",)),),
+    ),
+    "backup-bucket-is-app-bucket": FaultSpec(
+        "the sandbox inventory lists the backup bucket among the application-data buckets (backups are not "
+        "isolated from application data)",
+        (Catcher(POSTURE, checks=("backup.isolated",)),),
+    ),
 }
 
 #: secret-name prefix -> IAM user name
@@ -179,7 +205,7 @@ def policies(env: Environment, faults: frozenset[str]) -> dict[str, dict[str, An
 class S3Component(Component):
     name: ClassVar[str] = NAME
     depends_on: ClassVar[tuple[str, ...]] = ()
-    faults: ClassVar[dict[str, str]] = FAULTS
+    faults: ClassVar[Mapping[str, FaultDeclaration]] = FAULTS
 
     def start(self, ctx: SandboxContext) -> ComponentState:
         port = free_port(ctx.host)
@@ -372,8 +398,8 @@ def main(argv: list[str] | None = None) -> None:
         authorize_object_lock(self, "POST", bucket_name, query, key_name)
         return post(self, request, body, bucket_name, query, key_name)
 
-    S3Response._key_response_put = key_put  # type: ignore[method-assign]
-    S3Response._key_response_post = key_post  # type: ignore[method-assign]
+    S3Response._key_response_put = key_put  # type: ignore[method-assign]  # moto has no object-lock hook
+    S3Response._key_response_post = key_post  # type: ignore[method-assign]  # moto has no object-lock hook
     moto_main(argv)
 
 

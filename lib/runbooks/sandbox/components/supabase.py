@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import secrets
 import string
+from collections.abc import Mapping
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
@@ -24,20 +25,58 @@ import httpx
 import yaml
 
 from runbooks.paths import inventory_dir
-from runbooks.sandbox.component import Component, ComponentState, SandboxContext, dump_json
+from runbooks.sandbox.component import (
+    Catcher,
+    Component,
+    ComponentState,
+    FaultDeclaration,
+    FaultSpec,
+    SandboxContext,
+    dump_json,
+)
 
 NAME = "supabase"
 TOKEN_SECRET = "supabase_access_token"
 STALE_BY = timedelta(days=3)
-FAULTS = {
-    "backup-stale": "the latest backup in the backup bucket is three days old (older than the policy allows)",
-    "backup-corrupt": "the latest backup's stored bytes do not match the checksum recorded in its sidecar",
-    "pitr-disabled": "the Supabase project has point-in-time recovery disabled (restore-pitr is refused)",
-    "pitr-window-short": "the project's PITR add-on keeps 7 days, less than the inventory's pitr_days",
-    "ssl-not-enforced": "the project does not enforce SSL on database connections",
-    "network-restrictions-drift": "the project's network restrictions allow a CIDR the inventory does not list",
-    "auth-token-lifetime-long": "the auth service issues access tokens valid for a day (jwt_exp 86400)",
-    "signing-key-legacy": "the project signs with its legacy HS256 JWT secret (no asymmetric key in use)",
+PLATFORM = "verify-platform-posture"
+FAULTS: dict[str, FaultDeclaration] = {
+    "backup-stale": FaultSpec(
+        "the latest backup in the backup bucket is three days old (older than the policy allows)",
+        (Catcher("verify-backup-posture", checks=("backup.freshness",)),),
+    ),
+    "backup-corrupt": FaultSpec(
+        "the latest backup's stored bytes do not match the checksum recorded in its sidecar",
+        (Catcher("verify-backup-posture", checks=("backup.checksum",)),),
+    ),
+    "pitr-disabled": FaultSpec(
+        "the Supabase project has point-in-time recovery disabled (restore-pitr is refused)",
+        (Catcher("restore-pitr", refusal="point-in-time recovery is disabled"),),
+    ),
+    "pitr-window-short": FaultSpec(
+        "the project's PITR add-on keeps 7 days, less than the inventory's pitr_days",
+        (Catcher(PLATFORM, checks=("supabase.pitr",)),),
+        group="platform",
+    ),
+    "ssl-not-enforced": FaultSpec(
+        "the project does not enforce SSL on database connections",
+        (Catcher(PLATFORM, checks=("supabase.ssl",)),),
+        group="platform",
+    ),
+    "network-restrictions-drift": FaultSpec(
+        "the project's network restrictions allow a CIDR the inventory does not list",
+        (Catcher(PLATFORM, checks=("supabase.network",)),),
+        group="platform",
+    ),
+    "auth-token-lifetime-long": FaultSpec(
+        "the auth service issues access tokens valid for a day (jwt_exp 86400)",
+        (Catcher(PLATFORM, checks=("supabase.access_token_lifetime",)),),
+        group="platform",
+    ),
+    "signing-key-legacy": FaultSpec(
+        "the project signs with its legacy HS256 JWT secret (no asymmetric key in use)",
+        (Catcher(PLATFORM, checks=("supabase.signing_key",)),),
+        group="platform",
+    ),
 }
 
 
@@ -53,7 +92,7 @@ def _inventory_raw() -> dict[str, Any]:
 class SupabaseComponent(Component):
     name: ClassVar[str] = NAME
     depends_on: ClassVar[tuple[str, ...]] = ("postgres", "s3")
-    faults: ClassVar[dict[str, str]] = FAULTS
+    faults: ClassVar[Mapping[str, FaultDeclaration]] = FAULTS
 
     def start(self, ctx: SandboxContext) -> ComponentState:
         state_dir = ctx.dir(NAME)

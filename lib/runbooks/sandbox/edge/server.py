@@ -131,8 +131,8 @@ async def _serve(args: argparse.Namespace) -> None:
     while not (api.started and https.started):
         if any(t.done() for t in tasks):
             for t in tasks:
-                if t.done() and t.exception():
-                    raise t.exception()  # type: ignore[misc]
+                if t.done() and (error := t.exception()):
+                    raise error
             raise SystemExit("edge: a server stopped while starting")
         await asyncio.sleep(0.02)
     ports = {

@@ -227,6 +227,8 @@ def token(request: Request, grant_type: str, body: dict[str, Any] = Body(...)) -
     }
     algorithm = in_use["algorithm"]
     signer = (ECAlgorithm if algorithm == "ES256" else RSAAlgorithm).from_jwk(json.dumps(in_use["_private_jwk"]))
+    if not isinstance(signer, ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey):
+        raise HTTPException(500, f"signing key {in_use['id']} has no private part")
     access = jwt.encode(claims, signer, algorithm=algorithm, headers={"kid": in_use["id"]})
     return {
         "access_token": access,
@@ -250,6 +252,8 @@ def get_user(request: Request) -> dict[str, Any]:
             raise jwt.InvalidTokenError("unknown or revoked signing key")
         alg = key["algorithm"]
         verifier = (ECAlgorithm if alg == "ES256" else RSAAlgorithm).from_jwk(json.dumps(key["public_jwk"]))
+        if not isinstance(verifier, ec.EllipticCurvePublicKey | rsa.RSAPublicKey):
+            raise jwt.InvalidKeyError(f"signing key {kid} publishes no public key")
         claims = jwt.decode(raw, verifier, algorithms=[alg], audience="authenticated")
     except jwt.PyJWTError as e:
         raise HTTPException(401, f"invalid JWT: {type(e).__name__}") from None

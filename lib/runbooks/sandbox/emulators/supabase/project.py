@@ -55,7 +55,7 @@ def _db_connected(ctx: Any, timeout_ms: int) -> tuple[bool, str]:
     try:
         with psycopg.connect(dsn_file.read_text().strip(), connect_timeout=max(1, timeout_ms // 1000)) as conn:
             conn.execute("select 1")
-            if conn.execute("select pg_is_in_recovery()").fetchone()[0]:  # type: ignore[index]
+            if conn.execute("select pg_is_in_recovery()").fetchone()[0]:  # type: ignore[index]  # one-row query: fetchone() is never None here
                 return False, "database is in recovery"
     except (psycopg.Error, OSError) as e:
         return False, type(e).__name__
