@@ -25,7 +25,7 @@ COMMANDS = {
     "demo": "runbooks.cli.demo",
 }
 #: group -> module whose ``app`` is the typer group
-GROUPS = {"runs": "runbooks.cli.runs", "sandbox": "runbooks.cli.sandbox"}
+GROUPS = {"runs": "runbooks.cli.runs", "sandbox": "runbooks.cli.sandbox", "audit": "runbooks.cli.audit"}
 
 
 def build_app(argv: list[str] | None = None) -> typer.Typer:
