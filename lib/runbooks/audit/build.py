@@ -91,8 +91,16 @@ def _write(path: Path, data: bytes) -> None:
     os.replace(tmp, path)
 
 
+def _listing(directory: Path) -> set[str]:
+    try:
+        with os.scandir(directory) as it:
+            return {e.name for e in it}
+    except OSError:
+        return set()
+
+
 def _digest(*parts: object) -> str:
-    return hashlib.sha256(json.dumps(parts, default=str, separators=(",", ":")).encode()).hexdigest()[:32]
+    return hashlib.sha256("\x1f".join(map(str, parts)).encode()).hexdigest()[:32]
 
 
 # -- verification (own process) -----------------------------------------------------------------------
@@ -118,7 +126,6 @@ class RunJob:
     rel: str
     entry: LedgerEntry
     prev: RunSummary | None
-    prev_entry: LedgerEntry | None
     next: RunSummary | None
 
 
@@ -135,10 +142,6 @@ def _render_runs(location: str, out: str, common: pages.Common, jobs: list[RunJo
         manifest = reader.read_manifest(job.entry)
         if manifest is None:
             continue  # verify reports it; the index lists what could be read
-        prev_results = None
-        if job.prev_entry is not None:
-            pm = reader.read_manifest(job.prev_entry)
-            prev_results = pm.results if pm else None
         nb = reader.read_notebook(job.entry)
         html, note = None, "This run archived no notebook (nothing ran: e.g. a refusal before any kernel started)."
         if nb is not None:
@@ -152,13 +155,27 @@ def _render_runs(location: str, out: str, common: pages.Common, jobs: list[RunJo
             entry=job.entry,
             manifest=manifest,
             prev=job.prev,
-            prev_results=prev_results,
             next_=job.next,
             notebook_html=html,
             notebook_note=note,
         )
         _write(Path(out) / job.rel, page.encode())
     return len(jobs)
+
+
+def _summarise(location: str, entries: list[LedgerEntry]) -> dict[str, RunSummary]:
+    """Summaries of runs read from their manifests (unreadable ones are left out: verify reports them)."""
+    reader = ArchiveReader(location)
+    out: dict[str, RunSummary] = {}
+    for entry in entries:
+        manifest = reader.read_manifest(entry)
+        if manifest is not None:
+            out[entry.run_id] = summarise(entry, manifest)
+    return out
+
+
+def _split(items: list[LedgerEntry], n: int) -> list[list[LedgerEntry]]:
+    return [items[i::n] for i in range(n)]
 
 
 def _chunks(items: list[RunJob], size: int) -> Iterator[list[RunJob]]:
@@ -211,23 +228,31 @@ def build_site(
         verified = verifier.submit(_verify_job, reader.location, {} if full_verify else state.get("verified", {}))
 
         summaries: dict[str, RunSummary] = {}
-        entry_of: dict[str, LedgerEntry] = {}
+        raw: dict[str, Any] = {}  #: summaries as stored in the state
+        entry_of = {e.run_id: e for e in entries}
+        to_read: list[LedgerEntry] = []
         for entry in entries:
-            entry_of[entry.run_id] = entry
             hit = cached.get(entry.run_id)
             if hit is not None and hit.get("entry_hash") == entry.hash:
-                summaries[entry.run_id] = RunSummary.model_validate(hit)
-                continue
-            manifest = reader.read_manifest(entry)
-            if manifest is not None:
-                summaries[entry.run_id] = summarise(entry, manifest)
+                summaries[entry.run_id] = RunSummary.model_construct(**hit)  # our own state, written below
+                raw[entry.run_id] = hit
+            else:
+                to_read.append(entry)
+        if len(to_read) > 2 * CHUNK:  # a full build: read manifests in the workers too
+            for part in pool.map(_summarise, [reader.location] * n_workers, _split(to_read, n_workers)):
+                summaries.update(part)
+        else:
+            summaries.update(_summarise(reader.location, to_read))
+        summaries = {e.run_id: summaries[e.run_id] for e in entries if e.run_id in summaries}  # ledger order
         runs = list(summaries.values())
         series = by_series(runs)
         procedures = sorted({r.procedure for r in runs})
+        procedures_key = "|".join(procedures)
 
         # run pages: only those whose inputs changed
         new_pages: dict[str, str] = {}
         jobs: list[RunJob] = []
+        existing = _listing(out / "runs")
         for group in series.values():
             for i, r in enumerate(group):
                 prev = group[i - 1] if i else None
@@ -236,14 +261,14 @@ def build_site(
                 digest = _digest(
                     version,
                     r.entry_hash,
-                    prev and (prev.run_id, prev.entry_hash),
-                    nxt and (nxt.run_id, nxt.status, nxt.row["started_at"]),
-                    procedures,
+                    prev and prev.entry_hash,
+                    nxt and nxt.entry_hash,
+                    procedures_key,
                     compliance is not None,
                 )
                 new_pages[rel] = digest
-                if old_pages.get(rel) != digest or not (out / rel).exists():
-                    jobs.append(RunJob(rel, entry_of[r.run_id], prev, entry_of[prev.run_id] if prev else None, nxt))
+                if old_pages.get(rel) != digest or f"{r.run_id}.html" not in existing:
+                    jobs.append(RunJob(rel, entry_of[r.run_id], prev, nxt))
 
         placeholder = pages.Verdict(True, "", len(entries), reader.head_hash(), [], True, 0)
         run_common = pages.Common(procedures, placeholder, Path(reader.location).name, compliance is not None)
@@ -296,7 +321,7 @@ def build_site(
     new_state = {
         "version": version,
         "pages": new_pages,
-        "runs": {k: v.model_dump(mode="json") for k, v in summaries.items()},
+        "runs": {k: raw[k] if k in raw else v.model_dump(mode="json") for k, v in summaries.items()},
         "verified": good_signatures,
     }
     _write(out / STATE_NAME, json.dumps(new_state, separators=(",", ":")).encode())

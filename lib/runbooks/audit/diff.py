@@ -1,16 +1,17 @@
 """Findings diff: what changed in the check results between two runs of a procedure.
 
-Checks are compared by (recorded result, check, subject). A check *started failing* when it is FAIL now and
-was not FAIL before (or was absent); it *stopped failing* when it was FAIL and now is not (or is gone).
-Other status changes (PASS <-> WARN, appeared, disappeared) are listed as *changed*.
+Checks are compared by key (recorded result, check, subject; see :class:`~runbooks.audit.results.CheckOutcome`).
+A check *started failing* when it is FAIL now and was not FAIL before (or was absent); it *stopped failing*
+when it was FAIL and now is not (or is gone). Other status changes (PASS <-> WARN, appeared, disappeared)
+are listed as *changed*.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from runbooks.audit.results import CheckOutcome, check_outcomes
+from runbooks.audit.results import CheckOutcome
 
 ABSENT = "absent"
 
@@ -20,8 +21,8 @@ class Change:
     key: str
     before: str  #: status, or ``absent``
     after: str
-    evidence: str  #: of the newer run (or the older one when the check is gone)
-    remediation: str
+    evidence: str = ""  #: of the newer run, when known
+    remediation: str = ""
 
 
 @dataclass
@@ -36,23 +37,19 @@ class FindingsDiff:
         return not (self.started_failing or self.stopped_failing or self.changed)
 
 
-def _by_key(results: dict[str, Any]) -> dict[str, CheckOutcome]:
-    return {o.key: o for o in check_outcomes(results)}
-
-
-def diff_findings(before: dict[str, Any], after: dict[str, Any]) -> FindingsDiff:
-    """Compare the recorded results of an older run (``before``) with a newer one (``after``)."""
-    old, new = _by_key(before), _by_key(after)
+def diff_findings(
+    before: Mapping[str, str], after: Mapping[str, str], details: Mapping[str, CheckOutcome] | None = None
+) -> FindingsDiff:
+    """Compare check statuses (key -> status) of an older run with a newer one; ``details`` (the newer
+    run's outcomes by key) adds evidence and remediation to the changes."""
     out = FindingsDiff()
-    for key in list(new) + [k for k in old if k not in new]:
-        o, n = old.get(key), new.get(key)
-        b, a = (o.status if o else ABSENT), (n.status if n else ABSENT)
+    for key in [*after, *(k for k in before if k not in after)]:
+        b, a = before.get(key, ABSENT), after.get(key, ABSENT)
         if b == a:
             out.unchanged += 1
             continue
-        shown = n or o
-        assert shown is not None
-        change = Change(key, b, a, shown.evidence, shown.remediation)
+        d = details.get(key) if details else None
+        change = Change(key, b, a, d.evidence if d else "", d.remediation if d else "")
         if a == "FAIL":
             out.started_failing.append(change)
         elif b == "FAIL":

@@ -17,11 +17,11 @@ from __future__ import annotations
 
 import base64
 import functools
+import json
 from collections.abc import Mapping
 from typing import Any
 
 import jinja2
-import nbformat.v4
 from nbconvert.filters.ansi import ansi2html
 from nbconvert.filters.highlight import Highlight2HTML
 from nbconvert.filters.markdown_mistune import markdown2html_mistune
@@ -76,15 +76,42 @@ class NotebookRenderer:
             best_mimetype=best_mimetype,
             b64=lambda s: base64.b64encode(_text(s).encode()).decode(),
         )
-        self._template = env.get_template("notebook.html.j2")
+        template = env.get_template("notebook.html.j2")
+
+        @functools.lru_cache(maxsize=4096)
+        def cell_html(key: str, index: int) -> str:
+            return template.render(cell=json.loads(key), index=index)
+
+        self._cell_html = cell_html
 
     def render(self, data: bytes) -> str:
-        """HTML of the cells of an archived notebook (``data``: its bytes)."""
+        """HTML of the cells of an archived notebook (``data``: its bytes). Identical cells (same content at
+        the same position, common across runs of a procedure) are rendered once per build."""
         try:
-            nb = nbformat.v4.reads(data.decode("utf-8"))  # joins multi-line sources; no schema validation
-            cells = nb.get("cells")
-            if not isinstance(cells, list):
-                raise ValueError("no cells")
-        except (ValueError, TypeError, AttributeError, UnicodeDecodeError) as exc:
+            nb = json.loads(data)
+            cells = nb["cells"]
+            if not isinstance(cells, list) or not all(isinstance(c, dict) for c in cells):
+                raise ValueError("no list of cells")
+            keys = [json.dumps(_normalised(c), sort_keys=True) for c in cells]
+        except (ValueError, TypeError, KeyError, AttributeError, UnicodeDecodeError) as exc:
             raise NotebookRenderError(f"not a notebook: {exc}") from None
-        return self._template.render(cells=cells)
+        return '<div class="notebook">' + "".join(self._cell_html(k, i) for i, k in enumerate(keys)) + "</div>"
+
+
+def _normalised(cell: dict[str, Any]) -> dict[str, Any]:
+    """A cell as the template reads it: metadata and outputs present, text fields joined (the JSON format
+    may split them into lists of lines), the cell id dropped (it differs across runs, the page does not show it)."""
+    out = {k: v for k, v in cell.items() if k != "id"}
+    out["source"] = _text(cell.get("source", ""))
+    out.setdefault("metadata", {})
+    out.setdefault("execution_count", None)
+    outputs = []
+    for o in cell.get("outputs", []) or []:
+        o = dict(o)
+        if "text" in o:
+            o["text"] = _text(o["text"])
+        if isinstance(o.get("data"), dict):
+            o["data"] = {m: (v if m == "application/json" else _text(v)) for m, v in o["data"].items()}
+        outputs.append(o)
+    out["outputs"] = outputs
+    return out

@@ -7,7 +7,6 @@ the archive goes through Jinja's autoescaping; only the notebook HTML and our ow
 from __future__ import annotations
 
 import hashlib
-import itertools
 import json
 import re
 from collections import Counter
@@ -25,13 +24,14 @@ from runbooks.audit.catalog import EXPORT_FIELDS, RunSummary
 from runbooks.audit.charts import Mark, Point, status_strip, trend
 from runbooks.audit.compliance import Compliance
 from runbooks.audit.diff import FindingsDiff, diff_findings
-from runbooks.audit.results import METRICS, STATUSES, check_counts, check_rows, table_rows
+from runbooks.audit.results import METRICS, STATUSES, check_counts, check_outcomes, check_rows, table_rows
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES, STATIC = HERE / "templates", HERE / "static"
 #: runs drawn on a procedure page's strips (the latest ones); older runs stay in the list and their pages
 STRIP_RUNS = 150
 LATEST_RUNS = 20
+MAX_CHANGES = 50
 RUN_STATUS_FILL = {"succeeded": "PASS", "failed": "FAIL", "timed_out": "FAIL", "kernel_died": "FAIL"}
 
 
@@ -99,7 +99,15 @@ class Verdict:
         for f in self.findings:
             if f.get("run_id"):
                 by_run.setdefault(str(f["run_id"]), []).append(f"{f['kind']}: {f['detail']}")
-        data = {"ok": self.ok, "at": self.at, "entries": self.entries, "count": len(self.findings), "runs": by_run}
+        data = {
+            "ok": self.ok,
+            "at": self.at,
+            "entries": self.entries,
+            "count": len(self.findings),
+            "rehashed": self.rehashed,
+            "full": self.full,
+            "runs": by_run,
+        }
         return "window.AUDIT_VERIFY = " + _js_json(data) + ";\n"
 
 
@@ -208,14 +216,14 @@ def run_page(
     entry: LedgerEntry,
     manifest: RunManifest,
     prev: RunSummary | None,
-    prev_results: dict[str, Any] | None,
     next_: RunSummary | None,
     notebook_html: str | None,
     notebook_note: str,
 ) -> str:
     diff: FindingsDiff | None = None
-    if prev is not None and prev_results is not None:
-        diff = diff_findings(prev_results, manifest.results)
+    if prev is not None:
+        outcomes = {o.key: o for o in check_outcomes(manifest.results)}
+        diff = diff_findings(prev.checks, {k: o.status for k, o in outcomes.items()}, outcomes)
     return env.get_template("run.html.j2").render(
         **common.ctx("../"),
         m=manifest,
@@ -263,10 +271,11 @@ def _env_section(procedure: str, name: str, runs: list[RunSummary]) -> dict[str,
             metric_charts.append((label, trend(points, caption=label, unit=unit)))
     durations = [Point(r.run_id, href(r), stamp(r.started_at)[:10], float(r.row["duration_seconds"])) for r in recent]
     changes = []
-    for before, after in itertools.pairwise(runs):
-        if before.checks == after.checks or not (before.checks or after.checks):
+    for i in range(len(runs) - 1, 0, -1):  # newest first, the last MAX_CHANGES changes
+        before, after = runs[i - 1], runs[i]
+        if before.checks == after.checks:
             continue
-        d = diff_findings(_as_results(before.checks), _as_results(after.checks))
+        d = diff_findings(before.checks, after.checks)
         if not d.empty:
             changes.append(
                 {
@@ -277,6 +286,8 @@ def _env_section(procedure: str, name: str, runs: list[RunSummary]) -> dict[str,
                     "diff": d,
                 }
             )
+            if len(changes) == MAX_CHANGES:
+                break
     counts = Counter(r.status for r in runs)
     return {
         "name": name,
@@ -287,7 +298,7 @@ def _env_section(procedure: str, name: str, runs: list[RunSummary]) -> dict[str,
         "duration_chart": trend(durations, caption="duration", unit="s"),
         "metric_charts": metric_charts,
         "checks": checks,
-        "changes": list(reversed(changes))[:50],
+        "changes": changes,
         "latest": [
             {
                 "run_id": r.run_id,
@@ -301,11 +312,6 @@ def _env_section(procedure: str, name: str, runs: list[RunSummary]) -> dict[str,
             for r in reversed(runs[-LATEST_RUNS:])
         ],
     }
-
-
-def _as_results(checks: dict[str, str]) -> dict[str, Any]:
-    """Summarised check statuses back in the recorded shape (one table), for :func:`diff_findings`."""
-    return {"": [{"check": k, "subject": "", "status": s} for k, s in checks.items()]}
 
 
 def procedure_page(env: jinja2.Environment, common: Common, procedure: str, series: dict[str, list[RunSummary]]) -> str:

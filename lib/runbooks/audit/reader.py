@@ -8,6 +8,7 @@ reads a local archive root through :class:`runbooks.archive.store.Archive`; a st
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -20,6 +21,7 @@ from runbooks.archive.store import Archive
 from runbooks.archive.verify import VerifyReport, verify
 
 NOTEBOOK_NAME = "notebook.ipynb"
+_ENTRY_FIELDS = set(LedgerEntry.model_fields)
 
 
 class ArchiveUnreadable(RuntimeError):
@@ -49,8 +51,25 @@ class ArchiveReader:
             raise ArchiveUnreadable(f"{self.location} has no ledger.jsonl: not an archive of runs")
 
     def entries(self) -> list[LedgerEntry]:
-        """Ledger entries in ledger order (unparseable lines are left to :meth:`verify`)."""
-        return self._archive.ledger.entries()
+        """Ledger entries in ledger order. Lines that are not entries are skipped (:meth:`verify` reports
+        them); this is the fast path (plain JSON, no validation) since the site reads every entry."""
+        try:
+            data = self._archive.ledger.path.read_bytes()
+        except FileNotFoundError:
+            return []
+        out: list[LedgerEntry] = []
+        for raw in data.splitlines():
+            try:
+                fields = json.loads(raw)
+            except ValueError:
+                continue
+            if (
+                isinstance(fields, dict)
+                and fields.keys() == _ENTRY_FIELDS
+                and all(isinstance(fields[k], int if k == "seq" else str) for k in _ENTRY_FIELDS)
+            ):
+                out.append(LedgerEntry.model_construct(**fields))
+        return out
 
     def head_hash(self) -> str | None:
         head = self._archive.ledger.read_head()
