@@ -30,7 +30,7 @@ def site(
         typer.Option("--compliance", help="Schedule compliance JSON (docs/AUDIT_SITE.md): adds compliance.html."),
     ] = None,
     workers: Annotated[
-        int, typer.Option("--workers", min=1, help="Processes rendering run pages (default: CPUs, at most 4).")
+        int, typer.Option("--workers", min=0, help="Processes rendering run pages (0: one per CPU, at most 4).")
     ] = 0,
     full_verify: Annotated[
         bool, typer.Option("--full-verify", help="Re-hash every run, even those unchanged since the last build.")
