@@ -140,3 +140,26 @@ def test_export_csv_equals_runs_list_json(page: Any, built: tuple[Path, Path]) -
     with page.expect_download() as info:
         page.click("#export-json")
     assert json.loads(Path(info.value.path()).read_text()) == runs_list(archive, "--status", "succeeded")
+
+
+def test_a_script_in_a_notebook_output_does_not_run(browser: Any, tmp_path: Path) -> None:
+    """Outputs are inserted as archived; the pages' Content-Security-Policy runs only the site's own scripts."""
+    from runbooks.archive.store import Archive
+    from runbooks.audit.build import build_site
+    from runbooks.audit.samples import sample_notebook, sample_runs
+
+    archive = Archive(tmp_path / "runs")
+    (m,) = list(sample_runs(1))
+    nbj = json.loads(sample_notebook(m))
+    hostile = "<script>document.title='PWNED'</script><img src=x onerror=\"document.title='PWNED2'\">"
+    nbj["cells"][3]["outputs"].append({"output_type": "display_data", "data": {"text/html": hostile}, "metadata": {}})
+    archive.commit(m, {"notebook.ipynb": json.dumps(nbj).encode()})
+    build_site(tmp_path / "site", archive.root, workers=1)
+    context = browser.new_context()
+    pg = context.new_page()
+    pg.goto((tmp_path / "site" / "runs" / f"{m.run_id}.html").as_uri())
+    pg.wait_for_load_state("load")
+    assert "<script>document.title='PWNED'</script>" in (tmp_path / "site" / "runs" / f"{m.run_id}.html").read_text()
+    assert "PWNED" not in pg.title()
+    assert "Archive intact" in pg.locator("#verify-banner").inner_text()  # our own script did run
+    context.close()
