@@ -234,7 +234,7 @@ def build_site(
         for entry in entries:
             hit = cached.get(entry.run_id)
             if hit is not None and hit.get("entry_hash") == entry.hash:
-                summaries[entry.run_id] = RunSummary.model_construct(**hit)  # our own state, written below
+                summaries[entry.run_id] = RunSummary(**hit)  # our own state, written below
                 raw[entry.run_id] = hit
             else:
                 to_read.append(entry)
@@ -321,7 +321,7 @@ def build_site(
     new_state = {
         "version": version,
         "pages": new_pages,
-        "runs": {k: raw[k] if k in raw else v.model_dump(mode="json") for k, v in summaries.items()},
+        "runs": {k: raw[k] if k in raw else v.as_dict() for k, v in summaries.items()},
         "verified": good_signatures,
     }
     _write(out / STATE_NAME, json.dumps(new_state, separators=(",", ":")).encode())

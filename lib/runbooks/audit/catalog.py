@@ -7,11 +7,11 @@ summaries in its state file keyed by the run's ledger entry hash, so a rebuild r
 
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
-
-from pydantic import BaseModel
 
 from runbooks.archive.index import IndexedRun
 from runbooks.archive.ledger import LedgerEntry
@@ -22,15 +22,21 @@ from runbooks.audit.results import check_counts, check_outcomes, metrics
 EXPORT_FIELDS = tuple(IndexedRun.model_fields)
 
 
-class RunSummary(BaseModel):
+@dataclass(frozen=True, slots=True)
+class RunSummary:
+    """Plain data (a dataclass, not a model): the build holds 10,000 of them and reloads them from its state."""
+
     entry_hash: str  #: the ledger entry it was read for (a changed entry means re-read)
     seq: int
     row: dict[str, Any]  #: ``runs list --json`` row
     error_message: str = ""
     error_cell: int | None = None
-    checks: dict[str, str] = {}  #: check key -> status
-    counts: dict[str, int] = {}
-    metrics: dict[str, float] = {}
+    checks: dict[str, str] = field(default_factory=dict)  #: check key -> status
+    counts: dict[str, int] = field(default_factory=dict)
+    metrics: dict[str, float] = field(default_factory=dict)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
 
     @property
     def run_id(self) -> str:
@@ -50,7 +56,16 @@ class RunSummary(BaseModel):
 
     @property
     def started_at(self) -> datetime:
-        return datetime.fromisoformat(str(self.row["started_at"]))
+        return _parse(str(self.row["started_at"]))
+
+    @property
+    def started_iso(self) -> str:
+        return str(self.row["started_at"])
+
+
+@functools.lru_cache(maxsize=65536)
+def _parse(iso: str) -> datetime:
+    return datetime.fromisoformat(iso)
 
 
 def summarise(entry: LedgerEntry, m: RunManifest) -> RunSummary:

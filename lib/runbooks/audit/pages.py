@@ -6,6 +6,7 @@ the archive goes through Jinja's autoescaping; only the notebook HTML and our ow
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import re
@@ -40,8 +41,12 @@ def slug(value: str) -> str:
 
 
 def stamp(value: datetime | str) -> str:
-    ts = datetime.fromisoformat(value) if isinstance(value, str) else value
-    return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
+    return _stamp(value.isoformat() if isinstance(value, datetime) else value)
+
+
+@functools.lru_cache(maxsize=65536)
+def _stamp(iso: str) -> str:
+    return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
 def duration(seconds: float) -> str:
@@ -176,7 +181,7 @@ class Neighbour:
 
 
 def neighbour(r: RunSummary | None) -> Neighbour | None:
-    return Neighbour(r.run_id, stamp(r.started_at), r.status) if r else None
+    return Neighbour(r.run_id, stamp(r.started_iso), r.status) if r else None
 
 
 def result_views(results: dict[str, Any]) -> list[dict[str, Any]]:
@@ -247,7 +252,7 @@ def _env_section(procedure: str, name: str, runs: list[RunSummary]) -> dict[str,
 
     strip = status_strip(
         [
-            Mark(r.run_id, href(r), RUN_STATUS_FILL.get(r.status, ""), f"{stamp(r.started_at)} {r.status} {r.run_id}")
+            Mark(r.run_id, href(r), RUN_STATUS_FILL.get(r.status, ""), f"{stamp(r.started_iso)} {r.status} {r.run_id}")
             for r in recent
         ],
         caption=f"status of the last {len(recent)} runs",
@@ -258,18 +263,18 @@ def _env_section(procedure: str, name: str, runs: list[RunSummary]) -> dict[str,
     checks = []
     for key in keys:
         marks = [
-            Mark(r.run_id, href(r), r.checks.get(key, ""), f"{stamp(r.started_at)} {r.checks.get(key, 'absent')}")
+            Mark(r.run_id, href(r), r.checks.get(key, ""), f"{stamp(r.started_iso)} {r.checks.get(key, 'absent')}")
             for r in recent
         ]
         checks.append({"key": key, "latest": recent[-1].checks.get(key, ""), "strip": status_strip(marks, caption=key)})
     metric_charts = []
     for label, unit, _paths in METRICS:
         points = [
-            Point(r.run_id, href(r), stamp(r.started_at)[:10], r.metrics[label]) for r in recent if label in r.metrics
+            Point(r.run_id, href(r), stamp(r.started_iso)[:10], r.metrics[label]) for r in recent if label in r.metrics
         ]
         if points:
             metric_charts.append((label, trend(points, caption=label, unit=unit)))
-    durations = [Point(r.run_id, href(r), stamp(r.started_at)[:10], float(r.row["duration_seconds"])) for r in recent]
+    durations = [Point(r.run_id, href(r), stamp(r.started_iso)[:10], float(r.row["duration_seconds"])) for r in recent]
     changes = []
     for i in range(len(runs) - 1, 0, -1):  # newest first, the last MAX_CHANGES changes
         before, after = runs[i - 1], runs[i]
@@ -280,9 +285,9 @@ def _env_section(procedure: str, name: str, runs: list[RunSummary]) -> dict[str,
             changes.append(
                 {
                     "run_id": after.run_id,
-                    "started": stamp(after.started_at),
+                    "started": stamp(after.started_iso),
                     "base_id": before.run_id,
-                    "base_started": stamp(before.started_at),
+                    "base_started": stamp(before.started_iso),
                     "diff": d,
                 }
             )
@@ -302,7 +307,7 @@ def _env_section(procedure: str, name: str, runs: list[RunSummary]) -> dict[str,
         "latest": [
             {
                 "run_id": r.run_id,
-                "started": stamp(r.started_at),
+                "started": stamp(r.started_iso),
                 "status": r.status,
                 "actor": r.row["actor"],
                 "trigger": r.row["trigger"],

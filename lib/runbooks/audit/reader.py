@@ -13,6 +13,7 @@ import os
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from runbooks.archive.layout import MANIFEST_NAME
 from runbooks.archive.ledger import LedgerEntry
@@ -57,12 +58,18 @@ class ArchiveReader:
             data = self._archive.ledger.path.read_bytes()
         except FileNotFoundError:
             return []
+        lines = [ln for ln in data.splitlines() if ln.strip()]
+        try:  # one parse for the whole ledger; line by line only when some line is not JSON
+            parsed: list[Any] = json.loads(b"[" + b",".join(lines) + b"]")
+        except ValueError:
+            parsed = []
+            for raw in lines:
+                try:
+                    parsed.append(json.loads(raw))
+                except ValueError:
+                    continue
         out: list[LedgerEntry] = []
-        for raw in data.splitlines():
-            try:
-                fields = json.loads(raw)
-            except ValueError:
-                continue
+        for fields in parsed:
             if (
                 isinstance(fields, dict)
                 and fields.keys() == _ENTRY_FIELDS
