@@ -10,6 +10,7 @@ Exits 1 if a target is missed. Usage: python bench/audit_site.py [--runs 10000] 
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import sys
 import tempfile
@@ -90,6 +91,8 @@ def main() -> int:
         print(
             f"index usable:  {usable:6.2f} s  (target < 1 s)   Chromium, {args.runs + 1} runs, filter matched {matched}"
         )
+        load = " ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"machine: {os.cpu_count()} CPUs, load average {load} (1, 5, 15 min): figures scale with it")
         ok = full.seconds < 30 and again.seconds < 2 and usable < 1 and full.verify_ok and again.verify_ok
         print("OK: every target met" if ok else "MISSED: at least one target (figures above)")
         return 0 if ok else 1
