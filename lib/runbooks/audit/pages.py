@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import jinja2
-from pygments.formatters import HtmlFormatter
+from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped]
 
 from runbooks.archive.ledger import LedgerEntry
 from runbooks.archive.manifest import RunManifest, RunStatus

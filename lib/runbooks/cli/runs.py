@@ -269,8 +269,8 @@ def _print_manifest(console: Console, m: RunManifest, run_dir: Path | None, prob
             t = Table(title=title, title_justify="left", show_header=False)
             t.add_column(style="bold")
             t.add_column()
-            for k, v in items.items():
-                t.add_row(Text(k), Text(v))
+            for key, text in items.items():
+                t.add_row(Text(key), Text(text))
             console.print(t)
     for name, rows in checks.items():
         console.print(_check_table(name, rows))
