@@ -57,7 +57,9 @@ def _fmt(value: float, unit: str) -> str:
                 return f"{value / scale:.1f} {name}"
         return f"{value:.0f} B"
     if unit == "s":
-        return f"{value:.1f} s"
+        if abs(value) >= 7200:
+            return f"{value / 3600:.1f} h"
+        return f"{value / 60:.1f} min" if abs(value) >= 120 else f"{value:.1f} s"
     return f"{value:g}"
 
 
