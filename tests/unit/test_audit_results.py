@@ -34,3 +34,25 @@ def test_findings_diff_started_stopped_and_changed() -> None:
     assert [(c.key, c.before, c.after) for c in d.changed] == [("gone", "WARN", "absent")]
     assert d.unchanged == 1 and not d.empty
     assert diff_findings(after, after).empty
+
+
+def test_result_views_render_timelines_as_tables() -> None:
+    from runbooks.audit.pages import environment, result_views
+
+    results = {
+        "pitr_timeline": {"target": "T", "events": [{"at": "t1", "event": "restore requested"}, {"at": "t2"}]},
+        "checks": [{"check": "c", "subject": "<s>", "status": "fail", "evidence": "e", "remediation": "r"}],
+        "n": 3,
+    }
+    views = result_views(results)
+    assert [v["kind"] for v in views] == ["mapping", "checks", "scalar"]
+    assert views[1]["rows"][0]["status"] == "FAIL" and views[1]["counts"]["FAIL"] == 1
+    html = (
+        environment()
+        .from_string(
+            '{% from "macros.html.j2" import result_block %}{% for r in rs %}{{ result_block(r) }}{% endfor %}'
+        )
+        .render(rs=views)
+    )
+    assert '<table class="data nested">' in html and "<td>restore requested</td>" in html
+    assert 'class="ck-row ck-FAIL"' in html and "&lt;s&gt;" in html and "<s>" not in html
