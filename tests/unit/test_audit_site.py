@@ -95,6 +95,7 @@ def test_rebuild_rewrites_only_what_changed(archive: Archive, tmp_path: Path) ->
     written = set(third.written)
     assert f"runs/{extra.run_id}.html" in written and f"runs/{prev['run_id']}.html" in written
     assert {"data/runs.js", "index.html", f"procedures/{extra.procedure}.html"} <= written
+    assert not any(w.startswith("procedures/") and extra.procedure not in w for w in written)
     assert len([w for w in written if w.startswith("runs/")]) == 2
     assert third.rehashed == 1  # only the new run's files were hashed
     untouched = [p for p in before if p.name not in {f"{extra.run_id}.html", f"{prev['run_id']}.html"}]

@@ -299,18 +299,28 @@ def build_site(
     files["data/runs.js"] = runs_js
     files["data/verify.js"] = verdict.script().encode()
     files["index.html"] = pages.index_page(env, common, runs, hashlib.sha256(runs_js).hexdigest()[:12]).encode()
+    proc_pages: dict[str, str] = {}
     for procedure in procedures:
         per_env = {e: group for (p, e), group in series.items() if p == procedure}
-        files[f"procedures/{pages.slug(procedure)}.html"] = pages.procedure_page(
-            env, common, procedure, per_env
-        ).encode()
+        rel = f"procedures/{pages.slug(procedure)}.html"
+        digest = _digest(
+            version,
+            procedures_key,
+            compliance is not None,
+            *(f"{e}:{r.entry_hash}" for e, group in sorted(per_env.items()) for r in group),
+        )
+        proc_pages[rel] = digest
+        if old_pages.get(rel) == digest and (out / rel).exists():
+            continue  # its runs are the same: the page is (the verdict comes from data/verify.js)
+        files[rel] = pages.procedure_page(env, common, procedure, per_env).encode()
     if compliance is not None:
         files["compliance.html"] = pages.compliance_page(env, common, compliance, set(summaries)).encode()
-    unchanged = len(new_pages) - len(jobs)
+    unchanged = len(new_pages) - len(jobs) + sum(1 for rel in proc_pages if rel not in files)
     for rel, data in files.items():
         if not _write_if_changed(out, rel, data, written):
             unchanged += 1
         new_pages[rel] = ""
+    new_pages.update(proc_pages)  # with their digests (a page rendered this time included)
 
     removed = []
     for rel in sorted(set(old_pages) - set(new_pages)):
