@@ -58,6 +58,7 @@ def test_run_page_links_the_failing_cell_and_shows_check_rows(archive: Archive, 
     assert 'class="nb-cell nb-code nb-failed" id="cell-6"' in page
     assert 'class="ck-row ck-FAIL"' in page and "renew the certificate at the edge" in page
     assert "[app.runspectral.com]" in page  # text kept literally (escaped, not swallowed)
+    assert "<th>exit code</th><td>1</td>" in page
     assert "started failing" in page or "first run of" in page
     assert f"#{failed['path']}" not in page and str(failed["manifest_sha256"]) in page
 

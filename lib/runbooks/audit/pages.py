@@ -26,6 +26,7 @@ from runbooks.audit.charts import Mark, Point, status_strip, trend
 from runbooks.audit.compliance import Compliance
 from runbooks.audit.diff import FindingsDiff, diff_findings
 from runbooks.audit.results import METRICS, STATUSES, check_counts, check_outcomes, check_rows, table_rows
+from runbooks.runner.run import EXIT_CODES
 
 HERE = Path(__file__).resolve().parent
 TEMPLATES, STATIC = HERE / "templates", HERE / "static"
@@ -232,6 +233,7 @@ def run_page(
     return env.get_template("run.html.j2").render(
         **common.ctx("../"),
         m=manifest,
+        exit_code=EXIT_CODES.get(manifest.status, ""),
         entry=entry,
         prev=neighbour(prev),
         next=neighbour(next_),
