@@ -163,3 +163,36 @@ def test_a_script_in_a_notebook_output_does_not_run(browser: Any, tmp_path: Path
     assert "PWNED" not in pg.title()
     assert "Archive intact" in pg.locator("#verify-banner").inner_text()  # our own script did run
     context.close()
+
+
+def test_compare_any_two_runs_on_the_procedure_page(browser: Any, tmp_path: Path) -> None:
+    """The procedure page's compare box gives the findings diff of the two runs chosen (same rules as the build)."""
+    from runbooks.archive.store import Archive
+    from runbooks.audit.build import build_site
+    from runbooks.audit.diff import diff_findings
+    from runbooks.audit.results import check_outcomes
+    from runbooks.audit.samples import commit_runs, sample_runs
+
+    runs = [m for m in sample_runs(30, seed=10) if m.procedure == "check-dns-posture" and m.environment == "production"]
+    archive = Archive(tmp_path / "runs")
+    commit_runs(archive, runs)
+    build_site(tmp_path / "site", archive.root, workers=1)
+    older, newer = runs[0], next(m for m in runs if m.status.value == "failed")
+    expected = diff_findings(
+        {o.key: o.status for o in check_outcomes(older.results)},
+        {o.key: o.status for o in check_outcomes(newer.results)},
+    )
+    context = browser.new_context()
+    pg = context.new_page()
+    errors: list[str] = []
+    pg.on("console", lambda msg: errors.append(msg.text) if msg.type == "error" else None)
+    pg.goto((tmp_path / "site" / "procedures" / "check-dns-posture.html").as_uri())
+    box = pg.locator("#env-production .compare")
+    box.locator(".cmp-a").select_option(label=f"{older.started_at:%Y-%m-%d %H:%M:%S}Z  {older.run_id}")
+    box.locator(".cmp-b").select_option(label=f"{newer.started_at:%Y-%m-%d %H:%M:%S}Z  {newer.run_id}")
+    started = box.locator(".cmp-out li.started").all_inner_texts()
+    assert started == [f"started failing: {c.key} ({c.before} → {c.after})" for c in expected.started_failing]
+    assert any("tls.expiry / app.runspectral.com" in t for t in started)
+    assert box.locator(".cmp-out li.changed").count() == len(expected.changed)
+    assert not errors, errors
+    context.close()

@@ -34,6 +34,8 @@ TEMPLATES, STATIC = HERE / "templates", HERE / "static"
 STRIP_RUNS = 150
 LATEST_RUNS = 20
 MAX_CHANGES = 50
+#: one letter per check status in the compare data of a procedure page (assets/compare.js reads it)
+COMPARE_CODE = {"PASS": "P", "WARN": "W", "FAIL": "F"}
 RUN_STATUS_FILL = {"succeeded": "PASS", "failed": "FAIL", "timed_out": "FAIL", "kernel_died": "FAIL"}
 
 
@@ -295,8 +297,20 @@ def _env_section(procedure: str, name: str, runs: list[RunSummary]) -> dict[str,
             )
             if len(changes) == MAX_CHANGES:
                 break
+    compare = {
+        "keys": keys,
+        "runs": [
+            {
+                "id": r.run_id,
+                "t": stamp(r.started_iso),
+                "s": "".join(COMPARE_CODE.get(r.checks.get(k, ""), "-") for k in keys),
+            }
+            for r in recent
+        ],
+    }
     counts = Counter(r.status for r in runs)
     return {
+        "compare_json": _js_json(compare) if keys and len(recent) > 1 else "",
         "name": name,
         "total": len(runs),
         "counts": {s.value: counts.get(s.value, 0) for s in RunStatus},
