@@ -69,6 +69,7 @@ def test_procedure_page_draws_check_timelines_trends_and_diffs(archive: Archive,
     dns = (site / "procedures" / "check-dns-posture.html").read_text()
     assert dns.count('<svg class="strip"') > 10 and 'data-status="FAIL"' in dns
     assert "Findings diff" in dns and "tls.expiry / app.runspectral.com" in dns
+    assert dns.count('class="compare-data"') == 3  # one compare box per environment
     drill = (site / "procedures" / "restore-drill.html").read_text()
     assert "RTO trend" in drill and "RPO trend" in drill and '<polyline fill="none"' in drill
     backup = (site / "procedures" / "nightly-backup.html").read_text()
