@@ -116,6 +116,8 @@ def test_tampering_shows_in_the_banner_and_the_run_page_data(archive: Archive, t
     assert "Archive NOT intact: 1 finding(s)" in index and "file_edited" in index and entry.run_id in index
     verdict = (site / "data" / "verify.js").read_text()
     assert entry.run_id in verdict and '"ok":false' in verdict
+    result = cli.invoke(app, ["audit", "site", str(site), "--archive", str(archive.root), "--workers", "1"])
+    assert result.exit_code == 1 and "archive NOT intact: 1 finding(s)" in result.output  # built, and says so
 
 
 def test_full_verify_rehashes_everything(archive: Archive, tmp_path: Path) -> None:
