@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test lint lab lock bench clean-sandbox
+.PHONY: setup browser demo test lint lab lock bench clean-sandbox
 
 setup: $(STAMP)
 
@@ -24,13 +24,26 @@ $(STAMP): requirements.txt pyproject.toml
 	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
 	@touch $(STAMP)
 
+# The audit site's browser tests drive Debian's Chromium through Playwright (Playwright's own browser
+# download is not used). Installed here when missing and running as root; otherwise the exact command.
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+	    echo "installing chromium (apt-get) for the browser tests"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	  else \
+	    echo "Chromium is missing ($(CHROMIUM)); the browser tests need it. Run: sudo apt-get update && sudo apt-get install -y chromium" >&2; \
+	    exit 1; \
+	  fi; }
+
 demo: setup
 	$(BIN)/runbooks demo
 
 # pytest's exit status goes straight to make: 1 (failures), 5 (no test collected) or any other non-zero
 # status fails `make test` and so CI (.ci/run).
 # mypy reads its configuration (files, per-module overrides) from pyproject.toml's [tool.mypy].
-test: setup
+test: setup browser
 	$(BIN)/ruff check lib tests bench
 	$(BIN)/ruff format --check lib tests bench
 	$(BIN)/mypy

@@ -222,3 +222,56 @@ def test_summaries() -> None:
     assert summarise_result({"columns": ["status"], "data": [{"status": "WARN"}]}) == "1 rows (WARN 1)"
     assert summarise_result({"status": {"0": "PASS", "1": "FAIL"}}) == "2 rows (FAIL 1, PASS 1)"
     assert summarise_result("x" * 500).startswith("str (502 chars)")
+
+
+def test_show_prints_text_literally_and_check_rows(tmp_path: Path) -> None:
+    """Rich markup is never interpreted: bracketed hostnames and ``[not recorded]`` survive; check rows are listed."""
+    a = Archive(tmp_path / "runs")
+    m = sample_manifest(
+        "check-dns-posture",
+        status=RunStatus.FAILED,
+        results={
+            "checks": [
+                {
+                    "check": "dns.proxied",
+                    "subject": "[app.runspectral.com]",
+                    "status": "FAIL",
+                    "evidence": "proxied=false [bold]not markup[/bold]",
+                    "remediation": "turn the proxy on",
+                },
+                {"check": "tls.expiry", "subject": "api", "status": "PASS", "evidence": "60 days", "remediation": ""},
+            ]
+        },
+    )
+    m = m.model_copy(update={"parameters": {**m.parameters, "hostname": "[not recorded]"}})
+    a.commit(m, {})
+    code, out = invoke(a, "show", m.run_id)
+    assert code == 0, out
+    assert "[app.runspectral.com]" in out
+    assert "[bold]not markup[/bold]" in out
+    assert "[not recorded]" in out and '""' not in out
+    assert "checks: check rows" in out
+    assert "dns.proxied" in out and "turn the proxy on" in out and "tls.expiry" in out
+
+
+def test_list_filters_by_actor_trigger_and_until(tmp_path: Path) -> None:
+    a = Archive(tmp_path / "runs")
+    day = datetime(2026, 11, 20, 12, tzinfo=UTC)
+    a.commit(sample_manifest("p", actor="alice", trigger="manual", started_at=day), {})
+    a.commit(sample_manifest("p", actor="bob", trigger="schedule", started_at=day + timedelta(days=1)), {})
+    a.commit(sample_manifest("p", actor="alice", trigger="schedule", started_at=day + timedelta(days=2)), {})
+
+    def listed(*args: str) -> list[tuple[str, str, str]]:
+        code, out = invoke(a, "list", "--json", *args)
+        assert code == 0, out
+        return [(r["actor"], r["trigger"], r["started_at"][:10]) for r in json.loads(out)]
+
+    assert listed("--actor", "alice") == [("alice", "schedule", "2026-11-22"), ("alice", "manual", "2026-11-20")]
+    assert listed("--trigger", "schedule") == [("alice", "schedule", "2026-11-22"), ("bob", "schedule", "2026-11-21")]
+    assert listed("--until", "2026-11-21") == [("bob", "schedule", "2026-11-21"), ("alice", "manual", "2026-11-20")]
+    assert listed("--until", "2026-11-21T00:00:00") == [("alice", "manual", "2026-11-20")]
+    assert listed("--since", "2026-11-21", "--until", "2026-11-21", "--actor", "bob") == [
+        ("bob", "schedule", "2026-11-21")
+    ]
+    code, out = invoke(a, "list", "--until", "tomorrow")
+    assert code != 0 and "--until" in out

@@ -128,19 +128,31 @@ class RunIndex:
         procedure: str | None = None,
         status: str | None = None,
         environment: str | None = None,
+        actor: str | None = None,
+        trigger: str | None = None,
         since: datetime | None = None,
+        until: datetime | None = None,
         limit: int | None = None,
     ) -> list[IndexedRun]:
-        """Runs matching every given filter, newest first."""
+        """Runs matching every given filter, newest first (``since`` inclusive, ``until`` exclusive, on the start)."""
         where: list[str] = []
         args: list[str | int] = []
-        for col, val in (("procedure", procedure), ("status", status), ("environment", environment)):
+        for col, val in (
+            ("procedure", procedure),
+            ("status", status),
+            ("environment", environment),
+            ("actor", actor),
+            ("trigger", trigger),
+        ):
             if val is not None:
                 where.append(f"{col} = ?")
                 args.append(val)
         if since is not None:
             where.append("started_at >= ?")
             args.append(ts_key(since))
+        if until is not None:
+            where.append("started_at < ?")
+            args.append(ts_key(until))
         sql = f"SELECT {COLUMNS} FROM runs"
         if where:
             sql += " WHERE " + " AND ".join(where)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import Counter
+from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
@@ -339,8 +340,14 @@ def _check_index(
     return out
 
 
-def verify(archive: Archive, run_id: str | None = None) -> VerifyReport:
-    """Check the whole archive, or (with ``run_id``) report only what concerns that run."""
+def verify(
+    archive: Archive, run_id: str | None = None, *, unchanged: Callable[[LedgerEntry], bool] | None = None
+) -> VerifyReport:
+    """Check the whole archive, or (with ``run_id``) report only what concerns that run.
+
+    ``unchanged(entry)`` True skips re-hashing that run's files (a caller that knows they were verified
+    before and not written since, e.g. the audit site's rebuild); the ledger, the head, the run
+    directories and the index rows' paths and hashes are still checked for every run."""
     snap = _snapshot(archive)
     entries, findings = _check_ledger(snap, head_exists=archive.ledger.head_path.exists())
     known = {e.path for e in entries}
@@ -363,6 +370,8 @@ def verify(archive: Archive, run_id: str | None = None) -> VerifyReport:
         if (run_id is not None and e.run_id != run_id) or e.path in seen:
             continue
         seen.add(e.path)
+        if unchanged is not None and unchanged(e):
+            continue
         checked += 1
         run_findings, manifest = _check_run(e, archive.root / e.path)
         findings.extend(run_findings)

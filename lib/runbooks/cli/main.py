@@ -30,6 +30,7 @@ GROUPS = {
     "sandbox": "runbooks.cli.sandbox",
     "schedule": "runbooks.cli.schedule",
     "inventory": "runbooks.cli.inventory",
+    "audit": "runbooks.cli.audit",
 }
 
 

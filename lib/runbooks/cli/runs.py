@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any
@@ -12,10 +13,12 @@ from typing import Annotated, Any
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from runbooks.archive.manifest import RunManifest, RunStatus
 from runbooks.archive.store import Archive, ArchiveError
 from runbooks.archive.verify import verify as verify_archive
+from runbooks.audit.results import CHECK_COLUMNS, check_rows
 from runbooks.paths import ARCHIVE_ENV
 
 app = typer.Typer(no_args_is_help=True, help="Inspect and verify the audit archive of runs.")
@@ -37,6 +40,7 @@ STATUS_STYLE = {
     RunStatus.REFUSED: "magenta",
 }
 _RELATIVE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
 _UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
 
 
@@ -50,6 +54,25 @@ def parse_since(value: str, now: datetime | None = None) -> datetime:
     except ValueError:
         raise typer.BadParameter(f"{value!r}: use e.g. 7d, 24h, 30m or an ISO date like 2026-11-01") from None
     return ts.replace(tzinfo=UTC) if ts.tzinfo is None else ts
+
+
+def parse_until(value: str, now: datetime | None = None) -> datetime:
+    """The end of a ``--until`` window (exclusive): as :func:`parse_since`, but a bare date (``2026-11-30``)
+    means through the end of that day, so the runs started on it are included."""
+    end = parse_since(value, now)
+    if _DATE_ONLY.match(value):
+        end += timedelta(days=1)
+    return end
+
+
+def _window(option: str, value: str | None, parse: Callable[[str], datetime]) -> datetime | None:
+    """A time-window option parsed, or a usage error naming the option."""
+    if not value:
+        return None
+    try:
+        return parse(value)
+    except typer.BadParameter as exc:
+        raise typer.BadParameter(str(exc), param_hint=option) from None
 
 
 def format_duration(seconds: float) -> str:
@@ -89,9 +112,9 @@ def _resolve(archive: Archive, prefix: str) -> str:
         return candidates[0]
     err = Console(stderr=True)
     if not candidates:
-        err.print(f"[red]No run matches {prefix!r} in {archive.root}.[/red]")
+        err.print(Text(f"No run matches {prefix!r} in {archive.root}.", style="red"))
     else:
-        err.print(f"[red]{prefix!r} is ambiguous:[/red] " + ", ".join(candidates))
+        err.print(Text.assemble((f"{prefix!r} is ambiguous: ", "red"), ", ".join(candidates)))
     raise typer.Exit(1)
 
 
@@ -118,8 +141,16 @@ def list_runs(
     procedure: Annotated[str | None, typer.Option("--procedure", "-p", help="Only this procedure.")] = None,
     status: Annotated[RunStatus | None, typer.Option("--status", "-s", help="Only runs with this status.")] = None,
     env: Annotated[str | None, typer.Option("--env", "-e", help="Only runs against this environment.")] = None,
+    actor: Annotated[str | None, typer.Option("--actor", "-a", help="Only runs by this actor.")] = None,
+    trigger: Annotated[
+        str | None, typer.Option("--trigger", "-t", help="Only runs with this trigger: manual or schedule.")
+    ] = None,
     since: Annotated[
         str | None, typer.Option("--since", help="Only runs started since: 7d, 24h, 30m or an ISO date.")
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Only runs started before: 7d, 24h or an ISO date/time (a date: up to its end)."),
     ] = None,
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most N runs, newest first (0: all).")] = 50,
     as_json: JsonOpt = False,
@@ -131,7 +162,10 @@ def list_runs(
         procedure=procedure,
         status=str(status) if status else None,
         environment=env,
-        since=parse_since(since) if since else None,
+        actor=actor,
+        trigger=trigger,
+        since=_window("--since", since, parse_since),
+        until=_window("--until", until, parse_until),
         limit=limit or None,
     )
     if as_json:
@@ -140,17 +174,16 @@ def list_runs(
     table = Table(title=f"{len(rows)} run(s) in {archive.root}", title_justify="left")
     for col in ("run id", "procedure", "env", "status", "actor", "trigger", "started (UTC)", "duration"):
         table.add_column(col, overflow="fold", min_width=6)
-    for r in rows:
-        style = STATUS_STYLE.get(RunStatus(r.status), "")
+    for r in rows:  # Text cells: printed literally, never read as Rich markup
         table.add_row(
-            r.run_id,
-            r.procedure,
-            r.environment,
-            f"[{style}]{r.status}[/{style}]" if style else r.status,
-            r.actor,
-            r.trigger,
-            _stamp(r.started_at),
-            format_duration(r.duration_seconds),
+            Text(r.run_id),
+            Text(r.procedure),
+            Text(r.environment),
+            _status_text(r.status),
+            Text(r.actor),
+            Text(r.trigger),
+            Text(_stamp(r.started_at)),
+            Text(format_duration(r.duration_seconds)),
         )
     _console().print(table)
 
@@ -167,7 +200,7 @@ def show(
     try:
         manifest = archive.read_manifest(rid)
     except (ArchiveError, OSError, ValueError) as exc:
-        Console(stderr=True).print(f"[red]Cannot read run {rid}: {exc}[/red]")
+        Console(stderr=True).print(Text(f"Cannot read run {rid}: {exc}", style="red"))
         raise typer.Exit(1) from None
     run_dir = archive.run_dir(rid)
     if as_json:
@@ -180,36 +213,55 @@ def show(
     )
 
 
+def _status_text(status: str) -> Text:
+    try:
+        style = STATUS_STYLE.get(RunStatus(status), "")
+    except ValueError:
+        style = ""
+    return Text(status, style=style)
+
+
+CHECK_STYLE = {"PASS": "green", "WARN": "yellow", "FAIL": "red"}
+
+
+def _param_text(value: Any) -> str:
+    """A parameter as given: strings as they are (``[not recorded]`` included), anything else as JSON."""
+    return value if isinstance(value, str) else json.dumps(value, default=str)
+
+
 def _print_manifest(console: Console, m: RunManifest, run_dir: Path | None, problems: list[str]) -> None:
-    style = STATUS_STYLE.get(m.status, "")
+    """Every value is a :class:`Text`, so the record is printed literally (``[app.runspectral.com]`` stays)."""
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
     head.add_column()
-    fields: list[tuple[str, str]] = [
-        ("run id", m.run_id),
-        ("procedure", m.procedure + (" (destructive)" if m.destructive else "")),
-        ("status", f"[{style}]{m.status}[/{style}]" if style else str(m.status)),
-        ("environment", m.environment),
-        ("actor / trigger", f"{m.actor} / {m.trigger}"),
-        ("started / ended", f"{_stamp(m.started_at)} → {_stamp(m.ended_at)} ({format_duration(m.duration_seconds)})"),
-        ("host / code", f"{m.host} / {m.code_version}"),
-        ("notebook sha256", m.notebook_sha256),
-        ("directory", str(run_dir)),
+    fields: list[tuple[str, Text]] = [
+        ("run id", Text(m.run_id)),
+        ("procedure", Text(m.procedure + (" (destructive)" if m.destructive else ""))),
+        ("status", _status_text(str(m.status))),
+        ("environment", Text(m.environment)),
+        ("actor / trigger", Text(f"{m.actor} / {m.trigger}")),
+        (
+            "started / ended",
+            Text(f"{_stamp(m.started_at)} → {_stamp(m.ended_at)} ({format_duration(m.duration_seconds)})"),
+        ),
+        ("host / code", Text(f"{m.host} / {m.code_version}")),
+        ("notebook sha256", Text(m.notebook_sha256)),
+        ("directory", Text(str(run_dir))),
     ]
     if m.error:
         cell = f" at cell {m.error.cell_index}" if m.error.cell_index is not None else ""
-        fields.append(("error", f"[red]{m.error.kind}{cell}: {m.error.message}[/red]"))
+        fields.append(("error", Text(f"{m.error.kind}{cell}: {m.error.message}", style="red")))
     if m.lock:
         took = f", took over from {m.lock.took_over_from}" if m.lock.took_over_from else ""
-        fields.append(("lock", f"{m.lock.environment} since {_stamp(m.lock.acquired_at)}{took}"))
-    fields.append(
-        ("integrity", "[green]verified[/green]" if not problems else "[red]" + "; ".join(problems) + "[/red]")
-    )
+        fields.append(("lock", Text(f"{m.lock.environment} since {_stamp(m.lock.acquired_at)}{took}")))
+    integrity = Text("verified", style="green") if not problems else Text("; ".join(problems), style="red")
+    fields.append(("integrity", integrity))
     for k, v in fields:
         head.add_row(k, v)
     console.print(head)
+    checks = {k: rows for k, v in m.results.items() if (rows := check_rows(v)) is not None}
     for title, items in (
-        ("parameters (as given)", {k: json.dumps(v, default=str) for k, v in m.parameters.items()}),
+        ("parameters (as given)", {k: _param_text(v) for k, v in m.parameters.items()}),
         ("recorded results", {k: summarise_result(v) for k, v in m.results.items()}),
         ("files (sha256)", m.files),
     ):
@@ -217,9 +269,23 @@ def _print_manifest(console: Console, m: RunManifest, run_dir: Path | None, prob
             t = Table(title=title, title_justify="left", show_header=False)
             t.add_column(style="bold")
             t.add_column()
-            for k, v in items.items():
-                t.add_row(k, v)
+            for key, text in items.items():
+                t.add_row(Text(key), Text(text))
             console.print(t)
+    for name, rows in checks.items():
+        console.print(_check_table(name, rows))
+
+
+def _check_table(name: str, rows: list[dict[str, Any]]) -> Table:
+    t = Table(title=f"{name}: check rows", title_justify="left")
+    for col in CHECK_COLUMNS:
+        t.add_column(col, overflow="fold")
+    for r in rows:
+        status = str(r.get("status", ""))
+        cells = [Text("" if r.get(c) is None else str(r.get(c))) for c in CHECK_COLUMNS]
+        cells[2] = Text(status, style=CHECK_STYLE.get(status.upper(), ""))
+        t.add_row(*cells)
+    return t
 
 
 @app.command()
@@ -244,9 +310,13 @@ def verify(
         typer.echo(json.dumps({"ok": report.ok, **report.model_dump(mode="json")}, indent=2))
     else:
         for f in report.findings:
-            console.print(f"[red]✗[/red] {f.run_id or '(ledger)'}  [bold]{f.kind}[/bold]  {f.detail}")
-        verdict = "[green]OK[/green]" if report.ok else f"[red]{len(report.findings)} problem(s)[/red]"
-        console.print(f"{verdict}: {report.runs_checked} run(s) checked, {report.ledger_entries} ledger entries")
+            console.print(
+                Text.assemble(("✗ ", "red"), f"{f.run_id or '(ledger)'}  ", (str(f.kind), "bold"), f"  {f.detail}")
+            )
+        verdict = Text("OK", style="green") if report.ok else Text(f"{len(report.findings)} problem(s)", style="red")
+        console.print(
+            Text.assemble(verdict, f": {report.runs_checked} run(s) checked, {report.ledger_entries} ledger entries")
+        )
     if not report.ok:
         raise typer.Exit(1)
 
@@ -256,4 +326,4 @@ def reindex(archive_dir: ArchiveOpt = None) -> None:
     """Rebuild the query index from the run manifests alone."""
     archive = Archive(archive_dir)
     n = archive.reindex()
-    _console().print(f"Indexed {n} run(s) into {archive.index.path}")
+    _console().print(Text(f"Indexed {n} run(s) into {archive.index.path}"))

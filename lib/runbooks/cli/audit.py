@@ -1,0 +1,53 @@
+"""``runbooks audit site OUT``: the static audit site (see docs/AUDIT_SITE.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from runbooks.audit.build import SiteError, build_site
+from runbooks.audit.compliance import ComplianceFileError
+from runbooks.paths import ARCHIVE_ENV
+
+app = typer.Typer(no_args_is_help=True, help="Audit review of the archive: a static site auditors open in a browser.")
+
+
+@app.command()
+def site(
+    out: Annotated[
+        Path, typer.Argument(help="Directory of the site (created; rebuilt in place: only changes are written).")
+    ],
+    archive_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--archive", envvar=ARCHIVE_ENV, help="Archive root (default: runs/ of the project).", show_default=False
+        ),
+    ] = None,
+    compliance: Annotated[
+        Path | None,
+        typer.Option("--compliance", help="Schedule compliance JSON (docs/AUDIT_SITE.md): adds compliance.html."),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=0, help="Processes rendering run pages (0: one per CPU, at most 4).")
+    ] = 0,
+    full_verify: Annotated[
+        bool, typer.Option("--full-verify", help="Re-hash every run, even those unchanged since the last build.")
+    ] = False,
+) -> None:
+    """Build the site from the archived (redacted) files only: index, run, procedure pages, verify banner."""
+    try:
+        report = build_site(
+            out, archive_dir, compliance_file=compliance, workers=workers or None, full_verify=full_verify
+        )
+    except (SiteError, ComplianceFileError) as exc:
+        typer.echo(f"Error: {exc}", err=True)
+        raise typer.Exit(2) from None
+    verdict = "archive intact" if report.verify_ok else f"archive NOT intact: {report.findings} finding(s)"
+    typer.echo(
+        f"{out}/index.html: {report.runs} run(s); {len(report.written)} file(s) written, {report.unchanged} unchanged, "
+        f"{len(report.removed)} removed; {verdict} ({report.rehashed} run(s) re-hashed) in {report.seconds:.1f}s"
+    )
+    if not report.verify_ok:
+        raise typer.Exit(1)
