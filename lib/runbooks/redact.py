@@ -28,7 +28,7 @@ import re
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 
 from runbooks.redact_forms import literal_regex, rendered_forms
 from runbooks.redact_patterns import MARKER, scrub_patterns
@@ -403,7 +403,7 @@ class Redactor:
             cell["source"] = "".join(lines)
 
 
-def _is_stream(out: Any) -> bool:
+def _is_stream(out: Any) -> TypeGuard[dict[str, Any]]:
     return isinstance(out, dict) and out.get("output_type") == "stream"
 
 

@@ -504,9 +504,9 @@ class KeyRotator:
                 rows.append(StepRow("*", "preflight", "failed", f"service {name} is not linked to {plan.group}"))
         health = {n: self.render.health(s) for n, s in services.items()}
         for name, (code, body) in health.items():
-            missing = service_contract.gap(body) if code else None
-            if missing:
-                why = f"service {name} cannot be verified: {missing}; a rotation would have no proof it took"
+            gap = service_contract.gap(body) if code else None
+            if gap:
+                why = f"service {name} cannot be verified: {gap}; a rotation would have no proof it took"
                 rows.append(StepRow("*", "preflight", "failed", why))
             elif code != 200 or not body.get("healthy"):
                 why = f" ({body['error']})" if not code and body.get("error") else ""
