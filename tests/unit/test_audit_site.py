@@ -155,6 +155,37 @@ def test_compliance_page_when_data_is_given(archive: Archive, tmp_path: Path) ->
     assert not (site / "compliance.html").exists()
 
 
+def test_the_schedule_compliance_report_is_taken_as_it_is(archive: Archive, tmp_path: Path) -> None:
+    """``runbooks schedule compliance --json`` output feeds the page directly: on_time -> ran, pending left out."""
+    from datetime import UTC, datetime
+
+    from runbooks.schedule.compliance import SlotVerdict
+
+    run_id = archive.ledger.entries()[0].run_id
+    day = datetime(2026, 1, 1, 3, 17, tzinfo=UTC)
+    verdicts = [
+        SlotVerdict("nightly-backup", day, "on_time", run_id, "succeeded", 12.0),
+        SlotVerdict("nightly-backup", day + timedelta(days=1), "missed"),
+        SlotVerdict("nightly-backup", day + timedelta(days=2), "failed", "r-failed", "failed", 3.0),
+        SlotVerdict("nightly-backup", day + timedelta(days=3), "pending"),
+    ]
+    report = {
+        "environment": "production",
+        "until": "2026-01-04T04:00:00+00:00",
+        "compliant": False,
+        "slots": [v.as_dict() for v in verdicts],
+    }
+    cfile = tmp_path / "report.json"
+    cfile.write_text(json.dumps(report))
+    site = tmp_path / "site"
+    build_site(site, archive.root, compliance_file=cfile, workers=1)
+    page = (site / "compliance.html").read_text()
+    assert "nightly-backup on production" in page and "run status failed" in page
+    for status in ("ran", "missed", "failed"):
+        assert f'class="badge sl-{status}">{status}</span> 1' in page
+    assert "2026-01-04" not in page.split("nightly-backup on production", 1)[1]  # the pending slot is not shown
+
+
 def test_bad_input_is_refused_naming_the_option_and_changing_nothing(archive: Archive, tmp_path: Path) -> None:
     with pytest.raises(SiteError, match="--archive"):
         build_site(tmp_path / "site", tmp_path / "nowhere")

@@ -10,13 +10,20 @@ site only shows it. The file is JSON (see docs/AUDIT_SITE.md)::
 
 ``status`` is one of ``ran`` (on time), ``late`` (ran, after its grace), ``failed`` (ran, did not succeed)
 and ``missed`` (no run).
+
+The report of ``runbooks schedule compliance --env E --json`` (``{"environment": ..., "slots": [{"procedure",
+"slot", "verdict", "run_id", ...}]}``) is accepted as it is and converted (``from_schedule_report``): verdicts
+``on_time`` -> ``ran``, ``late``, ``failed``, ``missed``; ``pending`` slots (not yet due past their tolerance) are
+left out.
 """
 
 from __future__ import annotations
 
+import json
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -57,6 +64,28 @@ class ComplianceFileError(ValueError):
     """The --compliance file is unreadable or not of the documented shape."""
 
 
+_VERDICTS = {"on_time": "ran", "late": "late", "failed": "failed", "missed": "missed"}
+
+
+def from_schedule_report(report: dict[str, Any]) -> dict[str, Any]:
+    """``runbooks schedule compliance --json`` output -> this module's shape (one schedule per procedure)."""
+    env = str(report.get("environment", ""))
+    by_proc: dict[str, list[dict[str, Any]]] = {}
+    for slot in report.get("slots", []):
+        verdict = _VERDICTS.get(str(slot.get("verdict")))
+        if verdict is None:  # pending: not due yet
+            continue
+        row = {"due": slot["slot"], "status": verdict, "run_id": slot.get("run_id")}
+        if slot.get("run_status") and verdict != "ran":
+            row["detail"] = f"run status {slot['run_status']}"
+        by_proc.setdefault(str(slot["procedure"]), []).append(row)
+    schedules = [
+        {"procedure": proc, "environment": env, "slots": sorted(slots, key=lambda r: r["due"], reverse=True)}
+        for proc, slots in sorted(by_proc.items())
+    ]
+    return {"generated_at": report.get("until"), "schedules": schedules}
+
+
 def load_compliance(path: Path) -> Compliance:
     """Read and validate a compliance file; errors name the file, the field and the fix."""
     try:
@@ -66,7 +95,17 @@ def load_compliance(path: Path) -> Compliance:
             f"--compliance {path}: cannot read it ({exc.strerror}); give an existing file"
         ) from None
     try:
-        return Compliance.model_validate_json(data)
+        raw = json.loads(data)
+        if isinstance(raw, dict) and "schedules" not in raw and "slots" in raw:
+            raw = from_schedule_report(raw)
+        return Compliance.model_validate(raw)
+    except json.JSONDecodeError as exc:
+        raise ComplianceFileError(f"--compliance {path}: not JSON ({exc.msg}); give the JSON file") from None
+    except (KeyError, TypeError) as exc:
+        raise ComplianceFileError(
+            f"--compliance {path}: not a `runbooks schedule compliance --json` report ({exc!r}); "
+            "see docs/AUDIT_SITE.md for the shape"
+        ) from None
     except ValidationError as exc:
         first = exc.errors()[0]
         where = ".".join(str(p) for p in first["loc"]) or "(top level)"
