@@ -11,7 +11,9 @@ Order of a run (nothing unredacted is ever written to disk):
 4. every string of the notebook and of the manifest is scrubbed; the redacted notebook and
    ``run.json`` are committed to the archive (the only write), then the lock is released.
 
-Exit codes: 0 succeeded, 1 failed, 2 refused, 3 timed_out, 4 kernel_died, 130 interrupted.
+Exit codes: 0 succeeded, 1 failed, 2 refused, 3 timed_out, 4 kernel_died, 130 interrupted; 75 when the
+archive of record (S3) could not be reached and the run was committed to the local spool instead
+(``runbooks runs sync`` ships it).
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from runbooks.archive.manifest import LockEvent, RunError, RunManifest, RunStatu
 from runbooks.runner.params import NotebookError, NotebookSpec, ParamError, spec_of, validate
 
 if TYPE_CHECKING:
+    from runbooks.archive.stores import Committed, HeldLock
     from runbooks.redact import Redactor
 
 EXIT_CODES: dict[RunStatus, int] = {
@@ -45,6 +48,8 @@ EXIT_CODES: dict[RunStatus, int] = {
     RunStatus.KERNEL_DIED: 4,
     RunStatus.INTERRUPTED: 130,
 }
+#: EX_TEMPFAIL: the record is in the local spool, not yet in the archive of record (whatever the run's status)
+SPOOLED_EXIT = 75
 TRIGGERS = ("manual", "schedule")
 NOTEBOOK_FILE = "notebook.ipynb"
 _MAX_MESSAGE = 4000
@@ -58,6 +63,9 @@ class RunOutcome:
     exit_code: int
     duration: float
     error: RunError | None = None
+    location: str = ""  #: where the record is: the run directory, or its URL in the bucket
+    spooled: bool = False  #: committed to the local spool (the archive of record was unreachable)
+    archive_note: str = ""  #: why it was spooled
 
     @property
     def ok(self) -> bool:
@@ -157,7 +165,7 @@ class _Run:
         archive_root: Path | str | None,
         progress: bool,
     ) -> None:
-        from runbooks.archive.store import Archive
+        from runbooks.archive.stores import open_store
         from runbooks.runner import identity
 
         self.t0 = time.monotonic()
@@ -169,9 +177,9 @@ class _Run:
         self.actor = identity.actor(actor)
         self.trigger = trigger
         self.show_progress = progress
-        self.archive = Archive(archive_root)
+        self.store = open_store(archive_root, environment)
         self.procedure = procedure_name(name_or_path)
-        self.run_id = self.archive.new_run_id(self.procedure, self.started_at)
+        self.run_id = self.store.new_run_id(self.procedure, self.started_at)
         self.notebook_sha = ""
         self.spec: NotebookSpec | None = None
         self.values: dict[str, Any] = {}
@@ -212,14 +220,17 @@ class _Run:
         }
         return RunManifest.model_validate(redactor.scrub_obj(raw))
 
-    def _outcome(self, manifest: RunManifest, run_dir: Path | None) -> RunOutcome:
+    def _outcome(self, manifest: RunManifest, committed: Committed) -> RunOutcome:
         return RunOutcome(
             manifest.status,
             self.run_id,
-            run_dir,
-            EXIT_CODES[manifest.status],
+            committed.run_dir,
+            SPOOLED_EXIT if committed.spooled else EXIT_CODES[manifest.status],
             manifest.duration_seconds,
             manifest.error,
+            location=committed.location,
+            spooled=committed.spooled,
+            archive_note=committed.note,
         )
 
     def refuse(self, message: str) -> RunOutcome:
@@ -237,8 +248,7 @@ class _Run:
             self.trigger = NOT_RECORDED
         error = RunError(kind="Refused", message=_truncate(message))
         manifest = self._manifest(RunStatus.REFUSED, error, recordable(self.spec, self.given), None, {}, redactor)
-        run_dir = self.archive.commit(manifest, {})
-        return self._outcome(manifest, run_dir)
+        return self._outcome(manifest, self.store.commit(manifest, {}))
 
     # -- preparation -------------------------------------------------------------------------------------
     def prepare(self) -> tuple[Path, str]:
@@ -282,13 +292,11 @@ class _Run:
         from runbooks.runner import lock as envlock
 
         assert self.spec is not None
-        self.archive.root.mkdir(parents=True, exist_ok=True)  # an unusable archive fails before a kernel starts
-        if not os.access(self.archive.root, os.W_OK):
-            raise PermissionError(f"the archive {self.archive.root} is not writable")
-        held: envlock.EnvironmentLock | None = None
+        self.store.check_writable()  # an unusable archive fails before a kernel starts
+        held: HeldLock | None = None
         if self.spec.destructive:
             try:
-                held = envlock.acquire(self.archive.locks_dir, self.environment, run_id=self.run_id, actor=self.actor)
+                held = self.store.acquire_lock(self.environment, run_id=self.run_id, actor=self.actor)
             except envlock.LockHeld as e:
                 return self.refuse(str(e))
         try:
@@ -306,7 +314,7 @@ class _Run:
         drop = (LOCKED_ENV, CHANNEL_ENV, TOKEN_ENV, "PYTEST_CURRENT_TEST")
         env = {k: v for k, v in os.environ.items() if k not in drop}
         env.update(channel_env)
-        env[paths.ARCHIVE_ENV] = str(self.archive.root)
+        env[paths.ARCHIVE_ENV] = self.store.kernel_archive()
         env[paths.SANDBOX_ENV] = str(paths.sandbox_root())
         env[RUN_ID_ENV] = self.run_id
         env[ACTOR_ENV] = self.actor
@@ -428,8 +436,7 @@ class _Run:
             body = redactor.scrub_values(body)
         manifest = self._manifest(status, error, dict(self.values), lock_event, results, redactor)
         self._committed = True  # from here on, a second commit of this run id must not be tried
-        run_dir = self.archive.commit(manifest, {NOTEBOOK_FILE: body.encode("utf-8")})
-        return self._outcome(manifest, run_dir)
+        return self._outcome(manifest, self.store.commit(manifest, {NOTEBOOK_FILE: body.encode("utf-8")}))
 
 
 def _skip_unused_heavy_imports() -> None:

@@ -1,0 +1,265 @@
+"""Verification of an archive in S3, and of a local archive against it (``runs verify --against``).
+
+:func:`verify_bucket` checks, with the same finding kinds as a local verify:
+
+- the bucket's protection: object lock enabled with a default retention at least as strong as the
+  inventory's (mode and days), and the newest ledger object carrying retention (``bucket_unlocked``,
+  ``object_unlocked``);
+- the whole chain: one object per entry, contiguous sequence numbers, each ``prev`` the previous hash;
+- history untouched: no write-once object (ledger entry, run file) with a second version or a delete
+  marker (``object_overwritten``, ``object_deleted``), one listing of the prefix's versions;
+- each run: ``run.json`` matches the ledger's hash, every file its recorded sha256, no extra file, and no
+  run directory the ledger does not know.
+
+Objects are fetched by a thread pool (see ``bench/archive_s3.py`` for 10,000 runs).
+
+:func:`compare_with_anchor` compares a local archive's ledger with the bucket's, entry by entry: a local
+copy whose tail was cut, or whose last record was rewritten (with its ``ledger.head``), no longer matches.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+from pydantic import ValidationError
+
+from runbooks.archive.canonical import sha256_hex
+from runbooks.archive.layout import MANIFEST_NAME
+from runbooks.archive.ledger import LedgerEntry
+from runbooks.archive.manifest import RunManifest
+from runbooks.archive.objects import s3_errors
+from runbooks.archive.s3store import (
+    LEDGER,
+    RUNS,
+    S3Store,
+    _parallel,
+    check_chain,
+    entry_key,
+    ledger_lines,
+    run_key,
+)
+from runbooks.archive.stores import ArchiveStore
+from runbooks.archive.verify import Finding, FindingKind, VerifyReport
+
+_MODE_STRENGTH = {"GOVERNANCE": 1, "COMPLIANCE": 2}
+
+
+def check_protection(store: S3Store, newest: str | None) -> list[Finding]:
+    """Object lock on the bucket as the inventory says, and retention on the newest record."""
+    from botocore.exceptions import ClientError
+
+    out: list[Finding] = []
+    with s3_errors():
+        try:
+            conf = store.client.get_object_lock_configuration(Bucket=store.bucket)["ObjectLockConfiguration"]
+        except ClientError as e:
+            conf = {}
+            if e.response.get("Error", {}).get("Code") not in ("ObjectLockConfigurationNotFoundError", "NoSuchKey"):
+                raise
+    retention = conf.get("Rule", {}).get("DefaultRetention", {}) if conf.get("ObjectLockEnabled") == "Enabled" else {}
+    if not retention:
+        out.append(
+            Finding(
+                run_id=None,
+                kind=FindingKind.BUCKET_UNLOCKED,
+                detail=f"{store.bucket} has no object lock with a default retention: records can be deleted or "
+                "overwritten; enable object lock with the inventory's mode and days",
+            )
+        )
+    elif store.expected_lock is not None:
+        want = store.expected_lock
+        days = int(retention.get("Days") or 0) or 365 * int(retention.get("Years") or 0)
+        mode = str(retention.get("Mode"))
+        if days < want.days or _MODE_STRENGTH.get(mode, 0) < _MODE_STRENGTH[want.mode]:
+            out.append(
+                Finding(
+                    run_id=None,
+                    kind=FindingKind.BUCKET_UNLOCKED,
+                    detail=f"{store.bucket} retains {mode} for {days} day(s); the inventory says {want.mode} for "
+                    f"{want.days}",
+                )
+            )
+    if newest is not None and not out:
+        with s3_errors():
+            head = store.client.head_object(Bucket=store.bucket, Key=store.objects.full(newest))
+        if not head.get("ObjectLockMode") or not head.get("ObjectLockRetainUntilDate"):
+            out.append(Finding(run_id=None, kind=FindingKind.OBJECT_UNLOCKED, detail=f"{newest} carries no retention"))
+    return out
+
+
+def _versions(store: S3Store) -> tuple[dict[str, int], set[str], set[str]]:
+    """Per write-once key its number of versions, the keys hidden by a delete marker, and the live keys."""
+    counts: dict[str, int] = defaultdict(int)
+    deleted: set[str] = set()
+    live: set[str] = set()
+    cut = len(store.prefix) + 1 if store.prefix else 0
+    prefix = f"{store.prefix}/" if store.prefix else ""
+    with s3_errors():
+        for page in store.client.get_paginator("list_object_versions").paginate(Bucket=store.bucket, Prefix=prefix):
+            for v in page.get("Versions", []):
+                key = v["Key"][cut:]
+                counts[key] += 1
+                if v.get("IsLatest"):
+                    live.add(key)
+            for m in page.get("DeleteMarkers", []):
+                if m.get("IsLatest"):
+                    deleted.add(m["Key"][cut:])
+    return counts, deleted, live
+
+
+def _history(key: str) -> bool:
+    return key.startswith((f"{LEDGER}/", f"{RUNS}/"))
+
+
+def _run_of_key(key: str) -> str | None:
+    """``runs/YYYY/MM/DD/<run_id>/<file>`` -> ``YYYY/MM/DD/<run_id>``."""
+    parts = key.split("/")
+    return "/".join(parts[1:5]) if len(parts) >= 6 and parts[0] == RUNS else None
+
+
+def _check_run(store: S3Store, entry: LedgerEntry, present: set[str]) -> tuple[list[Finding], RunManifest | None]:
+    def finding(kind: FindingKind, detail: str) -> Finding:
+        return Finding(run_id=entry.run_id, kind=kind, detail=detail)
+
+    if not present:
+        return [finding(FindingKind.RUN_DIR_MISSING, f"{run_key(entry.path, '')} is gone")], None
+    body = store._fetch(run_key(entry.path, MANIFEST_NAME)) if MANIFEST_NAME in present else None
+    if body is None:
+        return [finding(FindingKind.MANIFEST_EDITED, f"{MANIFEST_NAME} is missing")], None
+    out: list[Finding] = []
+    if sha256_hex(body) != entry.manifest_sha256:
+        out.append(finding(FindingKind.MANIFEST_EDITED, f"{MANIFEST_NAME} does not match the hash in the ledger"))
+    try:
+        manifest = RunManifest.model_validate_json(body)
+    except (ValidationError, ValueError) as exc:
+        return [*out, finding(FindingKind.MANIFEST_INVALID, str(exc).splitlines()[0])], None
+    if manifest.run_id != entry.run_id:
+        out.append(finding(FindingKind.MANIFEST_EDITED, f"{MANIFEST_NAME} names run {manifest.run_id}"))
+    for name, digest in sorted(manifest.files.items()):
+        if name not in present:
+            out.append(finding(FindingKind.FILE_MISSING, name))
+            continue
+        data = store._fetch(run_key(entry.path, name))
+        if data is None or sha256_hex(data) != digest:
+            out.append(finding(FindingKind.FILE_EDITED, f"{name} does not match its recorded sha256"))
+    for name in sorted(present - set(manifest.files) - {MANIFEST_NAME}):
+        out.append(finding(FindingKind.FILE_EXTRA, name))
+    return out, manifest
+
+
+def verify_bucket(store: S3Store, run_id: str | None = None) -> VerifyReport:
+    counts, deleted, live = _versions(store)
+    keys = sorted(k for k in live if k.startswith(f"{LEDGER}/"))
+    lines, findings = ledger_lines(keys, _parallel(store._fetch, keys))
+    entries, chain = check_chain(lines)
+    findings += chain
+    findings += check_protection(store, keys[-1] if keys else None)
+    for key in sorted(k for k, n in counts.items() if n > 1 and _history(k)):
+        findings.append(
+            Finding(run_id=None, kind=FindingKind.OBJECT_OVERWRITTEN, detail=f"{key} has {counts[key]} versions")
+        )
+    for key in sorted(k for k in deleted if _history(k)):
+        findings.append(Finding(run_id=None, kind=FindingKind.OBJECT_DELETED, detail=f"{key} was deleted"))
+
+    files_of: dict[str, set[str]] = defaultdict(set)
+    for key in live:
+        rel = _run_of_key(key)
+        if rel is not None:
+            files_of[rel].add(key[len(run_key(rel, "")) :])
+    known = {e.path for e in entries}
+    for rel in sorted(set(files_of) - known):
+        findings.append(
+            Finding(
+                run_id=rel.rsplit("/", 1)[-1], kind=FindingKind.UNKNOWN_RUN_DIR, detail=f"{rel} is not in the ledger"
+            )
+        )
+    scope = [e for e in entries if run_id is None or e.run_id == run_id]
+    results = _parallel(lambda e: _check_run(store, e, files_of.get(e.path, set())), scope)
+    for run_findings, _manifest in results:
+        findings += run_findings
+    if run_id is not None:
+        findings = [f for f in findings if f.run_id == run_id]
+        if not scope:
+            findings.append(
+                Finding(run_id=run_id, kind=FindingKind.RUN_NOT_IN_LEDGER, detail=f"no ledger entry in {store.url}")
+            )
+    return VerifyReport(root=store.url, ledger_entries=len(entries), runs_checked=len(scope), findings=findings)
+
+
+def compare_with_anchor(local: ArchiveStore, anchor: ArchiveStore) -> list[Finding]:
+    """A local archive's ledger against the anchor's (the bucket's): equal entries, and no cut tail."""
+    mine = {e.seq: e for e in local.entries()}
+    theirs = {e.seq: e for e in anchor.entries()}
+    out: list[Finding] = []
+    for seq in sorted(mine):
+        e, a = mine[seq], theirs.get(seq)
+        if a is None:
+            out.append(
+                Finding(
+                    run_id=e.run_id,
+                    kind=FindingKind.ANCHOR_MISMATCH,
+                    detail=f"local entry seq {seq} is not in {anchor.url}",
+                )
+            )
+        elif a != e:
+            what = "another run" if a.run_id != e.run_id else "another record (manifest hash or chain)"
+            out.append(
+                Finding(
+                    run_id=e.run_id,
+                    kind=FindingKind.ANCHOR_MISMATCH,
+                    detail=f"local entry seq {seq} differs from {anchor.url}: the anchor has {what} ({a.run_id})",
+                )
+            )
+    top, anchor_top = max(mine, default=0), max(theirs, default=0)
+    if anchor_top > top:
+        cut = [theirs[s].run_id for s in range(top + 1, anchor_top + 1) if s in theirs]
+        out.append(
+            Finding(
+                run_id=cut[0] if cut else None,
+                kind=FindingKind.LEDGER_TRUNCATED,
+                detail=f"the local ledger ends at seq {top} but {anchor.url} holds {anchor_top} entries: "
+                f"{len(cut)} entr(y/ies) missing locally (a cut tail, or a copy not brought up to date)",
+            )
+        )
+    return out
+
+
+def mirror(anchor: ArchiveStore, local: Any) -> list[str]:
+    """Copy the anchor's entries beyond the local ledger's end into a local archive, exactly (same seq and
+    hashes): a local copy to read offline and to check with ``--against``. Returns the run ids copied."""
+    from runbooks.archive.store import Archive
+
+    assert isinstance(local, Archive)
+    copied: list[str] = []
+    with local.lock():
+        local._recover_locked()
+        top = max((e.seq for e in local.ledger.entries()), default=0)
+        for e in anchor.entries():
+            if e.seq <= top:
+                continue
+            body = _anchor_file(anchor, e, MANIFEST_NAME)
+            manifest = RunManifest.model_validate_json(body)
+            target = local.root / e.path
+            target.mkdir(parents=True, exist_ok=False)
+            for name in manifest.files:
+                (target / name).parent.mkdir(parents=True, exist_ok=True)
+                (target / name).write_bytes(_anchor_file(anchor, e, name))
+            (target / MANIFEST_NAME).write_bytes(body)
+            local.ledger.append(e)
+            local.ledger.write_head(e)
+            local.index.upsert(manifest, e.path, e.manifest_sha256)
+            copied.append(e.run_id)
+    return copied
+
+
+def _anchor_file(anchor: ArchiveStore, entry: LedgerEntry, name: str) -> bytes:
+    if isinstance(anchor, S3Store):
+        data = anchor._fetch(run_key(entry.path, name))
+        if data is None:
+            raise FileNotFoundError(f"{anchor.url}: {run_key(entry.path, name)} is missing")
+        return data
+    return anchor.read_file(entry.run_id, name)
+
+
+__all__ = ["compare_with_anchor", "entry_key", "mirror", "verify_bucket"]
