@@ -5,6 +5,8 @@ Notebooks do ``import runbooks`` and use:
 - ``runbooks.secret(ref)``: resolve a secret reference, registering the value for redaction;
 - ``runbooks.record(name, value)``: record a structured result into the run record;
 - ``runbooks.guard_apply(apply, confirm, environment)``: the single gate of destructive steps;
+- ``runbooks.end_apply()``: the end of an apply (the last cell of a destructive runbook): in Jupyter, commits
+  the interactive apply's record and releases the lock; under the runner it does nothing;
 - ``runbooks.load_inventory(environment)``: the validated inventory of an environment
   (``runbooks.inventory`` is the subpackage: models and loader);
 - ``runbooks.show(results)``: display check results (or any table) as a table;
@@ -27,6 +29,7 @@ _LAZY = {
     "show": ("runbooks.results", "show"),
     "guard_apply": ("runbooks.guard", "guard_apply"),
     "ApplyRefused": ("runbooks.guard", "ApplyRefused"),
+    "end_apply": ("runbooks.interactive", "end_apply"),
     "BadParameter": ("runbooks.errors", "BadParameter"),
     "Refused": ("runbooks.errors", "Refused"),
     "load_inventory": ("runbooks.inventory.loader", "load"),

@@ -466,7 +466,7 @@ def test_an_interactive_apply_is_recorded_and_frees_the_lock_when_it_ends(
                 holder = store.read_lock("sandbox")
                 assert holder is not None and holder["state"] == "held"  # taken when the apply was authorised
         # the apply ended (runbooks.end_apply()): recorded and unlocked while the kernel still runs
-        assert client.kc is not None and client.km is not None and client.km.is_alive()
+        assert client.km is not None and client.km.has_kernel
         assert store.read_lock("sandbox")["state"] == "released"  # type: ignore[index]
         entries = store.entries()
         assert len(entries) == 1 and entries[0].run_id == holder["run_id"]
@@ -477,10 +477,24 @@ def test_an_interactive_apply_is_recorded_and_frees_the_lock_when_it_ends(
     assert manifest.parameters["apply"] is True and manifest.parameters["confirm"] == "sandbox"
     assert manifest.lock is not None
     record = json.loads(store.read_file(manifest.run_id, "notebook.ipynb"))
-    sources = [c["source"] for c in record["cells"]]
+    sources = ["".join(c["source"]) for c in record["cells"]]
     assert "guard_apply" in sources[0] and sources[-1] == "runbooks.end_apply()"  # from the authorising cell on
     assert not any("apply: bool" in s for s in sources)  # cells before the authorisation are not the apply
     text = json.dumps(record)
     assert "applied" in text and "[REDACTED:sandbox:audit_aws_secret_access_key]" in text  # scrubbed as the runner
     assert twin.secret("audit_aws_secret_access_key") not in text
     assert store.verify().ok
+
+
+def test_verify_reports_an_audit_bucket_without_object_lock(sandbox_factory: Any, homes: Path) -> None:
+    from runbooks.archive.stores import open_store
+    from runbooks.runner.run import run_procedure
+
+    with sandbox_factory(faults=["audit-bucket-unlocked"], components=["s3"], set_env=True):
+        url = _url("unlocked")
+        out = run_procedure(nb("sleep"), params={"seconds": "0"}, archive_root=url)
+        assert out.exit_code == 0 and not out.spooled
+        report = open_store(url, "sandbox").verify()
+        assert [f.kind.value for f in report.findings] == ["bucket_unlocked"], report.findings
+        cli = run_cli("runs", "verify", "--archive", url)
+        assert cli.returncode == 1 and "bucket_unlocked" in cli.stdout, cli.stdout + cli.stderr

@@ -501,3 +501,57 @@ def refuse_run(
     """Archive a ``refused`` record for a request refused before validation (e.g. a malformed ``-p``)."""
     run = _Run(name_or_path, dict(params or {}), environment, None, actor, trigger, archive_root, False)
     return run.refuse(message)
+
+
+class ExternalRun:
+    """A run the runner does not execute: an apply authorised in a kernel the runner did not start (JupyterLab).
+
+    Its id exists from the start (the environment's lock names it); :meth:`finish` scrubs the notebook the caller
+    assembled (as the runner scrubs: registered values and credential-looking strings) and commits it with its
+    manifest, through the same archive store, exactly as a runner's record.
+    """
+
+    def __init__(
+        self,
+        procedure: str,
+        notebook: Path | None,
+        environment: str,
+        actor: str | None,
+        trigger: str,
+        archive: str | Path | None,
+    ) -> None:
+        self._run = _Run(notebook or procedure, {}, environment, None, actor, trigger, archive, False)
+        if notebook is not None:
+            with contextlib.suppress(Exception):  # an unreadable notebook: recorded without its spec
+                self._run._load(notebook)
+
+    @property
+    def run_id(self) -> str:
+        return self._run.run_id
+
+    @property
+    def store(self) -> Any:
+        return self._run.store
+
+    @property
+    def actor(self) -> str:
+        return self._run.actor
+
+    def parameter_names(self) -> list[str]:
+        return list(self._run.spec.params) if self._run.spec is not None else []
+
+    def finish(
+        self,
+        nb: Any,
+        status: RunStatus,
+        error: RunError | None,
+        parameters: dict[str, Any],
+        lock: LockEvent | None,
+        results: dict[str, Any],
+    ) -> RunOutcome:
+        from runbooks.redact import Redactor, default_redactor
+
+        self._run.values = dict(parameters)
+        redactor = Redactor()
+        redactor.update(default_redactor())
+        return self._run._record(nb, status, error, lock, results, redactor)
