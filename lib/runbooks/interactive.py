@@ -194,8 +194,9 @@ class ApplySession:
                 self.lock.release()
         where = self.outcome.location or self.outcome.run_dir
         spooled = " (spooled: `runbooks runs sync` ships it)" if self.outcome.spooled else ""
-        print(f"interactive apply recorded: run {self.run_id} ({status.value}) -> {where}{spooled}; "
-              f"lock on {self.environment!r} released")  # fmt: skip
+        with contextlib.suppress(Exception):  # at kernel shutdown stdout may be gone: the record is what counts
+            print(f"interactive apply recorded: run {self.run_id} ({status.value}) -> {where}{spooled}; "
+                  f"lock on {self.environment!r} released")  # fmt: skip
         return self.outcome
 
 

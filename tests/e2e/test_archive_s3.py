@@ -498,3 +498,63 @@ def test_verify_reports_an_audit_bucket_without_object_lock(sandbox_factory: Any
         assert [f.kind.value for f in report.findings] == ["bucket_unlocked"], report.findings
         cli = run_cli("runs", "verify", "--archive", url)
         assert cli.returncode == 1 and "bucket_unlocked" in cli.stdout, cli.stdout + cli.stderr
+
+
+def test_rotation_state_in_the_bucket_lets_only_one_resumer_proceed(twin: Sandbox, homes: Path) -> None:
+    from runbooks.procedures import rotate_keys as rk
+
+    url = _url("state")
+    first = rk.RotationStore.for_environment("sandbox", url)
+    second = rk.RotationStore.for_environment("sandbox", url)
+    assert first.path is None  # in the bucket, not on this disk
+    first.save({"K": rk.KeyRotation("K", "supabase")})
+    assert second.load()["K"].status == "in_progress"  # the second resumer reads the first's state ...
+    first.save({"K": rk.KeyRotation("K", "supabase", completed=["issue"])})
+    with pytest.raises(rk.StateConflict):  # ... and cannot overwrite what the first wrote since
+        second.save({"K": rk.KeyRotation("K", "supabase", completed=["issue", "write_group"])})
+    assert rk.RotationStore.for_environment("sandbox", url).load()["K"].completed == ["issue"]
+
+
+@pytest.mark.parametrize("ending", ["a_cell_raises", "kernel_shutdown"])
+def test_an_interactive_apply_that_does_not_reach_its_end_is_still_recorded(
+    twin: Sandbox, homes: Path, monkeypatch: pytest.MonkeyPatch, ending: str
+) -> None:
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+
+    from runbooks.archive.stores import open_store
+
+    url = _url("interactive-end")
+    monkeypatch.setenv("RUNBOOKS_ARCHIVE", url)
+    monkeypatch.setenv("JPY_SESSION_NAME", nb("destructive"))
+    for var in ("RUNBOOKS_RUN_ID", "RUNBOOKS_LOCKED_ENVIRONMENT"):
+        monkeypatch.delenv(var, raising=False)
+    notebook = _jupyter_notebook(apply=True)
+    notebook.cells = notebook.cells[:-2]  # without the secret's cell and without runbooks.end_apply()
+    if ending == "a_cell_raises":
+        notebook.cells.append(nbformat.v4.new_code_cell('raise RuntimeError("the apply broke")'))
+    store = open_store(url, "sandbox")
+    client = NotebookClient(notebook, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(homes)}})
+    with client.setup_kernel():
+        for index, cell in enumerate(notebook.cells):
+            if cell.cell_type == "code":
+                try:
+                    client.execute_cell(cell, index)
+                except CellExecutionError:
+                    assert ending == "a_cell_raises"
+                    break
+        if ending == "a_cell_raises":  # ended by the failure: recorded and unlocked before the kernel exits
+            assert store.read_lock("sandbox")["state"] == "released"  # type: ignore[index]
+        else:
+            assert store.read_lock("sandbox")["state"] == "held"  # type: ignore[index]
+    assert store.read_lock("sandbox")["state"] == "released"  # type: ignore[index]
+    (entry,) = store.entries()
+    manifest = store.read_manifest(entry.run_id)
+    assert manifest.trigger == "interactive" and manifest.results == {"applied": True}
+    if ending == "a_cell_raises":
+        assert manifest.status.value == "failed" and manifest.error is not None
+        assert manifest.error.kind == "RuntimeError" and "the apply broke" in manifest.error.message
+    else:
+        assert manifest.status.value == "interrupted" and manifest.error is not None
+        assert "kernel shut down" in manifest.error.message

@@ -216,7 +216,7 @@ class S3Store(ArchiveStore):
                 body = (run_dir / MANIFEST_NAME).read_bytes()
                 manifest = RunManifest.model_validate_json(body)
                 files = {name: (run_dir / name).read_bytes() for name in manifest.files}
-                self._ship(e.path, e.run_id, body, files, resumed=True)
+                self._ship(e.path, e.run_id, body, files)
                 done += 1
                 write_atomic(self._shipped_path(), json.dumps({"count": done}).encode())
                 shipped.append(e.run_id)
@@ -248,20 +248,22 @@ class S3Store(ArchiveStore):
         self._cache_index([(final, entry)])
         return Committed(f"{self.url}/{run_key(rel, '')}".rstrip("/"), None)
 
-    def _put_once(self, key: str, data: bytes) -> None:
+    def _put_once(self, key: str, data: bytes) -> bool:
+        """Create ``key``; True if created, False if it already held exactly ``data`` (a resumed shipment)."""
         if self.objects.create_if_absent(key, data) is not None:
-            return
+            return True
         existing = self.objects.get(key)
         if existing is None or existing.data != data:
             raise ArchiveError(f"{self.url}/{key} already exists with other content; refusing to overwrite it")
+        return False
 
-    def _ship(self, rel: str, run_id: str, body: bytes, files: dict[str, bytes], resumed: bool = False) -> LedgerEntry:
+    def _ship(self, rel: str, run_id: str, body: bytes, files: dict[str, bytes]) -> LedgerEntry:
         """Files, then run.json, then claim the next ledger entry (retrying on a lost race)."""
         for name, data in sorted(files.items()):
             self._put_once(run_key(rel, name), data)
-        self._put_once(run_key(rel, MANIFEST_NAME), body)
+        fresh = self._put_once(run_key(rel, MANIFEST_NAME), body)
         manifest_sha = sha256_hex(body)
-        if resumed:  # a sync interrupted after the claim: the entry is already there
+        if not fresh:  # shipped before, interrupted after run.json: its entry may be there already
             seq, _ = self._head()
             for s in range(seq, max(0, seq - 50), -1):
                 got = self.objects.get(entry_key(s))
