@@ -558,3 +558,29 @@ def test_an_interactive_apply_that_does_not_reach_its_end_is_still_recorded(
     else:
         assert manifest.status.value == "interrupted" and manifest.error is not None
         assert "kernel shut down" in manifest.error.message
+
+
+def test_a_clean_verify_seals_and_a_sealed_run_is_checked_by_version(twin: Sandbox, homes: Path) -> None:
+    from runbooks.archive.s3store import S3Store, run_key
+    from runbooks.archive.samples import sample_manifest
+    from runbooks.archive.stores import open_store
+
+    url = _url("seal")
+    store = open_store(url, "sandbox")
+    assert isinstance(store, S3Store)
+    committed = [store.commit(sample_manifest(), {"notebook.ipynb": b"{}"}) for _ in range(2)]
+    assert not any(c.spooled for c in committed)
+    assert store.verify().ok
+    admin = twin.s3_client("admin")
+    seals = admin.list_objects_v2(Bucket=AUDIT, Prefix=f"{store.prefix}/seals/").get("Contents", [])
+    assert [o["Key"].rsplit("/", 1)[-1] for o in seals] == ["000000000002.json"]
+    again = open_store(url, "sandbox").verify()
+    assert again.ok and again.runs_checked == 2
+
+    first = store.entries()[0]
+    key = f"{store.prefix}/{run_key(first.path, 'notebook.ipynb')}"
+    version = admin.head_object(Bucket=AUDIT, Key=key)["VersionId"]
+    admin.delete_object(Bucket=AUDIT, Key=key, VersionId=version, BypassGovernanceRetention=True)  # governance
+    for deep in (False, True):
+        kinds = {(f.run_id, f.kind.value) for f in open_store(url, "sandbox").verify(deep=deep).findings}
+        assert (first.run_id, "file_missing") in kinds, (deep, kinds)

@@ -50,6 +50,7 @@ CACHE_ENV = "RUNBOOKS_CACHE"
 AUDIT_PREFIX = "archive"  #: the prefix of ``audit:ENV`` in the environment's audit bucket
 LEDGER = "ledger"
 RUNS = "runs"
+SEALS = "seals"  #: verified prefixes of the archive (runbooks.archive.s3verify)
 WORKERS = 16
 MAX_CLAIMS = 10_000  #: a writer gives up claiming a sequence number after this many lost races
 T = TypeVar("T")
@@ -378,10 +379,10 @@ class S3Store(ArchiveStore):
             return None
 
     # -- verification -------------------------------------------------------------------------------
-    def verify(self, run_id: str | None = None) -> VerifyReport:
+    def verify(self, run_id: str | None = None, deep: bool = False) -> VerifyReport:
         from runbooks.archive.s3verify import verify_bucket
 
-        return verify_bucket(self, run_id)
+        return verify_bucket(self, run_id, deep=deep)
 
 
 def _row(manifest: RunManifest, entry: LedgerEntry) -> Any:

@@ -19,6 +19,7 @@ copy whose tail was cut, or whose last record was rewritten (with its ``ledger.h
 
 from __future__ import annotations
 
+import json
 from collections import defaultdict
 from typing import Any
 
@@ -26,18 +27,20 @@ from pydantic import ValidationError
 
 from runbooks.archive.canonical import sha256_hex
 from runbooks.archive.layout import MANIFEST_NAME
-from runbooks.archive.ledger import LedgerEntry
+from runbooks.archive.ledger import LedgerEntry, parse_line
 from runbooks.archive.manifest import RunManifest
 from runbooks.archive.objects import s3_errors
 from runbooks.archive.s3store import (
     LEDGER,
     RUNS,
+    SEALS,
     S3Store,
     _parallel,
     check_chain,
     entry_key,
     ledger_lines,
     run_key,
+    seq_of_key,
 )
 from runbooks.archive.stores import ArchiveStore
 from runbooks.archive.verify import Finding, FindingKind, VerifyReport
@@ -88,11 +91,11 @@ def check_protection(store: S3Store, newest: str | None) -> list[Finding]:
     return out
 
 
-def _versions(store: S3Store) -> tuple[dict[str, int], set[str], set[str]]:
-    """Per write-once key its number of versions, the keys hidden by a delete marker, and the live keys."""
+def _versions(store: S3Store) -> tuple[dict[str, int], set[str], dict[str, str]]:
+    """Per key its number of versions, the keys hidden by a delete marker, and the live keys' version ids."""
     counts: dict[str, int] = defaultdict(int)
     deleted: set[str] = set()
-    live: set[str] = set()
+    live: dict[str, str] = {}
     cut = len(store.prefix) + 1 if store.prefix else 0
     prefix = f"{store.prefix}/" if store.prefix else ""
     with s3_errors():
@@ -101,7 +104,7 @@ def _versions(store: S3Store) -> tuple[dict[str, int], set[str], set[str]]:
                 key = v["Key"][cut:]
                 counts[key] += 1
                 if v.get("IsLatest"):
-                    live.add(key)
+                    live[key] = str(v.get("VersionId"))
             for m in page.get("DeleteMarkers", []):
                 if m.get("IsLatest"):
                     deleted.add(m["Key"][cut:])
@@ -109,7 +112,82 @@ def _versions(store: S3Store) -> tuple[dict[str, int], set[str], set[str]]:
 
 
 def _history(key: str) -> bool:
-    return key.startswith((f"{LEDGER}/", f"{RUNS}/"))
+    return key.startswith((f"{LEDGER}/", f"{RUNS}/", f"{SEALS}/"))
+
+
+def seal_key(top: int) -> str:
+    return f"{SEALS}/{top:012d}.json"
+
+
+def _latest_seal(store: S3Store, live: dict[str, str]) -> dict[str, Any] | None:
+    """The newest seal (a verified prefix of the archive), if any; an unreadable seal is ignored."""
+    keys = sorted(k for k in live if k.startswith(f"{SEALS}/"))
+    if not keys:
+        return None
+    data = store._fetch(keys[-1])
+    try:
+        seal = json.loads(data or b"")
+        seal["key"] = keys[-1]
+        return seal if isinstance(seal.get("versions"), dict) and isinstance(seal.get("entries"), list) else None
+    except (ValueError, AttributeError):
+        return None
+
+
+def _check_sealed(
+    seal: dict[str, Any], entries: list[LedgerEntry], live: dict[str, str], files_of: dict[str, set[str]]
+) -> list[Finding]:
+    """Sealed runs: every object is still the very version the seal verified (versions are immutable)."""
+    versions: dict[str, str] = seal["versions"]
+    out: list[Finding] = []
+    for e in entries:
+        keys = {run_key(e.path, name) for name in files_of.get(e.path, set())}
+        sealed = {k for k in versions if k.startswith(run_key(e.path, ""))}
+        for key in sorted(sealed - keys):
+            out.append(Finding(run_id=e.run_id, kind=FindingKind.FILE_MISSING, detail=key.rsplit("/", 1)[-1]))
+        for key in sorted(keys - sealed):
+            out.append(Finding(run_id=e.run_id, kind=FindingKind.FILE_EXTRA, detail=key.rsplit("/", 1)[-1]))
+        for key in sorted(keys & sealed):
+            if live.get(key) != versions[key]:
+                out.append(
+                    Finding(
+                        run_id=e.run_id,
+                        kind=FindingKind.FILE_EDITED,
+                        detail=f"{key.rsplit('/', 1)[-1]} is not the version verified by {seal['key']}",
+                    )
+                )
+    return out
+
+
+def write_seal(store: S3Store, entries: list[LedgerEntry], live: dict[str, str]) -> str | None:
+    """Record a clean verification: the entries and the version of every object verified (best effort)."""
+    from botocore.exceptions import ClientError
+
+    from runbooks.archive.objects import StoreUnavailable
+
+    if not entries:
+        return None
+    paths = {run_key(e.path, "") for e in entries}
+    versions = {
+        k: v
+        for k, v in live.items()
+        if k.startswith(f"{LEDGER}/") or (_run_prefix(k) is not None and _run_prefix(k) in paths)
+    }
+    body = {
+        "top": entries[-1].seq,
+        "head": entries[-1].hash,
+        "entries": [e.model_dump() for e in entries],
+        "versions": versions,
+    }
+    try:
+        created = store.objects.create_if_absent(seal_key(entries[-1].seq), json.dumps(body, sort_keys=True).encode())
+    except (ClientError, StoreUnavailable):
+        return None  # a read-only credential, or the store went away: the next verify reads everything again
+    return seal_key(entries[-1].seq) if created else None
+
+
+def _run_prefix(key: str) -> str | None:
+    rel = _run_of_key(key)
+    return run_key(rel, "") if rel is not None else None
 
 
 def _run_of_key(key: str) -> str | None:
@@ -148,11 +226,34 @@ def _check_run(store: S3Store, entry: LedgerEntry, present: set[str]) -> tuple[l
     return out, manifest
 
 
-def verify_bucket(store: S3Store, run_id: str | None = None) -> VerifyReport:
+def verify_bucket(store: S3Store, run_id: str | None = None, deep: bool = False) -> VerifyReport:
+    """Verify the bucket (see the module docstring). Runs covered by the newest seal are checked by version id
+    only (unless ``deep``); a clean whole-archive verification seals what it verified."""
     counts, deleted, live = _versions(store)
+    seal = None if deep else _latest_seal(store, live)
+    sealed_entries = [LedgerEntry.model_validate(e) for e in seal["entries"]] if seal else []
+    top = sealed_entries[-1].seq if sealed_entries else 0
     keys = sorted(k for k in live if k.startswith(f"{LEDGER}/"))
-    lines, findings = ledger_lines(keys, _parallel(store._fetch, keys))
-    entries, chain = check_chain(lines)
+    findings: list[Finding] = []
+    if seal is not None:
+        for e in sealed_entries:  # every sealed entry object is the version the seal read
+            key = entry_key(e.seq)
+            if key in live and live[key] != seal["versions"].get(key):
+                findings.append(
+                    Finding(
+                        run_id=e.run_id,
+                        kind=FindingKind.LEDGER_ENTRY_EDITED,
+                        detail=f"{key} is not the version verified by {seal['key']}",
+                    )
+                )
+        missing = [e for e in sealed_entries if entry_key(e.seq) not in live]
+        sealed_lines = [parse_line(e.seq, e.line().rstrip(b"\n"), True) for e in sealed_entries if e not in missing]
+        fresh = [k for k in keys if (seq_of_key(k) or 0) > top]
+    else:
+        sealed_lines, fresh = [], keys
+    lines, moved = ledger_lines(fresh, _parallel(store._fetch, fresh))
+    findings += moved
+    entries, chain = check_chain(sealed_lines + lines)
     findings += chain
     findings += check_protection(store, keys[-1] if keys else None)
     for key in sorted(k for k, n in counts.items() if n > 1 and _history(k)):
@@ -175,7 +276,9 @@ def verify_bucket(store: S3Store, run_id: str | None = None) -> VerifyReport:
             )
         )
     scope = [e for e in entries if run_id is None or e.run_id == run_id]
-    results = _parallel(lambda e: _check_run(store, e, files_of.get(e.path, set())), scope)
+    if seal is not None:
+        findings += _check_sealed(seal, [e for e in scope if e.seq <= top], live, files_of)
+    results = _parallel(lambda e: _check_run(store, e, files_of.get(e.path, set())), [e for e in scope if e.seq > top])
     for run_findings, _manifest in results:
         findings += run_findings
     if run_id is not None:
@@ -184,6 +287,8 @@ def verify_bucket(store: S3Store, run_id: str | None = None) -> VerifyReport:
             findings.append(
                 Finding(run_id=run_id, kind=FindingKind.RUN_NOT_IN_LEDGER, detail=f"no ledger entry in {store.url}")
             )
+    elif not findings and entries and entries[-1].seq > top:
+        write_seal(store, entries, live)
     return VerifyReport(root=store.url, ledger_entries=len(entries), runs_checked=len(scope), findings=findings)
 
 

@@ -106,7 +106,8 @@ class ArchiveStore(ABC):
     def location_of(self, run_id: str) -> str | None: ...
 
     @abstractmethod
-    def verify(self, run_id: str | None = None) -> VerifyReport: ...
+    def verify(self, run_id: str | None = None, deep: bool = False) -> VerifyReport:
+        """Check the chain and the runs (``deep``: re-read everything, trusting no earlier verification)."""
 
     def recover(self) -> str | None:
         """Complete or roll back an interrupted commit (stores that commit atomically have nothing to do)."""
@@ -177,10 +178,10 @@ class LocalStore(ArchiveStore):
         d = self.archive.run_dir(run_id)
         return str(d) if d is not None else None
 
-    def verify(self, run_id: str | None = None) -> VerifyReport:
+    def verify(self, run_id: str | None = None, deep: bool = False) -> VerifyReport:
         from runbooks.archive.verify import verify
 
-        return verify(self.archive, run_id)
+        return verify(self.archive, run_id)  # always reads every file
 
     def recover(self) -> str | None:
         return self.archive.recover()

@@ -243,6 +243,10 @@ def verify(
             "a cut tail or a rewritten record in the local copy is found.",
         ),
     ] = None,
+    deep: Annotated[
+        bool,
+        typer.Option("--deep", help="S3: re-read every object, also those an earlier verification sealed."),
+    ] = False,
     as_json: JsonOpt = False,
     archive_dir: ArchiveOpt = None,
     inventory_env: EnvOpt = None,
@@ -255,7 +259,7 @@ def verify(
         if done:
             console.print(done)
     rid = _resolve(store, run_id) if run_id else None
-    report = store.verify(rid)
+    report = store.verify(rid, deep=deep)
     if against:
         from runbooks.archive.s3verify import compare_with_anchor
 

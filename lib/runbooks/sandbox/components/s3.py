@@ -31,7 +31,7 @@ Two more things moto does not do, done by the same server hook:
 - conditional writes are atomic: moto checks ``If-None-Match: *`` / ``If-Match`` and then writes, so two
   concurrent requests can both pass the check; the hook serialises object PUTs (:data:`PUT_MUTEX`), so
   exactly one of many concurrent conditional creates of a key wins;
-- write-once history: in the audit bucket, an object under a ``ledger/`` or ``runs/`` path segment may only
+- write-once history: in the audit bucket, an object under a ``ledger/``, ``runs/`` or ``seals/`` path segment may only
   be created with ``If-None-Match: *`` (:func:`check_write_once`); on AWS the same rule is a bucket policy
   denying ``s3:PutObject`` when the condition key ``s3:if-none-match`` is absent, which moto's IAM does not
   evaluate. An overwrite of history is refused (403) for every credential.
@@ -402,7 +402,7 @@ def authorize_object_lock(response: Any, method: str, bucket: str, query: dict[s
 #: environment variable naming the buckets whose history keys are write-once (comma-separated)
 WRITE_ONCE_ENV = "RUNBOOKS_TWIN_WRITE_ONCE_BUCKETS"
 #: path segments of write-once keys (the archive's ledger entries and run files)
-WRITE_ONCE_SEGMENTS = frozenset({"ledger", "runs"})
+WRITE_ONCE_SEGMENTS = frozenset({"ledger", "runs", "seals"})
 #: serialises object PUTs, so a conditional write's check and write are one step
 PUT_MUTEX = threading.Lock()
 
