@@ -152,3 +152,37 @@ def test_rotation_state_two_resumers_cannot_both_proceed(tmp_path: Path) -> None
         b.save({"K": rk.KeyRotation("K", "supabase", completed=["issue"])})
     a.save({"K": rk.KeyRotation("K", "supabase", completed=["issue"])})  # the first keeps going
     assert a.load()["K"].completed == ["issue"]
+
+
+def _filled(root: Path, n: int) -> LocalStore:
+    from runbooks.archive.samples import sample_manifest
+
+    store = LocalStore(root)
+    for _ in range(n):
+        store.commit(sample_manifest(), {"notebook.ipynb": b"{}"})
+    return store
+
+
+def test_a_mirror_matches_its_anchor_and_a_cut_or_rewritten_tail_does_not(tmp_path: Path) -> None:
+    from runbooks.archive.ledger import LedgerEntry
+    from runbooks.archive.s3verify import compare_with_anchor, mirror
+
+    anchor = _filled(tmp_path / "anchor", 3)
+    copy = LocalStore(tmp_path / "copy")
+    assert len(mirror(anchor, copy.archive)) == 3
+    assert copy.entries() == anchor.entries() and copy.verify().ok
+    assert compare_with_anchor(copy, anchor) == []
+    assert mirror(anchor, copy.archive) == []  # up to date: nothing to copy
+
+    ledger = copy.archive.ledger
+    entries = ledger.entries()
+    ledger.path.write_bytes(b"".join(e.line() for e in entries[:-1]))  # cut the tail, consistently
+    ledger.write_head(entries[-2])
+    found = compare_with_anchor(copy, anchor)
+    assert [f.kind.value for f in found] == ["ledger_truncated"] and found[0].run_id == entries[-1].run_id
+
+    last = entries[-2]
+    forged = LedgerEntry.make(last.seq, last.run_id, last.path, "f" * 64, last.prev)
+    ledger.path.write_bytes(b"".join(e.line() for e in [*entries[:-2], forged]))
+    found = compare_with_anchor(copy, anchor)
+    assert {f.kind.value for f in found} == {"anchor_mismatch", "ledger_truncated"}

@@ -225,6 +225,11 @@ def run_demo(
         else:
             try:
                 lifecycle.down(sandbox_dir)
-                console.print("sandbox down")
+                gone = (
+                    f" (with the runs archived in {archive_dir}; --keep-up keeps them)"
+                    if paths.is_url(archive_dir)
+                    else ""
+                )
+                console.print(f"sandbox down{gone}")
             except Exception as e:
                 err.print(f"[red]sandbox down failed:[/red] {e}")
