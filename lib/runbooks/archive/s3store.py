@@ -172,6 +172,8 @@ def seal(manifest: RunManifest, files: dict[str, bytes]) -> tuple[RunManifest, b
 class S3Store(ArchiveStore):
     """An archive in ``s3://bucket/prefix`` (see the module docstring)."""
 
+    objects: S3Objects
+
     def __init__(self, client: Any, bucket: str, prefix: str, expected_lock: ObjectLock | None = None) -> None:
         self.client = client
         self.bucket = bucket
