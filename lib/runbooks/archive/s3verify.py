@@ -6,12 +6,15 @@
   inventory's (mode and days), and the newest ledger object carrying retention (``bucket_unlocked``,
   ``object_unlocked``);
 - the whole chain: one object per entry, contiguous sequence numbers, each ``prev`` the previous hash;
-- history untouched: no write-once object (ledger entry, run file) with a second version or a delete
-  marker (``object_overwritten``, ``object_deleted``), one listing of the prefix's versions;
 - each run: ``run.json`` matches the ledger's hash, every file its recorded sha256, no extra file, and no
-  run directory the ledger does not know.
+  run directory the ledger does not know;
+- with ``deep``, also history untouched: no write-once object with a second version or a delete marker
+  (``object_overwritten``, ``object_deleted``), from a listing of the prefix's versions.
 
-Objects are fetched by a thread pool (see ``bench/archive_s3.py`` for 10,000 runs).
+A clean verification of the whole archive writes a *seal* (``seals/<seq>.json``: the entries verified and
+every object's ETag); the next verification checks the sealed runs against the seal from one
+``ListObjectsV2`` listing and reads only what came since (``deep`` ignores seals). Objects are fetched by a
+thread pool (see ``bench/archive_s3.py`` for 10,000 runs).
 
 :func:`compare_with_anchor` compares a local archive's ledger with the bucket's, entry by entry: a local
 copy whose tail was cut, or whose last record was rewritten (with its ``ledger.head``), no longer matches.
@@ -91,8 +94,21 @@ def check_protection(store: S3Store, newest: str | None) -> list[Finding]:
     return out
 
 
+def _live(store: S3Store) -> dict[str, str]:
+    """Every current object under the prefix with its ETag (one ``ListObjectsV2`` listing)."""
+    live: dict[str, str] = {}
+    cut = len(store.prefix) + 1 if store.prefix else 0
+    prefix = f"{store.prefix}/" if store.prefix else ""
+    with s3_errors():
+        for page in store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket, Prefix=prefix):
+            for obj in page.get("Contents", []):
+                live[obj["Key"][cut:]] = str(obj["ETag"])
+    return live
+
+
 def _versions(store: S3Store) -> tuple[dict[str, int], set[str], dict[str, str]]:
-    """Per key its number of versions, the keys hidden by a delete marker, and the live keys' version ids."""
+    """Per key its number of versions, the keys hidden by a delete marker, and the live keys' ETags
+    (``ListObjectVersions``: only for ``--deep``, it is the slow listing)."""
     counts: dict[str, int] = defaultdict(int)
     deleted: set[str] = set()
     live: dict[str, str] = {}
@@ -104,7 +120,7 @@ def _versions(store: S3Store) -> tuple[dict[str, int], set[str], dict[str, str]]
                 key = v["Key"][cut:]
                 counts[key] += 1
                 if v.get("IsLatest"):
-                    live[key] = str(v.get("VersionId"))
+                    live[key] = str(v.get("ETag"))
             for m in page.get("DeleteMarkers", []):
                 if m.get("IsLatest"):
                     deleted.add(m["Key"][cut:])
@@ -136,7 +152,7 @@ def _latest_seal(store: S3Store, live: dict[str, str]) -> dict[str, Any] | None:
 def _check_sealed(
     seal: dict[str, Any], entries: list[LedgerEntry], live: dict[str, str], files_of: dict[str, set[str]]
 ) -> list[Finding]:
-    """Sealed runs: every object is still the very version the seal verified (versions are immutable)."""
+    """Sealed runs: every object still has the ETag the seal verified (a replaced object gets another one)."""
     versions: dict[str, str] = seal["versions"]
     out: list[Finding] = []
     for e in entries:
@@ -152,14 +168,14 @@ def _check_sealed(
                     Finding(
                         run_id=e.run_id,
                         kind=FindingKind.FILE_EDITED,
-                        detail=f"{key.rsplit('/', 1)[-1]} is not the version verified by {seal['key']}",
+                        detail=f"{key.rsplit('/', 1)[-1]} is not the object verified by {seal['key']}",
                     )
                 )
     return out
 
 
 def write_seal(store: S3Store, entries: list[LedgerEntry], live: dict[str, str]) -> str | None:
-    """Record a clean verification: the entries and the version of every object verified (best effort)."""
+    """Record a clean verification: the entries and the ETag of every object verified (best effort)."""
     from botocore.exceptions import ClientError
 
     from runbooks.archive.objects import StoreUnavailable
@@ -227,9 +243,12 @@ def _check_run(store: S3Store, entry: LedgerEntry, present: set[str]) -> tuple[l
 
 
 def verify_bucket(store: S3Store, run_id: str | None = None, deep: bool = False) -> VerifyReport:
-    """Verify the bucket (see the module docstring). Runs covered by the newest seal are checked by version id
+    """Verify the bucket (see the module docstring). Runs covered by the newest seal are checked by ETag
     only (unless ``deep``); a clean whole-archive verification seals what it verified."""
-    counts, deleted, live = _versions(store)
+    if deep:
+        counts, deleted, live = _versions(store)
+    else:
+        counts, deleted, live = {}, set(), _live(store)
     seal = None if deep else _latest_seal(store, live)
     sealed_entries = [LedgerEntry.model_validate(e) for e in seal["entries"]] if seal else []
     top = sealed_entries[-1].seq if sealed_entries else 0
@@ -243,10 +262,18 @@ def verify_bucket(store: S3Store, run_id: str | None = None, deep: bool = False)
                     Finding(
                         run_id=e.run_id,
                         kind=FindingKind.LEDGER_ENTRY_EDITED,
-                        detail=f"{key} is not the version verified by {seal['key']}",
+                        detail=f"{key} is not the object verified by {seal['key']}",
                     )
                 )
         missing = [e for e in sealed_entries if entry_key(e.seq) not in live]
+        for e in missing:
+            findings.append(
+                Finding(
+                    run_id=e.run_id,
+                    kind=FindingKind.OBJECT_DELETED,
+                    detail=f"{entry_key(e.seq)}, verified by {seal['key']}, is gone",
+                )
+            )
         sealed_lines = [parse_line(e.seq, e.line().rstrip(b"\n"), True) for e in sealed_entries if e not in missing]
         fresh = [k for k in keys if (seq_of_key(k) or 0) > top]
     else:
