@@ -135,6 +135,15 @@ def table(results: list[DemoRun], archive: str) -> Table:
     return t
 
 
+def _archive_url(archive: str) -> str:
+    """``audit:sandbox`` as the bucket URL its runs' locations start with."""
+    if not paths.is_url(archive):
+        return archive
+    from runbooks.archive.stores import open_store
+
+    return open_store(archive, "sandbox").url
+
+
 def verify_archive(archive: str) -> tuple[bool, str]:
     from runbooks.archive.stores import open_store
 
@@ -203,7 +212,7 @@ def run_demo(
             f"sandbox up in {time.monotonic() - t0:.1f}s: " + ", ".join(f"{n} {s.address}" for n, s in states.items())
         )
         results = execute(planned, archive_dir, timeout)
-        console.print(table(results, archive_dir))
+        console.print(table(results, _archive_url(archive_dir)))
         ok_verify, verdict = verify_archive(archive_dir)
         console.print(verdict, style="green" if ok_verify else "red", highlight=False)
         failed = [r for r in results if not r.ok]
