@@ -93,6 +93,9 @@ def main() -> int:
             big = open_store(f"s3://spectral-audit/bench-verify-{os.getpid()}", "sandbox")
             filled = fill(big, args.runs)
             print(f"filled {args.runs} runs ({3 * args.runs} objects) in {filled:.1f} s")
+            t = time.perf_counter()
+            listed = sum(1 for _ in big.objects.list_keys(""))  # type: ignore[attr-defined]
+            print(f"one ListObjectsV2 listing of the prefix ({listed} objects): {time.perf_counter() - t:.1f} s")
             for label in ("first verify (reads every object, then seals)", "verify after a seal"):
                 fresh = open_store(big.url, "sandbox")
                 t = time.perf_counter()

@@ -154,10 +154,15 @@ def _check_sealed(
 ) -> list[Finding]:
     """Sealed runs: every object still has the ETag the seal verified (a replaced object gets another one)."""
     versions: dict[str, str] = seal["versions"]
+    by_run: dict[str, set[str]] = defaultdict(set)
+    for k in versions:
+        prefix = _run_prefix(k)
+        if prefix is not None:
+            by_run[prefix].add(k)
     out: list[Finding] = []
     for e in entries:
         keys = {run_key(e.path, name) for name in files_of.get(e.path, set())}
-        sealed = {k for k in versions if k.startswith(run_key(e.path, ""))}
+        sealed = by_run.get(run_key(e.path, ""), set())
         for key in sorted(sealed - keys):
             out.append(Finding(run_id=e.run_id, kind=FindingKind.FILE_MISSING, detail=key.rsplit("/", 1)[-1]))
         for key in sorted(keys - sealed):
