@@ -28,6 +28,9 @@ from pathlib import Path
 from typing import Any, Protocol
 
 _KEY_PART = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:=-]*$")
+#: ask for large listing pages: S3 never returns more than 1,000 keys a page, a server that may (the twin) saves
+#: round trips (moto scans the whole bucket for every page)
+PAGE = {"PageSize": 10_000}
 
 
 @dataclass(frozen=True)
@@ -175,7 +178,7 @@ class S3Objects:
             kwargs["StartAfter"] = self.full(start_after)
         cut = len(self.prefix) + 1 if self.prefix else 0
         with s3_errors():
-            for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs):
+            for page in self.client.get_paginator("list_objects_v2").paginate(**kwargs, PaginationConfig=PAGE):
                 for obj in page.get("Contents", []):
                     yield obj["Key"][cut:]
 

@@ -32,7 +32,7 @@ from runbooks.archive.canonical import sha256_hex
 from runbooks.archive.layout import MANIFEST_NAME
 from runbooks.archive.ledger import LedgerEntry, parse_line
 from runbooks.archive.manifest import RunManifest
-from runbooks.archive.objects import s3_errors
+from runbooks.archive.objects import PAGE, s3_errors
 from runbooks.archive.s3store import (
     LEDGER,
     RUNS,
@@ -100,7 +100,10 @@ def _live(store: S3Store) -> dict[str, str]:
     cut = len(store.prefix) + 1 if store.prefix else 0
     prefix = f"{store.prefix}/" if store.prefix else ""
     with s3_errors():
-        for page in store.client.get_paginator("list_objects_v2").paginate(Bucket=store.bucket, Prefix=prefix):
+        pages = store.client.get_paginator("list_objects_v2").paginate(
+            Bucket=store.bucket, Prefix=prefix, PaginationConfig=PAGE
+        )
+        for page in pages:
             for obj in page.get("Contents", []):
                 live[obj["Key"][cut:]] = str(obj["ETag"])
     return live
