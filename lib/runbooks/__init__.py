@@ -5,6 +5,8 @@ Notebooks do ``import runbooks`` and use:
 - ``runbooks.secret(ref)``: resolve a secret reference, registering the value for redaction;
 - ``runbooks.record(name, value)``: record a structured result into the run record;
 - ``runbooks.guard_apply(apply, confirm, environment)``: the single gate of destructive steps;
+- ``runbooks.end_apply()``: the end of an apply (the last cell of a destructive runbook): in Jupyter, commits
+  the interactive apply's record and releases the lock; under the runner it does nothing;
 - ``runbooks.load_inventory(environment)``: the validated inventory of an environment, refused
   (``BadParameter``, exit 2) outside the sandbox while identifiers are not filled in
   (``runbooks.inventory`` is the subpackage: models, loader, readiness);
@@ -29,6 +31,7 @@ _LAZY = {
     "show": ("runbooks.results", "show"),
     "guard_apply": ("runbooks.guard", "guard_apply"),
     "ApplyRefused": ("runbooks.guard", "ApplyRefused"),
+    "end_apply": ("runbooks.interactive", "end_apply"),
     "BadParameter": ("runbooks.errors", "BadParameter"),
     "Refused": ("runbooks.errors", "Refused"),
     "load_inventory": ("runbooks.inventory.readiness", "load_ready"),

@@ -4,12 +4,19 @@ A destructive notebook calls ``runbooks.guard_apply(apply, confirm, environment)
 first change. It raises :class:`ApplyRefused` unless ``apply`` is ``True`` and ``confirm`` equals the
 target environment's name, so a dry run (the default) shows the plan and stops there.
 
-The target environment must also be locked by this run (see :mod:`runbooks.runner.lock`):
+The target environment must also be locked by this run, in the archive store (a file lock for a local
+archive, a lease in the bucket for an S3 one; see :mod:`runbooks.archive.stores`):
 
 - under the runner, a destructive notebook's lock is taken by the runner before the kernel starts and
   the runner tells the kernel which environment it holds (``RUNBOOKS_LOCKED_ENVIRONMENT``);
-- otherwise (Jupyter, or a notebook the runner did not lock), ``guard_apply`` takes the lock itself and
-  holds it for the rest of the kernel's life. If another live run holds it, it refuses, naming it.
+- in a kernel the runner started for a notebook it did not lock, ``guard_apply`` takes the lock itself for
+  the rest of the run;
+- in a kernel the runner did not start (JupyterLab), the apply becomes a run of its own
+  (:mod:`runbooks.interactive`): the lock is taken under that run's id, every cell executed from then on is
+  recorded, and the record is committed and the lock released when the apply ends (``runbooks.end_apply()``,
+  a cell that raises, or kernel shutdown at the latest).
+
+If another live run holds the lock, it refuses, naming it.
 """
 
 from __future__ import annotations
@@ -37,15 +44,15 @@ def _actor() -> str:
 
 
 def _take_lock(environment: str) -> None:
+    """A runner-started kernel whose notebook the runner did not lock: hold the lock until the kernel exits."""
     if environment in _held:
         return
-    from runbooks import paths
-    from runbooks.archive.layout import LOCKS_DIR
+    from runbooks.archive.stores import open_store
     from runbooks.runner import lock
 
     run_id = os.environ.get(RUN_ID_ENV) or f"interactive-{socket.gethostname()}-{os.getpid()}"
     try:
-        held = lock.acquire(paths.archive_root() / LOCKS_DIR, environment, run_id=run_id, actor=_actor())
+        held = open_store(None, environment).acquire_lock(environment, run_id=run_id, actor=_actor())
     except lock.LockHeld as e:
         raise ApplyRefused(f"not applying: {e}") from None
     _held[environment] = held
@@ -59,6 +66,16 @@ def _confirm_shown(confirm: object) -> str:
     if isinstance(confirm, str) and confirm in known_environments():
         return f"confirm={confirm!r}"
     return "confirm (the value given is not an environment's name, and is not repeated)"
+
+
+def _begin_interactive(environment: str) -> None:
+    from runbooks import interactive
+    from runbooks.runner import lock
+
+    try:
+        interactive.begin(environment)
+    except lock.LockHeld as e:
+        raise ApplyRefused(f"not applying: {e}") from None
 
 
 def guard_apply(apply: object, confirm: object, environment: str) -> None:
@@ -78,4 +95,7 @@ def guard_apply(apply: object, confirm: object, environment: str) -> None:
         )
     if os.environ.get(LOCKED_ENV) == environment:
         return  # the runner took this environment's lock before the kernel started
-    _take_lock(environment)
+    if os.environ.get(RUN_ID_ENV):
+        _take_lock(environment)
+    else:
+        _begin_interactive(environment)

@@ -28,8 +28,26 @@ def project_root() -> Path:
     return Path(__file__).resolve().parents[2]
 
 
+def archive_url() -> str:
+    """``$RUNBOOKS_ARCHIVE`` as given when it is a URL (``s3://bucket/prefix``, ``audit:ENV``), else the local
+    archive root's path (see :mod:`runbooks.archive.stores`)."""
+    raw = os.environ.get(ARCHIVE_ENV) or ""
+    return raw if is_url(raw) else str(archive_root())
+
+
+def is_url(value: str) -> bool:
+    """A URL of an archive store rather than a directory: ``scheme://...`` or ``audit:ENV``."""
+    return ("://" in value and not value.startswith("file://")) or value.startswith("audit:")
+
+
 def archive_root() -> Path:
-    return Path(os.environ.get(ARCHIVE_ENV) or project_root() / "runs").resolve()
+    """The local archive root (``$RUNBOOKS_ARCHIVE`` when it is a directory, else ``runs/`` of the project)."""
+    raw = os.environ.get(ARCHIVE_ENV) or ""
+    if is_url(raw):
+        raise ValueError(
+            f"{ARCHIVE_ENV}={raw} is not a local directory; open it with runbooks.archive.stores.open_store()"
+        )
+    return Path(raw.removeprefix("file://") or project_root() / "runs").resolve()
 
 
 def sandbox_root() -> Path:

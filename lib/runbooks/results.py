@@ -76,6 +76,9 @@ def record(name: str, value: Any) -> None:
     if channel.under_runner():
         channel.send("result", name=name, value=data)
         return
+    from runbooks import interactive
+
+    interactive.note_result(name, data)  # an interactive apply's record keeps it
     _display_recorded(name, data)
 
 

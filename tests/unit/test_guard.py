@@ -22,6 +22,9 @@ def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv(guard.RUN_ID_ENV, raising=False)
     held: dict[str, object] = {}
     monkeypatch.setattr(guard, "_held", held)
+    from runbooks import interactive
+
+    monkeypatch.setattr(interactive, "_sessions", {})
     yield root
     for lock in held.values():
         lock.release()  # type: ignore[attr-defined]
@@ -51,14 +54,27 @@ def test_under_the_runner_the_runner_holds_the_lock(archive: Path, monkeypatch: 
     assert not (archive / "locks" / "staging.lock").exists()  # nothing taken in the kernel
 
 
-def test_interactively_it_takes_the_lock_for_the_kernels_life(archive: Path) -> None:
+def test_interactively_the_apply_is_a_run_holding_the_lock_until_it_ends(archive: Path) -> None:
+    import runbooks
+    from runbooks import interactive
+    from runbooks.archive.stores import LocalStore
+
     guard_apply(True, "sandbox", "sandbox")
     lock = archive / "locks" / "sandbox.lock"
     holder = json.loads(lock.read_text())
     assert holder["pid"] == os.getpid() and holder["host"] == socket.gethostname()
-    assert holder["run_id"].startswith("interactive-")
+    session = interactive._sessions["sandbox"]
+    assert holder["run_id"] == session.run_id and "-interactive-" in session.run_id
     guard_apply(True, "sandbox", "sandbox")  # idempotent in the same kernel
     assert json.loads(lock.read_text()) == holder
+    runbooks.record("applied", 1)
+    runbooks.end_apply()
+    assert not lock.exists()  # released when the apply ends, not at exit
+    manifest = LocalStore(archive).read_manifest(session.run_id)
+    assert manifest.trigger == "interactive" and manifest.status.value == "succeeded"
+    assert manifest.results == {"applied": 1} and manifest.lock is not None
+    runbooks.end_apply()  # nothing open any more: nothing happens
+    assert len(LocalStore(archive).entries()) == 1
 
 
 def test_interactively_a_live_holder_refuses(archive: Path) -> None:

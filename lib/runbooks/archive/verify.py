@@ -44,6 +44,12 @@ class FindingKind(StrEnum):
     INTERRUPTED_COMMIT = "interrupted_commit"  #: a commit crashed midway (the next commit completes it)
     INDEX_MISMATCH = "index_mismatch"  #: index.sqlite disagrees with the ledger and manifests (`runs reindex`)
     RUN_NOT_IN_LEDGER = "run_not_in_ledger"  #: the run id asked for has no ledger entry (deleted, or never was)
+    # -- an archive in S3 (runbooks.archive.s3verify) and a local copy against it (--against)
+    BUCKET_UNLOCKED = "bucket_unlocked"  #: the bucket has no object lock / default retention as the inventory says
+    OBJECT_UNLOCKED = "object_unlocked"  #: a record object carries no object-lock retention
+    OBJECT_OVERWRITTEN = "object_overwritten"  #: a write-once object has more than one version
+    OBJECT_DELETED = "object_deleted"  #: a write-once object was deleted (a delete marker hides it)
+    ANCHOR_MISMATCH = "anchor_mismatch"  #: a local ledger entry differs from the anchor's (the bucket's) entry
 
 
 class Finding(BaseModel):

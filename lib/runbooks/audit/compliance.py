@@ -75,14 +75,14 @@ def from_schedule_report(report: dict[str, Any]) -> dict[str, Any]:
         verdict = _VERDICTS.get(str(slot.get("verdict")))
         if verdict is None:  # pending: not due yet
             continue
-        row = {"due": slot["slot"], "status": verdict, "run_id": slot.get("run_id")}
+        row: dict[str, Any] = {"due": slot["slot"], "status": verdict, "run_id": slot.get("run_id")}
         if slot.get("run_status") and verdict != "ran":
             row["detail"] = f"run status {slot['run_status']}"
         by_proc.setdefault(str(slot["procedure"]), []).append(row)
-    schedules = [
-        {"procedure": proc, "environment": env, "slots": sorted(slots, key=lambda r: r["due"], reverse=True)}
-        for proc, slots in sorted(by_proc.items())
-    ]
+    schedules: list[dict[str, Any]] = []
+    for proc, slots in sorted(by_proc.items()):
+        slots.sort(key=lambda r: str(r["due"]), reverse=True)
+        schedules.append({"procedure": proc, "environment": env, "slots": slots})
     return {"generated_at": report.get("until"), "schedules": schedules}
 
 

@@ -4,6 +4,9 @@ Bring the twin up; run every runbook in ``notebooks/`` through the runner with i
 (destructive ones therefore as a dry run); then run those whose metadata says ``runbook.demo_apply: true``
 for real (``apply=true``, ``confirm=sandbox``); print a table of the runs; verify the archive; bring the
 twin down (also on error or Ctrl-C). Exit status 1 if any run failed or the archive does not verify.
+
+The archive is the twin's audit bucket (``audit:sandbox``, i.e. ``s3://spectral-audit/archive``, written
+with the ``audit-writer`` credential) unless ``--archive`` or ``$RUNBOOKS_ARCHIVE`` names another one.
 """
 
 from __future__ import annotations
@@ -25,6 +28,8 @@ from runbooks import paths
 # off a terminal (make demo in CI, a log file) keep each run on one line of the table
 console = Console(width=None if sys.stdout.isatty() else 160)
 err = Console(stderr=True)
+#: the demo archives to the twin's audit bucket (the archive of record), through the audit-writer credential
+DEFAULT_ARCHIVE = "audit:sandbox"
 
 
 @dataclass(frozen=True)
@@ -42,6 +47,7 @@ class DemoRun:
     run_dir: Path | None
     exit_code: int
     error: str = ""
+    location: str = ""
 
     @property
     def ok(self) -> bool:
@@ -67,7 +73,7 @@ def plan(notebooks: list[Path], only: list[str] | None = None) -> list[PlannedRu
     return runs + applies
 
 
-def execute(planned: list[PlannedRun], archive: Path, timeout: float | None) -> list[DemoRun]:
+def execute(planned: list[PlannedRun], archive: str, timeout: float | None) -> list[DemoRun]:
     from runbooks.runner.run import run_procedure
 
     results: list[DemoRun] = []
@@ -99,20 +105,21 @@ def execute(planned: list[PlannedRun], archive: Path, timeout: float | None) -> 
                 out.run_dir,
                 int(out.exit_code),
                 detail,
+                out.location,
             )
         )
         err.print(f"  -> {results[-1].status} in {results[-1].duration:.1f}s")
     return results
 
 
-def table(results: list[DemoRun], archive: Path) -> Table:
+def table(results: list[DemoRun], archive: str) -> Table:
     t = Table(title="runbooks demo: runs against the sandbox", caption=f"archive paths are relative to {archive}")
     for col in ("procedure", "mode", "status", "duration"):
         t.add_column(col, no_wrap=True)
     t.add_column("archive", overflow="fold")
     for r in results:
         colour = "green" if r.ok else "red"
-        where = ""
+        where = r.location.removeprefix(archive).lstrip("/")
         if r.run_dir is not None:
             try:
                 where = str(r.run_dir.relative_to(archive))
@@ -128,11 +135,19 @@ def table(results: list[DemoRun], archive: Path) -> Table:
     return t
 
 
-def verify_archive(archive: Path) -> tuple[bool, str]:
-    from runbooks.archive.store import Archive
-    from runbooks.archive.verify import verify
+def _archive_url(archive: str) -> str:
+    """``audit:sandbox`` as the bucket URL its runs' locations start with."""
+    if not paths.is_url(archive):
+        return archive
+    from runbooks.archive.stores import open_store
 
-    report = verify(Archive(archive))
+    return open_store(archive, "sandbox").url
+
+
+def verify_archive(archive: str) -> tuple[bool, str]:
+    from runbooks.archive.stores import open_store
+
+    report = open_store(archive, "sandbox").verify()
     if report.ok:
         return True, f"archive verified: {report.ledger_entries} ledger entries, {report.runs_checked} runs, intact"
     lines = [f"archive verification FAILED ({len(report.findings)} finding(s)):"]
@@ -149,7 +164,12 @@ def register(app: typer.Typer) -> None:
             Path | None, typer.Option("--root", help="Sandbox state directory (default: .sandbox/ of the project).")
         ] = None,
         archive: Annotated[
-            Path | None, typer.Option("--archive", help="Archive root (default: runs/, or $RUNBOOKS_ARCHIVE).")
+            str | None,
+            typer.Option(
+                "--archive",
+                help="Archive: a directory or s3://BUCKET/PREFIX (default: $RUNBOOKS_ARCHIVE, else the twin's audit "
+                "bucket, audit:sandbox).",
+            ),
         ] = None,
         only: Annotated[list[str] | None, typer.Option("--only", help="Run only this procedure (repeatable).")] = None,
         timeout: Annotated[float, typer.Option("--timeout", help="Seconds allowed per run.")] = 600.0,
@@ -164,13 +184,15 @@ def register(app: typer.Typer) -> None:
 
 
 def run_demo(
-    root: Path | None, archive: Path | None, only: list[str] | None, timeout: float | None, keep_up: bool
+    root: Path | None, archive: str | None, only: list[str] | None, timeout: float | None, keep_up: bool
 ) -> int:
     from runbooks.runner.run import list_notebooks
     from runbooks.sandbox import lifecycle
 
     sandbox_dir = lifecycle.resolve_root(root)
-    archive_dir = (archive or paths.archive_root()).resolve()
+    archive_dir = archive or os.environ.get(paths.ARCHIVE_ENV) or DEFAULT_ARCHIVE
+    if not paths.is_url(archive_dir):
+        archive_dir = str(Path(archive_dir).resolve())
     os.environ[paths.SANDBOX_ENV] = str(sandbox_dir)  # kernels and the inventory use this twin
     os.environ[paths.ARCHIVE_ENV] = str(archive_dir)
     notebooks = list_notebooks()
@@ -190,7 +212,7 @@ def run_demo(
             f"sandbox up in {time.monotonic() - t0:.1f}s: " + ", ".join(f"{n} {s.address}" for n, s in states.items())
         )
         results = execute(planned, archive_dir, timeout)
-        console.print(table(results, archive_dir))
+        console.print(table(results, _archive_url(archive_dir)))
         ok_verify, verdict = verify_archive(archive_dir)
         console.print(verdict, style="green" if ok_verify else "red", highlight=False)
         failed = [r for r in results if not r.ok]
@@ -212,6 +234,11 @@ def run_demo(
         else:
             try:
                 lifecycle.down(sandbox_dir)
-                console.print("sandbox down")
+                gone = (
+                    f" (with the runs archived in {archive_dir}; --keep-up keeps them)"
+                    if paths.is_url(archive_dir)
+                    else ""
+                )
+                console.print(f"sandbox down{gone}")
             except Exception as e:
                 err.print(f"[red]sandbox down failed:[/red] {e}")

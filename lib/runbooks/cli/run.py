@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -36,14 +35,20 @@ def run(
         str | None, typer.Option("--confirm", help="Shorthand for -p confirm=ENV.", show_default=False)
     ] = None,
     archive: Annotated[
-        Path | None,
-        typer.Option("--archive", envvar=ARCHIVE_ENV, help="Archive root (default: runs/).", show_default=False),
+        str | None,
+        typer.Option(
+            "--archive",
+            envvar=ARCHIVE_ENV,
+            help="Archive: a directory (default: runs/), s3://BUCKET/PREFIX or audit:ENV.",
+            show_default=False,
+        ),
     ] = None,
 ) -> None:
     """Run a runbook through the audit-grade runner and archive the record.
 
     Exit codes: 0 succeeded, 1 failed, 2 refused, 3 timed_out, 4 kernel_died, 130 interrupted,
-    70 runner error (the run could not be completed or archived).
+    70 runner error (the run could not be completed or archived), 75 spooled (the archive of record was
+    unreachable: the record is in the local spool until `runbooks runs sync`).
     """
     from runbooks.runner.params import ParamError, split_assignments
     from runbooks.runner.run import OnEnd, refuse_run, run_procedure
@@ -102,8 +107,14 @@ def run(
         _echo_err("runner error: the run could not be completed or archived (exit 70)")
         raise typer.Exit(70) from None
     status = outcome.status.value
-    where = f" -> {outcome.run_dir}" if outcome.run_dir else ""
+    where = outcome.location or (str(outcome.run_dir) if outcome.run_dir else "")
+    where = f" -> {where}" if where else ""
     typer.echo(f"{status}: run {outcome.run_id} ({outcome.duration:.1f}s){where}")
+    if outcome.spooled:
+        _echo_err(
+            f"spooled, not archived: the archive of record is unreachable ({outcome.archive_note}); the record "
+            f"waits in the local spool and is shipped by `runbooks runs sync` or the next run (exit 75)"
+        )
     if outcome.error is not None:
         cell = f" in cell {outcome.error.cell_index}" if outcome.error.cell_index is not None else ""
         _echo_err(f"{outcome.error.kind}{cell}: {outcome.error.message}")

@@ -1,4 +1,4 @@
-"""``runbooks runs list|show|verify|reindex`` (owned by the archive)."""
+"""``runbooks runs list|show|verify|reindex|sync|pull`` (owned by the archive), on any archive store."""
 
 from __future__ import annotations
 
@@ -7,7 +7,6 @@ import re
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -16,18 +15,25 @@ from rich.table import Table
 from rich.text import Text
 
 from runbooks.archive.manifest import RunManifest, RunStatus
-from runbooks.archive.store import Archive, ArchiveError
-from runbooks.archive.verify import verify as verify_archive
+from runbooks.archive.store import ArchiveError
+from runbooks.archive.stores import ArchiveStore, LocalStore, open_store
 from runbooks.audit.results import CHECK_COLUMNS, check_rows
 from runbooks.paths import ARCHIVE_ENV
 
 app = typer.Typer(no_args_is_help=True, help="Inspect and verify the audit archive of runs.")
 
 ArchiveOpt = Annotated[
-    Path | None,
+    str | None,
     typer.Option(
-        "--archive", envvar=ARCHIVE_ENV, help="Archive root (default: runs/ of the project).", show_default=False
+        "--archive",
+        envvar=ARCHIVE_ENV,
+        help="Archive: a directory (default: runs/ of the project), s3://BUCKET/PREFIX or audit:ENV.",
+        show_default=False,
     ),
+]
+EnvOpt = Annotated[
+    str | None,
+    typer.Option("--inventory", help="Environment whose inventory gives an s3:// archive its endpoint and credential."),
 ]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
@@ -95,24 +101,25 @@ def _stamp(ts: datetime) -> str:
     return ts.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%SZ")
 
 
-def _open(archive_dir: Path | None) -> Archive:
-    archive = Archive(archive_dir)
-    if not archive.index.exists() and (archive.ledger.path.exists() or any(archive.root.glob("[0-9]" * 4))):
-        archive.reindex()  # derived data: rebuild it rather than answer from nothing
-    return archive
+def _open(archive: str | None, env: str | None = None) -> ArchiveStore:
+    try:
+        return open_store(archive, env)
+    except (ArchiveError, ValueError) as exc:
+        Console(stderr=True).print(Text(f"--archive: {exc}", style="red"))
+        raise typer.Exit(2) from None
 
 
-def _resolve(archive: Archive, prefix: str) -> str:
-    candidates = archive.index.resolve(prefix)
+def _resolve(store: ArchiveStore, prefix: str) -> str:
+    candidates = store.index().resolve(prefix)
     if prefix in candidates:
         return prefix
     if not candidates:
-        candidates = sorted({e.run_id for e in archive.ledger.entries() if e.run_id.startswith(prefix)})
+        candidates = sorted({e.run_id for e in store.entries() if e.run_id.startswith(prefix)})
     if len(candidates) == 1:
         return candidates[0]
     err = Console(stderr=True)
     if not candidates:
-        err.print(Text(f"No run matches {prefix!r} in {archive.root}.", style="red"))
+        err.print(Text(f"No run matches {prefix!r} in {store.url}.", style="red"))
     else:
         err.print(Text.assemble((f"{prefix!r} is ambiguous: ", "red"), ", ".join(candidates)))
     raise typer.Exit(1)
@@ -155,10 +162,11 @@ def list_runs(
     limit: Annotated[int, typer.Option("--limit", "-n", help="At most N runs, newest first (0: all).")] = 50,
     as_json: JsonOpt = False,
     archive_dir: ArchiveOpt = None,
+    inventory_env: EnvOpt = None,
 ) -> None:
     """List archived runs, newest first (answered from the index)."""
-    archive = _open(archive_dir)
-    rows = archive.index.query(
+    store = _open(archive_dir, inventory_env)
+    rows = store.index().query(
         procedure=procedure,
         status=str(status) if status else None,
         environment=env,
@@ -171,7 +179,7 @@ def list_runs(
     if as_json:
         typer.echo(json.dumps([r.model_dump(mode="json") for r in rows], indent=2))
         return
-    table = Table(title=f"{len(rows)} run(s) in {archive.root}", title_justify="left")
+    table = Table(title=f"{len(rows)} run(s) in {store.url}", title_justify="left")
     for col in ("run id", "procedure", "env", "status", "actor", "trigger", "started (UTC)", "duration"):
         table.add_column(col, overflow="fold", min_width=6)
     for r in rows:  # Text cells: printed literally, never read as Rich markup
@@ -193,24 +201,23 @@ def show(
     run_id: Annotated[str, typer.Argument(help="Run id, or a unique prefix of one.")],
     as_json: JsonOpt = False,
     archive_dir: ArchiveOpt = None,
+    inventory_env: EnvOpt = None,
 ) -> None:
     """Show one run's manifest, its recorded results summarised, and whether it verifies."""
-    archive = _open(archive_dir)
-    rid = _resolve(archive, run_id)
+    store = _open(archive_dir, inventory_env)
+    rid = _resolve(store, run_id)
     try:
-        manifest = archive.read_manifest(rid)
+        manifest = store.read_manifest(rid)
     except (ArchiveError, OSError, ValueError) as exc:
         Console(stderr=True).print(Text(f"Cannot read run {rid}: {exc}", style="red"))
         raise typer.Exit(1) from None
-    run_dir = archive.run_dir(rid)
+    where = store.location_of(rid)
     if as_json:
         data = json.loads(manifest.model_dump_json())
-        data["run_dir"] = str(run_dir)
+        data["run_dir"] = where
         typer.echo(json.dumps(data, indent=2))
         return
-    _print_manifest(
-        _console(), manifest, run_dir, [f"{f.kind}: {f.detail}" for f in verify_archive(archive, rid).findings]
-    )
+    _print_manifest(_console(), manifest, where, [f"{f.kind}: {f.detail}" for f in store.verify(rid).findings])
 
 
 def _status_text(status: str) -> Text:
@@ -229,7 +236,7 @@ def _param_text(value: Any) -> str:
     return value if isinstance(value, str) else json.dumps(value, default=str)
 
 
-def _print_manifest(console: Console, m: RunManifest, run_dir: Path | None, problems: list[str]) -> None:
+def _print_manifest(console: Console, m: RunManifest, run_dir: str | None, problems: list[str]) -> None:
     """Every value is a :class:`Text`, so the record is printed literally (``[app.runspectral.com]`` stays)."""
     head = Table.grid(padding=(0, 2))
     head.add_column(style="bold")
@@ -246,7 +253,7 @@ def _print_manifest(console: Console, m: RunManifest, run_dir: Path | None, prob
         ),
         ("host / code", Text(f"{m.host} / {m.code_version}")),
         ("notebook sha256", Text(m.notebook_sha256)),
-        ("directory", Text(str(run_dir))),
+        ("location", Text(str(run_dir))),
     ]
     if m.error:
         cell = f" at cell {m.error.cell_index}" if m.error.cell_index is not None else ""
@@ -294,18 +301,40 @@ def verify(
     repair: Annotated[
         bool, typer.Option("--repair", help="First complete or roll back a commit a crash interrupted.")
     ] = False,
+    against: Annotated[
+        str | None,
+        typer.Option(
+            "--against",
+            help="Also compare this (local) archive's ledger with the anchor archive (s3://BUCKET/PREFIX): "
+            "a cut tail or a rewritten record in the local copy is found.",
+        ),
+    ] = None,
+    deep: Annotated[
+        bool,
+        typer.Option("--deep", help="S3: re-read every object, also those an earlier verification sealed."),
+    ] = False,
     as_json: JsonOpt = False,
     archive_dir: ArchiveOpt = None,
+    inventory_env: EnvOpt = None,
 ) -> None:
     """Recompute every hash and the ledger chain; exit 1 if anything is wrong."""
-    archive = _open(archive_dir)
+    store = _open(archive_dir, inventory_env)
     console = _console()
     if repair:
-        done = archive.recover()
+        done = store.recover()
         if done:
             console.print(done)
-    rid = _resolve(archive, run_id) if run_id else None
-    report = verify_archive(archive, rid)
+    rid = _resolve(store, run_id) if run_id else None
+    report = store.verify(rid, deep=deep)
+    if against:
+        from runbooks.archive.s3verify import compare_with_anchor
+
+        report.findings.extend(compare_with_anchor(store, _open(against, inventory_env)))
+    pending = _pending(store)
+    if pending and not as_json:
+        console.print(
+            Text(f"{pending} run(s) spooled locally, not yet in {store.url}: `runbooks runs sync`", style="yellow")
+        )
     if as_json:
         typer.echo(json.dumps({"ok": report.ok, **report.model_dump(mode="json")}, indent=2))
     else:
@@ -322,8 +351,49 @@ def verify(
 
 
 @app.command()
-def reindex(archive_dir: ArchiveOpt = None) -> None:
+def reindex(archive_dir: ArchiveOpt = None, inventory_env: EnvOpt = None) -> None:
     """Rebuild the query index from the run manifests alone."""
-    archive = Archive(archive_dir)
-    n = archive.reindex()
-    _console().print(Text(f"Indexed {n} run(s) into {archive.index.path}"))
+    store = _open(archive_dir, inventory_env)
+    n = store.reindex()
+    _console().print(Text(f"Indexed {n} run(s) of {store.url}"))
+
+
+def _pending(store: ArchiveStore) -> int:
+    from runbooks.archive.s3store import S3Store
+
+    return len(store.pending()) if isinstance(store, S3Store) else 0
+
+
+@app.command()
+def sync(archive_dir: ArchiveOpt = None, inventory_env: EnvOpt = None) -> None:
+    """Ship the runs spooled while the archive of record was unreachable (in order); exit 75 if it still is."""
+    from runbooks.archive.objects import StoreUnavailable
+
+    store = _open(archive_dir, inventory_env)
+    try:
+        shipped = store.sync()
+    except StoreUnavailable as exc:
+        Console(stderr=True).print(
+            Text(f"still unreachable, nothing shipped beyond what is listed: {exc}", style="red")
+        )
+        raise typer.Exit(75) from None
+    for rid in shipped:
+        _console().print(Text(f"shipped {rid}"))
+    _console().print(Text(f"{len(shipped)} spooled run(s) shipped to {store.url}"))
+
+
+@app.command()
+def pull(
+    source: Annotated[str, typer.Option("--from", help="The archive to copy from (s3://BUCKET/PREFIX).")],
+    archive_dir: ArchiveOpt = None,
+    inventory_env: EnvOpt = None,
+) -> None:
+    """Copy the runs of an archive (the bucket) into a local one, entry for entry (same ledger)."""
+    from runbooks.archive.s3verify import mirror
+
+    local = _open(archive_dir, inventory_env)
+    if not isinstance(local, LocalStore):
+        Console(stderr=True).print(Text("--archive: pull copies into a local directory", style="red"))
+        raise typer.Exit(2)
+    copied = mirror(_open(source, inventory_env), local.archive)
+    _console().print(Text(f"copied {len(copied)} run(s) from {source} into {local.url}"))

@@ -12,6 +12,7 @@ import typer
 from runbooks.paths import ARCHIVE_ENV
 
 if TYPE_CHECKING:
+    from runbooks.archive.stores import ArchiveStore
     from runbooks.inventory.models import Environment
     from runbooks.schedule.catalogue import Schedule
 
@@ -22,8 +23,13 @@ app = typer.Typer(
 
 EnvOpt = Annotated[str, typer.Option("--env", help="Environment (production, staging, sandbox).", show_default=False)]
 ArchiveOpt = Annotated[
-    Path | None,
-    typer.Option("--archive", envvar=ARCHIVE_ENV, help="Archive root (default: runs/).", show_default=False),
+    str | None,
+    typer.Option(
+        "--archive",
+        envvar=ARCHIVE_ENV,
+        help="Archive: a directory, s3://BUCKET/PREFIX or audit:ENV (default: runs/).",
+        show_default=False,
+    ),
 ]
 NowOpt = Annotated[
     str | None,
@@ -58,10 +64,15 @@ def _schedules(env_name: str) -> tuple[Environment, list[Schedule]]:
         raise _fail(f"--env {env_name}: {e}") from None
 
 
-def _archive(archive: Path | None) -> Path:
-    from runbooks.paths import archive_root
+def _archive(archive: str | None, env: str | None = None) -> ArchiveStore:
+    """The archive (local directory or the audit bucket): runs, slot claims and alert incidents live there."""
+    from runbooks.archive.store import ArchiveError
+    from runbooks.archive.stores import open_store
 
-    return Path(archive).resolve() if archive else archive_root()
+    try:
+        return open_store(archive, env)
+    except (ArchiveError, ValueError) as e:
+        raise _fail(f"--archive: {e}") from None
 
 
 @app.command("list")
@@ -73,13 +84,12 @@ def list_cmd(
     as_json: JsonOpt = False,
 ) -> None:
     """Each scheduled procedure: cron (UTC), enabled, next runs, and its last scheduled run in the archive."""
-    from runbooks.archive.store import Archive
     from runbooks.schedule import cron
     from runbooks.schedule.catalogue import deployed_drift
 
     environment, schedules = _schedules(env)
     at = _now(now)
-    index = Archive(_archive(archive)).index
+    index = _archive(archive, env).index()
     rows = []
     for s in schedules:
         last = next((r for r in index.query(procedure=s.procedure, environment=env) if r.trigger == "schedule"), None)
@@ -153,7 +163,7 @@ def run_due_cmd(
     Exit 0 when every run succeeded (or nothing was due), 1 when a run did not succeed or a slot was missed.
     """
     from runbooks.schedule.catalogue import ScheduleError, enabled
-    from runbooks.schedule.claims import LocalSlotClaims
+    from runbooks.schedule.claims import claims_for
     from runbooks.schedule.due import missed_notifier, run_due
 
     _, schedules = _schedules(env)
@@ -161,9 +171,9 @@ def run_due_cmd(
         chosen = enabled(schedules, only)
     except ScheduleError as e:
         raise _fail(str(e)) from None
-    root = _archive(archive)
+    store = _archive(archive, env)
     actions = run_due(
-        chosen, _now(now), LocalSlotClaims(root), archive_root=root, timeout=timeout, on_missed=missed_notifier(root)
+        chosen, _now(now), claims_for(store), archive_root=store, timeout=timeout, on_missed=missed_notifier(store)
     )
     if as_json:
         typer.echo(json.dumps([a.as_dict() for a in actions], indent=1))
@@ -193,10 +203,9 @@ def compliance_cmd(
     """Every slot of every enabled schedule in the period, matched to the archive: on time, late, failed, missed.
 
     Exit 1 when any slot was missed or failed."""
-    from runbooks.archive.store import Archive
     from runbooks.cli.runs import parse_since
     from runbooks.schedule.catalogue import ScheduleError, enabled
-    from runbooks.schedule.claims import LocalSlotClaims
+    from runbooks.schedule.claims import claims_for
     from runbooks.schedule.compliance import compliant, judge, summarize
 
     environment, schedules = _schedules(env)
@@ -208,9 +217,9 @@ def compliance_cmd(
     start = parse_since(since, now=at)
     if start >= at:
         raise _fail(f"--since {since}: the period must start before --now ({at.isoformat()})")
-    root = _archive(archive)
-    index = Archive(root).index
-    claims = LocalSlotClaims(root)
+    store = _archive(archive, env)
+    index = store.index()
+    claims = claims_for(store)
     tolerance = timedelta(minutes=environment.schedules.late_tolerance_minutes)
     verdicts = []
     for s in chosen:

@@ -173,6 +173,8 @@ class Credentials(Strict):
     s3_runtime: S3Credential
     s3_backup_writer: S3Credential
     s3_drill_reader: S3Credential
+    #: the audit archive's writer (put and read objects in the audit bucket; no delete, overwrite or retention change)
+    s3_audit_writer: S3Credential | None = None
     #: age identity (private key) that decrypts backups; only the drill and restores need it
     backup_identity: SecretRef
 

@@ -19,7 +19,8 @@ the run record) and a row saying what to do; on-call revokes the old secret, the
 ``manual_revoked=<KEY>``, which completes it. Until then ``audit-config-placement`` reports it as WARN.
 
 Resumable: the state of a rotation (per key: completed steps, the old and new credential's id and
-fingerprint, never a value) is kept under ``<archive root>/state/rotate-keys/<environment>.json``. A run
+fingerprint, never a value) is kept in the archive store as ``state/rotate-keys/<environment>.json`` (under a
+local archive's root, or in the bucket), written conditionally (:class:`RotationStore`). A run
 that stops half-way is continued by the next run: every step checks its precondition against the
 providers (the group already holds the new value, the old key is already gone...) so nothing is issued
 twice. A credential whose value cannot be read back (a Cloudflare token) and that an interrupted run
@@ -39,6 +40,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from runbooks import service_contract
+from runbooks.archive.objects import Objects
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, RotatingKey
 from runbooks.providers.base import ProviderError
@@ -60,6 +62,10 @@ class RotationRefused(RuntimeError):
 
 class RotationFailed(RuntimeError):
     """A step failed after changes began; the state file says where to resume."""
+
+
+class StateConflict(RotationFailed):
+    """The rotation state changed under this run (another run resumed the same rotation)."""
 
 
 class Interrupted(RuntimeError):
@@ -146,28 +152,57 @@ class KeyRotation:
 
 
 class RotationStore:
-    """``<archive root>/state/rotate-keys/<environment>.json``: one entry per key, written atomically."""
+    """``state/rotate-keys/<environment>.json`` in the archive store (local: under the archive root; S3: in the
+    bucket), one entry per key, written conditionally.
 
-    def __init__(self, path: Path):
+    The first :meth:`load` claims the version read; every :meth:`save` replaces exactly that version (or
+    creates the object if there was none) and claims the new one. If another run wrote the state in between
+    (two resumers of one rotation, e.g. after a lock's lease was taken over), the save fails with
+    :class:`StateConflict` and this run stops: only one of them proceeds.
+    """
+
+    def __init__(self, objects: Objects, key: str, path: Path | None = None):
+        self.objects = objects
+        self.key = key
+        #: the file, for a local archive (None in a bucket)
         self.path = path
+        self._claimed: str | None = None
+        self._loaded = False
 
     @classmethod
-    def for_environment(cls, environment: str, archive_root: Path | None = None) -> RotationStore:
-        from runbooks.paths import archive_root as default_root
+    def for_environment(cls, environment: str, archive_root: Path | str | None = None) -> RotationStore:
+        from runbooks.archive.objects import LocalObjects
+        from runbooks.archive.stores import open_store
 
-        return cls((archive_root or default_root()) / "state" / "rotate-keys" / f"{environment}.json")
+        store = open_store(archive_root, environment)
+        key = f"state/rotate-keys/{environment}.json"
+        path = store.objects.path(key) if isinstance(store.objects, LocalObjects) else None
+        return cls(store.objects, key, path)
 
     def load(self) -> dict[str, KeyRotation]:
-        if not self.path.is_file():
+        got = self.objects.get(self.key)
+        if not self._loaded:
+            self._loaded, self._claimed = True, got.etag if got is not None else None
+        if got is None:
             return {}
-        raw = json.loads(self.path.read_text())
+        raw = json.loads(got.data)
         return {k: KeyRotation(**v) for k, v in raw.items()}
 
     def save(self, rotations: dict[str, KeyRotation]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_suffix(".tmp")
-        tmp.write_text(json.dumps({k: asdict(v) for k, v in rotations.items()}, indent=1, sort_keys=True))
-        os.replace(tmp, self.path)
+        if not self._loaded:
+            self.load()
+        data = json.dumps({k: asdict(v) for k, v in rotations.items()}, indent=1, sort_keys=True).encode()
+        if self._claimed is None:
+            etag = self.objects.create_if_absent(self.key, data)
+        else:
+            etag = self.objects.replace_if_match(self.key, data, self._claimed)
+        if etag is None:
+            raise StateConflict(
+                f"{self.key}: another run wrote the rotation state since this run read it; stopping so that only "
+                "one run resumes the rotation. Check `runbooks runs list --procedure rotate-keys`, then re-run to "
+                "resume from the state as it is now"
+            )
+        self._claimed = etag
 
     def active(self, key: str) -> KeyRotation | None:
         r = self.load().get(key)

@@ -11,7 +11,9 @@ Order of a run (nothing unredacted is ever written to disk):
 4. every string of the notebook and of the manifest is scrubbed; the redacted notebook and
    ``run.json`` are committed to the archive (the only write), then the lock is released.
 
-Exit codes: 0 succeeded, 1 failed, 2 refused, 3 timed_out, 4 kernel_died, 130 interrupted.
+Exit codes: 0 succeeded, 1 failed, 2 refused, 3 timed_out, 4 kernel_died, 130 interrupted; 75 when the
+archive of record (S3) could not be reached and the run was committed to the local spool instead
+(``runbooks runs sync`` ships it).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ from runbooks.archive.manifest import LockEvent, RunError, RunManifest, RunStatu
 from runbooks.runner.params import NotebookError, NotebookSpec, ParamError, spec_of, validate
 
 if TYPE_CHECKING:
+    from runbooks.archive.stores import ArchiveStore, Committed, HeldLock
     from runbooks.redact import Redactor
 
 EXIT_CODES: dict[RunStatus, int] = {
@@ -46,6 +49,8 @@ EXIT_CODES: dict[RunStatus, int] = {
     RunStatus.KERNEL_DIED: 4,
     RunStatus.INTERRUPTED: 130,
 }
+#: EX_TEMPFAIL: the record is in the local spool, not yet in the archive of record (whatever the run's status)
+SPOOLED_EXIT = 75
 TRIGGERS = ("manual", "schedule")
 NOTEBOOK_FILE = "notebook.ipynb"
 _MAX_MESSAGE = 4000
@@ -59,6 +64,9 @@ class RunOutcome:
     exit_code: int
     duration: float
     error: RunError | None = None
+    location: str = ""  #: where the record is: the run directory, or its URL in the bucket
+    spooled: bool = False  #: committed to the local spool (the archive of record was unreachable)
+    archive_note: str = ""  #: why it was spooled
 
     @property
     def ok(self) -> bool:
@@ -77,7 +85,7 @@ class RunEnd:
     status: RunStatus
     error: RunError | None
     results: dict[str, Any]
-    archive_root: Path
+    archive: ArchiveStore  #: where the run is archived (a hook keeps its own state there: no disk on Render)
     scrub: Callable[[str], str]
 
 
@@ -174,7 +182,7 @@ class _Run:
         progress: bool,
         on_end: OnEnd | None = None,
     ) -> None:
-        from runbooks.archive.store import Archive
+        from runbooks.archive.stores import open_store
         from runbooks.runner import identity
 
         self.t0 = time.monotonic()
@@ -186,9 +194,9 @@ class _Run:
         self.actor = identity.actor(actor)
         self.trigger = trigger
         self.show_progress = progress
-        self.archive = Archive(archive_root)
+        self.store = open_store(archive_root, environment)
         self.procedure = procedure_name(name_or_path)
-        self.run_id = self.archive.new_run_id(self.procedure, self.started_at)
+        self.run_id = self.store.new_run_id(self.procedure, self.started_at)
         self.notebook_sha = ""
         self.spec: NotebookSpec | None = None
         self.values: dict[str, Any] = {}
@@ -230,14 +238,17 @@ class _Run:
         }
         return RunManifest.model_validate(redactor.scrub_obj(raw))
 
-    def _outcome(self, manifest: RunManifest, run_dir: Path | None) -> RunOutcome:
+    def _outcome(self, manifest: RunManifest, committed: Committed) -> RunOutcome:
         return RunOutcome(
             manifest.status,
             self.run_id,
-            run_dir,
-            EXIT_CODES[manifest.status],
+            committed.run_dir,
+            SPOOLED_EXIT if committed.spooled else EXIT_CODES[manifest.status],
             manifest.duration_seconds,
             manifest.error,
+            location=committed.location,
+            spooled=committed.spooled,
+            archive_note=committed.note,
         )
 
     def refuse(self, message: str) -> RunOutcome:
@@ -255,8 +266,7 @@ class _Run:
             self.trigger = NOT_RECORDED
         error = RunError(kind="Refused", message=redactor.cut(message, _MAX_MESSAGE))
         manifest = self._manifest(RunStatus.REFUSED, error, recordable(self.spec, self.given), None, {}, redactor)
-        run_dir = self.archive.commit(manifest, {})
-        return self._outcome(manifest, run_dir)
+        return self._outcome(manifest, self.store.commit(manifest, {}))
 
     # -- preparation -------------------------------------------------------------------------------------
     def prepare(self) -> tuple[Path, str]:
@@ -300,13 +310,11 @@ class _Run:
         from runbooks.runner import lock as envlock
 
         assert self.spec is not None
-        self.archive.root.mkdir(parents=True, exist_ok=True)  # an unusable archive fails before a kernel starts
-        if not os.access(self.archive.root, os.W_OK):
-            raise PermissionError(f"the archive {self.archive.root} is not writable")
-        held: envlock.EnvironmentLock | None = None
+        self.store.check_writable()  # an unusable archive fails before a kernel starts
+        held: HeldLock | None = None
         if self.spec.destructive:
             try:
-                held = envlock.acquire(self.archive.locks_dir, self.environment, run_id=self.run_id, actor=self.actor)
+                held = self.store.acquire_lock(self.environment, run_id=self.run_id, actor=self.actor)
             except envlock.LockHeld as e:
                 return self.refuse(str(e))
         try:
@@ -324,7 +332,7 @@ class _Run:
         drop = (LOCKED_ENV, CHANNEL_ENV, TOKEN_ENV, "PYTEST_CURRENT_TEST")
         env = {k: v for k, v in os.environ.items() if k not in drop}
         env.update(channel_env)
-        env[paths.ARCHIVE_ENV] = str(self.archive.root)
+        env[paths.ARCHIVE_ENV] = self.store.kernel_archive()
         env[paths.SANDBOX_ENV] = str(paths.sandbox_root())
         env[RUN_ID_ENV] = self.run_id
         env[ACTOR_ENV] = self.actor
@@ -447,8 +455,7 @@ class _Run:
             body = redactor.scrub_values(body)
         manifest = self._manifest(status, error, dict(self.values), lock_event, results, redactor)
         self._committed = True  # from here on, a second commit of this run id must not be tried
-        run_dir = self.archive.commit(manifest, {NOTEBOOK_FILE: body.encode("utf-8")})
-        return self._outcome(manifest, run_dir)
+        return self._outcome(manifest, self.store.commit(manifest, {NOTEBOOK_FILE: body.encode("utf-8")}))
 
     def _hook(
         self, status: RunStatus, error: RunError | None, results: dict[str, Any], redactor: Redactor
@@ -471,7 +478,7 @@ class _Run:
             status,
             error,
             dict(results),
-            self.archive.root,
+            self.store,
             scrub,
         )
         try:
@@ -547,3 +554,57 @@ def refuse_run(
     """Archive a ``refused`` record for a request refused before validation (e.g. a malformed ``-p``)."""
     run = _Run(name_or_path, dict(params or {}), environment, None, actor, trigger, archive_root, False)
     return run.refuse(message)
+
+
+class ExternalRun:
+    """A run the runner does not execute: an apply authorised in a kernel the runner did not start (JupyterLab).
+
+    Its id exists from the start (the environment's lock names it); :meth:`finish` scrubs the notebook the caller
+    assembled (as the runner scrubs: registered values and credential-looking strings) and commits it with its
+    manifest, through the same archive store, exactly as a runner's record.
+    """
+
+    def __init__(
+        self,
+        procedure: str,
+        notebook: Path | None,
+        environment: str,
+        actor: str | None,
+        trigger: str,
+        archive: str | Path | None,
+    ) -> None:
+        self._run = _Run(notebook or procedure, {}, environment, None, actor, trigger, archive, False)
+        if notebook is not None:
+            with contextlib.suppress(Exception):  # an unreadable notebook: recorded without its spec
+                self._run._load(notebook)
+
+    @property
+    def run_id(self) -> str:
+        return self._run.run_id
+
+    @property
+    def store(self) -> Any:
+        return self._run.store
+
+    @property
+    def actor(self) -> str:
+        return self._run.actor
+
+    def parameter_names(self) -> list[str]:
+        return list(self._run.spec.params) if self._run.spec is not None else []
+
+    def finish(
+        self,
+        nb: Any,
+        status: RunStatus,
+        error: RunError | None,
+        parameters: dict[str, Any],
+        lock: LockEvent | None,
+        results: dict[str, Any],
+    ) -> RunOutcome:
+        from runbooks.redact import Redactor, default_redactor
+
+        self._run.values = dict(parameters)
+        redactor = Redactor()
+        redactor.update(default_redactor())
+        return self._run._record(nb, status, error, lock, results, redactor)

@@ -20,7 +20,13 @@ from runbooks.sandbox import lifecycle
 from runbooks.sandbox.component import ComponentState
 
 #: credential name -> secret-name prefix of its S3 access key
-S3_CREDENTIALS = {"runtime": "runtime", "backup-writer": "backup", "drill-reader": "drill", "admin": "admin"}
+S3_CREDENTIALS = {
+    "runtime": "runtime",
+    "backup-writer": "backup",
+    "drill-reader": "drill",
+    "audit-writer": "audit",
+    "admin": "admin",
+}
 
 
 @dataclass
@@ -52,7 +58,7 @@ class Sandbox:
 
     def s3_client(self, credential: str = "admin") -> Any:
         """A boto3 S3 client signed with one of the twin's credentials (runtime, backup-writer, drill-reader,
-        admin)."""
+        audit-writer, admin)."""
         import boto3
         from botocore.config import Config
 

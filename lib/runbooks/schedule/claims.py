@@ -22,9 +22,13 @@ from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbooks.schedule.cron import parse_slot_id, slot_id
+
+if TYPE_CHECKING:
+    from runbooks.archive.objects import Objects
+    from runbooks.archive.stores import ArchiveStore
 
 CLAIMS_DIR = Path("schedule") / "claims"
 RESULT_SUFFIX = ".result"
@@ -138,3 +142,42 @@ class LocalSlotClaims(SlotClaims):
         if not d.is_dir():
             return []
         return sorted(f"{prefix}/{p.name[:-5]}" for p in d.glob("*.json"))
+
+
+class ObjectSlotClaims(SlotClaims):
+    """Claims as objects of an archive's store (``schedule/claims/<key>.json``): for the audit bucket, a
+    conditional PUT (``If-None-Match: *``), so hosts that share only the bucket still run a slot once."""
+
+    def __init__(self, objects: Objects) -> None:
+        self.objects = objects
+
+    @staticmethod
+    def _key(key: str) -> str:
+        return f"{CLAIMS_DIR.as_posix()}/{key}.json"
+
+    def create_if_absent(self, key: str, data: bytes) -> bool:
+        return self.objects.create_if_absent(self._key(key), data) is not None
+
+    def read(self, key: str) -> bytes | None:
+        stored = self.objects.get(self._key(key))
+        return None if stored is None else stored.data
+
+    def list_keys(self, prefix: str) -> list[str]:
+        base = f"{CLAIMS_DIR.as_posix()}/{prefix}/"
+        out = []
+        for k in self.objects.list_keys(base):
+            name = k[len(base) :]
+            if "/" not in name and name.endswith(".json"):
+                out.append(f"{prefix}/{name[:-5]}")
+        return sorted(out)
+
+
+def claims_for(archive: Path | str | ArchiveStore) -> SlotClaims:
+    """The slot claims of an archive: files under a local root (atomic hard links), objects of any other store."""
+    from runbooks.archive.stores import LocalStore
+
+    if isinstance(archive, (str, Path)):
+        return LocalSlotClaims(Path(archive))
+    if isinstance(archive, LocalStore):
+        return LocalSlotClaims(archive.root)
+    return ObjectSlotClaims(archive.objects)

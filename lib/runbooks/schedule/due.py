@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from runbooks.schedule import cron
 from runbooks.schedule.catalogue import Schedule
@@ -46,6 +46,10 @@ class DueAction:
 Runner = Callable[..., Any]
 #: how far back run-due records missed slots one by one
 CATCH_UP_HORIZON = timedelta(days=7)
+
+
+if TYPE_CHECKING:
+    from runbooks.archive.stores import ArchiveStore
 
 
 def _default_runner(**kwargs: Any) -> Any:
@@ -73,7 +77,7 @@ def run_due(
     now: datetime,
     claims: SlotClaims,
     *,
-    archive_root: Path,
+    archive_root: Path | str | ArchiveStore,
     timeout: float | None = None,
     runner: Runner = _default_runner,
     on_missed: Callable[[Schedule, list[str]], list[dict[str, Any]]] | None = None,
@@ -106,7 +110,7 @@ def run_due(
                 environment=s.environment,
                 timeout=timeout,
                 trigger="schedule",
-                archive_root=archive_root,
+                archive_root=archive_root if isinstance(archive_root, (str, Path)) else archive_root.url,
             )
             action.run_id, action.status = outcome.run_id, outcome.status.value
         except Exception as e:  # the runner could not run or archive it: the claim says why
@@ -118,7 +122,7 @@ def run_due(
     return actions
 
 
-def missed_notifier(archive_root: Path) -> Callable[[Schedule, list[str]], list[dict[str, Any]]]:
+def missed_notifier(archive_root: Path | str | ArchiveStore) -> Callable[[Schedule, list[str]], list[dict[str, Any]]]:
     def notify(s: Schedule, slots: list[str]) -> list[dict[str, Any]]:
         from runbooks.schedule.alerts.notify import after_missed
 

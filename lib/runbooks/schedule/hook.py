@@ -20,7 +20,7 @@ def on_scheduled_run_end(end: RunEnd) -> dict[str, Any]:
         run_id=end.run_id,
         error=f"{end.error.kind}: {end.error.message}" if end.error else "",
         results=end.results,
-        archive_root=end.archive_root,
+        archive_root=end.archive,
         scrub=end.scrub,
     )
     return {"alerts": [d.as_dict() for d in sent]} if sent else {}

@@ -7,11 +7,14 @@ requests), then switches enforcement on (moto's ``/moto-api/reset-auth`` sets
 - ``spectral-app-data`` (application data);
 - ``spectral-backups``: versioning, object lock with default retention (mode and days from the sandbox
   inventory's backup policy), default encryption, public access blocked;
-- ``spectral-audit``: versioned and object-locked (archived run records);
+- ``spectral-audit``: versioned and object-locked with the inventory's default retention (mode and days):
+  the archive of record (``RUNBOOKS_ARCHIVE=s3://spectral-audit/<prefix>``);
 - users with access keys (secrets ``<prefix>_aws_access_key_id`` / ``<prefix>_aws_secret_access_key``):
   ``runtime`` (app data only), ``backup-writer`` (put and list backups; explicitly denied deletes,
   governance bypass, retention/lock/versioning/encryption changes and application data),
-  ``drill-reader`` (read-only on backups, including the bucket's protection settings), ``admin``.
+  ``drill-reader`` (read-only on backups, including the bucket's protection settings), ``audit-writer``
+  (puts and reads objects in the audit bucket; denied deletes, governance bypass, retention and bucket
+  changes, and every other bucket), ``admin``.
 
 It also generates the backup encryption key pair (age x25519): the identity is the secret
 ``backup_age_identity``, the recipient goes into the inventory overlay as ``backup.recipient``.
@@ -22,12 +25,24 @@ not bite. The server therefore runs as ``python -m runbooks.sandbox.components.s
 own server with one hook, :func:`authorize_object_lock`, that asks moto's IAM for the action AWS requires
 (``s3:PutObjectRetention``, ``s3:PutObjectLegalHold``, ``s3:BypassGovernanceRetention``) before moto
 handles such a request.
+
+Two more things moto does not do, done by the same server hook:
+
+- conditional writes are atomic: moto checks ``If-None-Match: *`` / ``If-Match`` and then writes, so two
+  concurrent requests can both pass the check; the hook serialises object PUTs (:data:`PUT_MUTEX`), so
+  exactly one of many concurrent conditional creates of a key wins;
+- write-once history: in the audit bucket, an object under a ``ledger/``, ``runs/`` or ``seals/`` path segment may only
+  be created with ``If-None-Match: *`` (:func:`check_write_once`); on AWS the same rule is a bucket policy
+  denying ``s3:PutObject`` when the condition key ``s3:if-none-match`` is absent, which moto's IAM does not
+  evaluate. An overwrite of history is refused (403) for every credential.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
+import threading
 import urllib.request
 from collections.abc import Mapping
 from typing import Any, ClassVar
@@ -75,6 +90,12 @@ FAULTS: dict[str, FaultDeclaration] = {
         "isolated from application data)",
         (Catcher(POSTURE, checks=("backup.isolated",)),),
     ),
+    "audit-bucket-unlocked": FaultSpec(
+        "the audit bucket is versioned but has no object lock / default retention: archived runs could be deleted "
+        "or overwritten (`runbooks runs verify` reports it)",
+        not_caught="caught by the archive, not by a runbook: `runbooks runs verify` on the audit bucket reports "
+        "bucket_unlocked (tests/e2e/test_archive_s3.py)",
+    ),
 }
 
 #: secret-name prefix -> IAM user name
@@ -83,6 +104,7 @@ USERS: dict[str, str] = {
     "runtime": "runtime",
     "backup": "backup-writer",
     "drill": "drill-reader",
+    "audit": "audit-writer",
 }
 
 
@@ -194,12 +216,33 @@ def policies(env: Environment, faults: frozenset[str]) -> dict[str, dict[str, An
             "ReadBackupConfiguration",
         ),
     ]
+    audit = env.audit_bucket.name if env.audit_bucket else "spectral-audit"
+    others = [r for b in env.buckets if b.name != audit for r in _both(b.name)]
+    audit_writer = [
+        _stmt(
+            "Allow", ["s3:PutObject", "s3:GetObject", "s3:GetObjectVersion"], [_arn(audit, True)], "PutAndReadRecords"
+        ),
+        _stmt(
+            "Allow",
+            ["s3:ListBucket", "s3:ListBucketVersions", "s3:GetObjectRetention", *read_config],
+            _both(audit),
+            "ListRecordsAndReadProtection",
+        ),
+        _stmt("Deny", [*destroy, *protect], _both(audit), "NeverRewriteHistory"),
+        _stmt("Deny", ["s3:*"], others, "OnlyTheAuditBucket"),
+    ]
     admin = [_stmt("Allow", ["*"], ["*"], "BuildTheTwin")]
 
     def doc(statements: list[dict[str, Any]]) -> dict[str, Any]:
         return {"Version": "2012-10-17", "Statement": statements}
 
-    return {"admin": doc(admin), "runtime": doc(runtime), "backup-writer": doc(writer), "drill-reader": doc(drill)}
+    return {
+        "admin": doc(admin),
+        "runtime": doc(runtime),
+        "backup-writer": doc(writer),
+        "drill-reader": doc(drill),
+        "audit-writer": doc(audit_writer),
+    }
 
 
 class S3Component(Component):
@@ -209,10 +252,11 @@ class S3Component(Component):
 
     def start(self, ctx: SandboxContext) -> ComponentState:
         port = free_port(ctx.host)
+        audit = sandbox_inventory_static().audit_bucket
         pid = ctx.spawn(
             NAME,
             [sys.executable, "-m", __name__, "-H", ctx.host, "-p", str(port)],
-            env={"MOTO_PORT": str(port), "PYTHONWARNINGS": "ignore"},
+            env={"MOTO_PORT": str(port), "PYTHONWARNINGS": "ignore", WRITE_ONCE_ENV: audit.name if audit else ""},
         )
         url = f"http://{ctx.host}:{port}"
         return ComponentState(
@@ -316,6 +360,8 @@ class S3Component(Component):
         lock = bucket.object_lock if versioning else None
         if is_backups and "backup-no-object-lock" in faults:
             lock = None
+        if role is BucketRole.AUDIT and "audit-bucket-unlocked" in faults:
+            lock = None
         s3.create_bucket(Bucket=name, **({"ObjectLockEnabledForBucket": True} if lock else {}))
         if versioning and not lock:
             s3.put_bucket_versioning(Bucket=name, VersioningConfiguration={"Status": "Enabled"})
@@ -383,16 +429,48 @@ def authorize_object_lock(response: Any, method: str, bucket: str, query: dict[s
             del response._get_action
 
 
+#: environment variable naming the buckets whose history keys are write-once (comma-separated)
+WRITE_ONCE_ENV = "RUNBOOKS_TWIN_WRITE_ONCE_BUCKETS"
+#: path segments of write-once keys (the archive's ledger entries and run files)
+WRITE_ONCE_SEGMENTS = frozenset({"ledger", "runs", "seals"})
+#: serialises object PUTs, so a conditional write's check and write are one step
+PUT_MUTEX = threading.Lock()
+
+
+def is_write_once(bucket: str, key: str, buckets: frozenset[str]) -> bool:
+    return bucket in buckets and any(part in WRITE_ONCE_SEGMENTS for part in key.split("/")[:-1])
+
+
+def check_write_once(
+    method: str, bucket: str, key: str, query: dict[str, Any], headers: Any, buckets: frozenset[str]
+) -> None:
+    """Refuse (403) a PUT of a write-once key without ``If-None-Match: *`` (an overwrite of history)."""
+    from moto.s3.exceptions import AccessForbidden
+
+    if method != "PUT" or query.get("partNumber") or not is_write_once(bucket, key, buckets):
+        return
+    if any(q in query for q in ("retention", "legal-hold", "tagging", "acl")):
+        return  # not a write of the object's bytes (IAM decides on these)
+    if str(headers.get("If-None-Match", "")).strip() != "*":
+        raise AccessForbidden(f"{key} is write-once history: create it with If-None-Match: * (never overwrite it)")
+
+
 def main(argv: list[str] | None = None) -> None:
-    """moto's server (same arguments) with :func:`authorize_object_lock` in front of object PUT and POST."""
+    """moto's server (same arguments) with :func:`authorize_object_lock` in front of object PUT and POST,
+    PUTs serialised by :data:`PUT_MUTEX` and :func:`check_write_once` on the write-once buckets."""
     from moto.s3.responses import S3Response
     from moto.server import main as moto_main
 
     put, post = S3Response._key_response_put, S3Response._key_response_post
+    write_once = frozenset(b for b in os.environ.get(WRITE_ONCE_ENV, "").split(",") if b)
 
     def key_put(self: Any, query: dict[str, Any], key_name: str) -> Any:
         authorize_object_lock(self, "PUT", self.bucket_name, query, key_name)
-        return put(self, query, key_name)
+        check_write_once("PUT", self.bucket_name, key_name, query, self.headers, write_once)
+        if query.get("partNumber"):
+            return put(self, query, key_name)
+        with PUT_MUTEX:  # moto checks If-None-Match / If-Match, then writes: make that one step
+            return put(self, query, key_name)
 
     def key_post(self: Any, request: Any, body: bytes, bucket_name: str, query: dict[str, Any], key_name: str) -> Any:
         authorize_object_lock(self, "POST", bucket_name, query, key_name)

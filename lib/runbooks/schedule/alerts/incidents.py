@@ -1,32 +1,64 @@
-"""Open incidents per schedule: ``<archive>/state/alerts/<environment>/<procedure>.json`` while an alert of that
-procedure and environment is open, so that its next successful run sends the resolve (and only then)."""
+"""Open incidents per schedule: the object ``state/alerts/<environment>/<procedure>.json`` of the archive (a local
+directory or the audit bucket) while an alert of that procedure and environment is open, so that its next
+successful run sends the resolve (and only then).
+
+The state lives in the archive's store, not on the host's disk: a Render cron job has no disk, and its next run
+must still know that an incident is open. The write-once audit bucket keeps every version; closing an incident
+writes a ``resolved`` record (conditional replace) instead of deleting it.
+"""
 
 from __future__ import annotations
 
 import json
-import os
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-STATE_DIR = Path("state") / "alerts"
+from runbooks.archive.objects import LocalObjects, Objects
+
+if TYPE_CHECKING:
+    from runbooks.archive.stores import ArchiveStore
+
+STATE_PREFIX = "state/alerts"
+#: where the local store keeps them (``<archive>/state/alerts``)
+STATE_DIR = Path(STATE_PREFIX)
 
 
-def _path(archive_root: Path, environment: str, procedure: str) -> Path:
-    return Path(archive_root) / STATE_DIR / environment / f"{procedure}.json"
+def objects_of(archive: Path | str | ArchiveStore) -> Objects:
+    """The conditional-object store of an archive: its own for an opened store, files under a local root."""
+    if isinstance(archive, (str, Path)):
+        return LocalObjects(Path(archive))
+    return archive.objects
 
 
-def get(archive_root: Path, environment: str, procedure: str) -> dict[str, Any] | None:
-    try:
-        record: dict[str, Any] = json.loads(_path(archive_root, environment, procedure).read_text())
-    except FileNotFoundError:
+def _key(environment: str, procedure: str) -> str:
+    return f"{STATE_PREFIX}/{environment}/{procedure}.json"
+
+
+def get(archive_root: Path | str | ArchiveStore, environment: str, procedure: str) -> dict[str, Any] | None:
+    """The open incident, or None (never opened, or resolved)."""
+    stored = objects_of(archive_root).get(_key(environment, procedure))
+    if stored is None:
         return None
-    return record
+    record: dict[str, Any] = json.loads(stored.data)
+    return None if record.get("status") == "resolved" else record
 
 
-def open_incident(archive_root: Path, environment: str, procedure: str, status: str, ref: str | None) -> None:
-    path = _path(archive_root, environment, procedure)
-    path.parent.mkdir(parents=True, exist_ok=True)
+def _put(objects: Objects, key: str, record: dict[str, Any]) -> None:
+    data = json.dumps(record, sort_keys=True, indent=1).encode()
+    for _ in range(3):  # a concurrent writer moved it: read again and write over its version
+        current = objects.get(key)
+        if current is None:
+            if objects.create_if_absent(key, data) is not None:
+                return
+        elif objects.replace_if_match(key, data, current.etag) is not None:
+            return
+
+
+def open_incident(
+    archive_root: Path | str | ArchiveStore, environment: str, procedure: str, status: str, ref: str | None
+) -> None:
+    objects = objects_of(archive_root)
     previous = get(archive_root, environment, procedure) or {}
     record = {
         "status": status,
@@ -34,10 +66,16 @@ def open_incident(archive_root: Path, environment: str, procedure: str, status: 
         "last": ref,
         "dedup_key": f"runbooks/{environment}/{procedure}",
     }
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(record, sort_keys=True, indent=1))
-    os.replace(tmp, path)
+    _put(objects, _key(environment, procedure), record)
 
 
-def close_incident(archive_root: Path, environment: str, procedure: str) -> None:
-    _path(archive_root, environment, procedure).unlink(missing_ok=True)
+def close_incident(archive_root: Path | str | ArchiveStore, environment: str, procedure: str) -> None:
+    objects = objects_of(archive_root)
+    if get(archive_root, environment, procedure) is None:
+        return
+    record = {
+        "status": "resolved",
+        "resolved_at": datetime.now(UTC).isoformat(),
+        "dedup_key": f"runbooks/{environment}/{procedure}",
+    }
+    _put(objects, _key(environment, procedure), record)

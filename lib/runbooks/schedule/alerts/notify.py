@@ -5,13 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 
 from runbooks.inventory.models import AlertChannels
 from runbooks.schedule.alerts import incidents, message
 from runbooks.schedule.alerts.delivery import Delivery, deliver
+
+if TYPE_CHECKING:
+    from runbooks.archive.stores import ArchiveStore
 
 
 def _channels(environment: str) -> AlertChannels:
@@ -28,7 +31,7 @@ def after_run(
     run_id: str,
     error: str,
     results: dict[str, Any],
-    archive_root: Path,
+    archive_root: Path | str | ArchiveStore,
     scrub: Callable[[str], str],
     channels: AlertChannels | None = None,
     client: httpx.Client | None = None,
@@ -52,7 +55,7 @@ def after_missed(
     procedure: str,
     environment: str,
     slots: list[str],
-    archive_root: Path,
+    archive_root: Path | str | ArchiveStore,
     channels: AlertChannels | None = None,
     client: httpx.Client | None = None,
 ) -> list[Delivery]:
