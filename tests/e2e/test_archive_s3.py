@@ -585,3 +585,23 @@ def test_a_clean_verify_seals_and_a_sealed_run_is_checked_by_version(twin: Sandb
     for deep in (False, True):
         kinds = {(f.run_id, f.kind.value) for f in open_store(url, "sandbox").verify(deep=deep).findings}
         assert (first.run_id, "file_missing") in kinds, (deep, kinds)
+
+
+def test_the_audit_site_is_built_from_the_bucket_through_a_local_mirror(twin: Sandbox, homes: Path) -> None:
+    """``runbooks audit site --archive s3://...``: the runs in the bucket, copied entry for entry into a local
+    mirror (only new entries on a rebuild), verified, shown."""
+    from runbooks.runner.run import run_procedure
+
+    url = _url("site")
+    ids = [run_procedure(nb(name), archive_root=url).run_id for name in ("succeed", "raise")]
+    site = homes / "site"
+    first = run_cli("audit", "site", str(site), "--archive", url)
+    assert first.returncode == 0, first.stderr
+    assert "mirrored 2 new run(s)" in first.stderr and "archive intact" in first.stdout
+    index = (site / "data" / "runs.js").read_text()
+    assert all(i in index for i in ids)
+    ids.append(run_procedure(nb("succeed"), archive_root=url).run_id)
+    again = run_cli("audit", "site", str(site), "--archive", url)
+    assert again.returncode == 0 and "mirrored 1 new run(s)" in again.stderr, again.stderr
+    assert ids[-1] in (site / "data" / "runs.js").read_text()
+    assert (homes / "site.archive-mirror" / "ledger.jsonl").is_file()

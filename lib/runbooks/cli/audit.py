@@ -20,9 +20,21 @@ def site(
         Path, typer.Argument(help="Directory of the site (created; rebuilt in place: only changes are written).")
     ],
     archive_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--archive",
+            envvar=ARCHIVE_ENV,
+            help="Archive: a directory (default: runs/ of the project), s3://BUCKET/PREFIX or audit:ENV.",
+            show_default=False,
+        ),
+    ] = None,
+    mirror_dir: Annotated[
         Path | None,
         typer.Option(
-            "--archive", envvar=ARCHIVE_ENV, help="Archive root (default: runs/ of the project).", show_default=False
+            "--mirror",
+            help="For a bucket archive: the local copy the site is built from (default: OUT.archive-mirror next to "
+            "OUT; only new entries are copied).",
+            show_default=False,
         ),
     ] = None,
     compliance: Annotated[
@@ -36,11 +48,13 @@ def site(
         bool, typer.Option("--full-verify", help="Re-hash every run, even those unchanged since the last build.")
     ] = False,
 ) -> None:
-    """Build the site from the archived (redacted) files only: index, run, procedure pages, verify banner."""
+    """Build the site from the archived (redacted) files only: index, run, procedure pages, verify banner.
+
+    A bucket archive (the archive of record) is first copied, entry for entry, into a local mirror
+    (``runbooks runs pull``), which the site is built and verified from."""
     try:
-        report = build_site(
-            out, archive_dir, compliance_file=compliance, workers=workers or None, full_verify=full_verify
-        )
+        root = _local_archive(out, archive_dir, mirror_dir)
+        report = build_site(out, root, compliance_file=compliance, workers=workers or None, full_verify=full_verify)
     except (SiteError, ComplianceFileError) as exc:
         typer.echo(f"Error: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -51,3 +65,23 @@ def site(
     )
     if not report.verify_ok:
         raise typer.Exit(1)
+
+
+def _local_archive(out: Path, archive: str | None, mirror_dir: Path | None) -> Path | None:
+    """The local archive to build from: the directory given, or a mirror of the bucket brought up to date."""
+    from runbooks.paths import is_url
+
+    if not archive or not is_url(archive):
+        return Path(archive) if archive else None
+    from runbooks.archive.objects import StoreUnavailable
+    from runbooks.archive.s3verify import mirror
+    from runbooks.archive.store import Archive, ArchiveError
+    from runbooks.archive.stores import open_store
+
+    target = mirror_dir or out.with_name(out.name + ".archive-mirror")
+    try:
+        copied = mirror(open_store(archive), Archive(target))
+    except (ArchiveError, ValueError, StoreUnavailable) as exc:
+        raise SiteError(f"--archive {archive}: {exc}") from None
+    typer.echo(f"mirrored {len(copied)} new run(s) from {archive} into {target}", err=True)
+    return target
