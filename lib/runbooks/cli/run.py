@@ -64,6 +64,7 @@ def run(
             refusal = refusal or "-p environment=... contradicts --env; give the environment once"
         environment = environment or params["environment"]
     environment = environment or "sandbox"
+    _hold_signals()  # a signal once the run is recorded must not turn its exit code into a kill
     try:
         if refusal is not None:
             outcome = refuse_run(
@@ -95,6 +96,7 @@ def run(
         _echo_err(scrub(traceback.format_exc()))
         _echo_err("runner error: the run could not be completed or archived (exit 70)")
         raise typer.Exit(70) from None
+    _ignore_signals()  # recorded: from here to the exit (interpreter shutdown included) the code is the run's
     status = outcome.status.value
     where = f" -> {outcome.run_dir}" if outcome.run_dir else ""
     typer.echo(f"{status}: run {outcome.run_id} ({outcome.duration:.1f}s){where}")
@@ -102,6 +104,27 @@ def run(
         cell = f" in cell {outcome.error.cell_index}" if outcome.error.cell_index is not None else ""
         _echo_err(f"{outcome.error.kind}{cell}: {outcome.error.message}")
     raise typer.Exit(outcome.exit_code)
+
+
+def _hold_signals() -> None:
+    """SIGINT/SIGTERM for the rest of this command: the runner defers them while it runs (the run then ends
+    ``interrupted``, 130) and hands them back after the commit; here they must not kill the process between
+    the record and the exit, whose code is the run's."""
+    import signal
+
+    def note(signum: int, frame: object) -> None:
+        pass
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, note)
+
+
+def _ignore_signals() -> None:
+    import signal
+
+    # SIG_IGN, not a handler: Python puts its own handlers back to the defaults while it shuts down
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def list_cmd(

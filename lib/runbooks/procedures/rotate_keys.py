@@ -38,7 +38,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
 
-from runbooks.errors import BadParameter
+from runbooks.errors import BadParameter, Refused
 from runbooks.inventory.models import Environment, RotatingKey
 from runbooks.providers.base import ProviderError
 from runbooks.providers.render import RenderProvider, RenderService, protect
@@ -53,8 +53,8 @@ AWAITING_MANUAL_REVOKE = "awaiting_manual_revoke"
 MANUAL_PARAM = "manual_revoked"
 
 
-class RotationRefused(RuntimeError):
-    """Preflight failed: nothing was changed."""
+class RotationRefused(Refused):
+    """Preflight failed: nothing was changed (``refused``, exit 2, under the runner)."""
 
 
 class RotationFailed(RuntimeError):

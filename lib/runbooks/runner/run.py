@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import os
 import signal
 import sys
@@ -36,6 +37,7 @@ from runbooks.runner.params import NotebookError, NotebookSpec, ParamError, spec
 
 if TYPE_CHECKING:
     from runbooks.redact import Redactor
+    from runbooks.runner.output_cap import OutputCaps
 
 EXIT_CODES: dict[RunStatus, int] = {
     RunStatus.SUCCEEDED: 0,
@@ -156,6 +158,7 @@ class _Run:
         trigger: str,
         archive_root: Path | str | None,
         progress: bool,
+        output_caps: OutputCaps | None = None,
     ) -> None:
         from runbooks.archive.store import Archive
         from runbooks.runner import identity
@@ -169,6 +172,7 @@ class _Run:
         self.actor = identity.actor(actor)
         self.trigger = trigger
         self.show_progress = progress
+        self.output_caps = output_caps
         self.archive = Archive(archive_root)
         self.procedure = procedure_name(name_or_path)
         self.run_id = self.archive.new_run_id(self.procedure, self.started_at)
@@ -245,8 +249,13 @@ class _Run:
         """Find and read the notebook, validate parameters; raises NotebookError/ParamError."""
         if self.trigger not in TRIGGERS:
             raise ParamError(f"--trigger must be one of {', '.join(TRIGGERS)} (got {self.trigger!r})")
-        if self.timeout is not None and not self.timeout > 0:
-            raise ParamError(f"--timeout must be a positive number of seconds (got {self.timeout!r})")
+        if self.timeout is not None and not (
+            isinstance(self.timeout, int | float) and math.isfinite(self.timeout) and self.timeout > 0
+        ):
+            raise ParamError(
+                f"--timeout must be a finite positive number of seconds (got {self.timeout!r}); "
+                "give e.g. --timeout 600, or leave it out for no timeout"
+            )
         path = resolve_notebook(self.name_or_path)
         data, spec = self._load(path)
         if "environment" in self.given and str(self.given["environment"]) != self.environment:
@@ -359,6 +368,8 @@ class _Run:
                     progress=progress,
                     kernel_name=kernel_name,
                     pending_signal=self.deferred.pending,
+                    refusals=lambda: server.refusals,
+                    output_caps=self.output_caps,
                 )
                 return await engine.run()
             finally:
@@ -471,9 +482,16 @@ def run_procedure(
     trigger: str = "manual",
     archive_root: Path | str | None = None,
     progress: bool = False,
+    output_caps: OutputCaps | None = None,
 ) -> RunOutcome:
-    """Run a procedure through the audit-grade runner and archive the record (see the module doc)."""
-    run = _Run(name_or_path, dict(params or {}), environment, timeout, actor, trigger, archive_root, progress)
+    """Run a procedure through the audit-grade runner and archive the record (see the module doc).
+
+    ``output_caps``: characters of output kept per cell and per run (default
+    :class:`runbooks.runner.output_cap.OutputCaps`); past them, output is cut with a visible marker.
+    """
+    run = _Run(
+        name_or_path, dict(params or {}), environment, timeout, actor, trigger, archive_root, progress, output_caps
+    )
     with run.deferred:
         try:
             path, text = run.prepare()
