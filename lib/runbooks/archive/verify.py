@@ -69,6 +69,8 @@ class VerifyReport(BaseModel):
     ledger_entries: int
     runs_checked: int
     findings: list[Finding]
+    #: what verify could not do as usual without it being a finding (e.g. take the writer lock on a full disk)
+    notes: list[str] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -138,7 +140,7 @@ def _read_snapshot(archive: Archive) -> _Snapshot:
         run_dirs = dict(iter_run_dirs(archive.root))
     except OSError as exc:
         run_dirs = {}
-        errors.append(f"the run directories could not be listed ({type(exc).__name__}: {exc})")
+        errors.append(f"the run directories could not be listed ({type(exc).__name__}: {exc}); not checked")
     return _Snapshot(
         head=archive.ledger.read_head(),
         ledger_size=archive.ledger.size(),
@@ -425,8 +427,6 @@ def verify(archive: Archive, run_id: str | None = None) -> VerifyReport:
     """Check the whole archive, or (with ``run_id``) report only what concerns that run."""
     snap = _snapshot(archive)
     out = _Findings()
-    for problem in snap.errors:
-        out.add(None, FindingKind.UNREADABLE, problem)
     entries = _check_ledger(archive, snap, archive.ledger.head_path.exists(), out)
     known = {e.path for e in entries}
     pending = snap.intent.entry.path if snap.intent else None
@@ -466,4 +466,10 @@ def verify(archive: Archive, run_id: str | None = None) -> VerifyReport:
                     detail="no ledger entry has this run id: its entry was removed, or it was never archived",
                 )
             )
-    return VerifyReport(root=str(archive.root), ledger_entries=len(entries), runs_checked=checked, findings=findings)
+    return VerifyReport(
+        root=str(archive.root),
+        ledger_entries=len(entries),
+        runs_checked=checked,
+        findings=findings,
+        notes=list(snap.errors),
+    )

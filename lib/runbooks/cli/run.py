@@ -94,7 +94,7 @@ def run(
         from runbooks.redact import scrub
 
         _echo_err(scrub(traceback.format_exc()))
-        _echo_err("runner error: the run could not be completed or archived (exit 70)")
+        _echo_err("runner error: the run could not be completed or archived; nothing was recorded (exit 70)")
         raise typer.Exit(70) from None
     _ignore_signals()  # recorded: from here to the exit (interpreter shutdown included) the code is the run's
     status = outcome.status.value
@@ -103,6 +103,8 @@ def run(
     if outcome.error is not None:
         cell = f" in cell {outcome.error.cell_index}" if outcome.error.cell_index is not None else ""
         _echo_err(f"{outcome.error.kind}{cell}: {outcome.error.message}")
+    for note in outcome.notes:  # recorded (the exit code is the run's), but not everything was done
+        _echo_err(f"warning: the run is recorded, but {note}")
     raise typer.Exit(outcome.exit_code)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -80,7 +81,10 @@ def _open(archive_dir: Path | None) -> Archive:
 
 
 def _resolve(archive: Archive, prefix: str) -> str:
-    candidates = archive.index.resolve(prefix)
+    try:
+        candidates = archive.index.resolve(prefix)
+    except (sqlite3.Error, OSError):  # no usable index (e.g. a full disk): the ledger answers
+        candidates = []
     if prefix in candidates:
         return prefix
     if not candidates:
@@ -232,19 +236,31 @@ def verify(
     archive_dir: ArchiveOpt = None,
 ) -> None:
     """Recompute every hash and the ledger chain; exit 1 if anything is wrong."""
-    archive = _open(archive_dir)
     console = _console()
+    notes: list[str] = []
+    try:
+        archive = _open(archive_dir)
+    except (OSError, sqlite3.Error) as exc:  # e.g. a full disk: verify what is there, without rebuilding the index
+        archive = Archive(archive_dir)
+        notes.append(f"the missing index could not be rebuilt ({exc}); the index is not checked")
     if repair:
-        done = archive.recover()
+        try:
+            done = archive.recover()
+        except OSError as exc:
+            done = None
+            notes.append(f"--repair could not complete or roll back the interrupted commit ({exc}); nothing repaired")
         if done:
             console.print(done)
     rid = _resolve(archive, run_id) if run_id else None
     report = verify_archive(archive, rid)
+    report.notes[:0] = notes
     if as_json:
         typer.echo(json.dumps({"ok": report.ok, **report.model_dump(mode="json")}, indent=2))
     else:
         for f in report.findings:
             console.print(f"[red]✗[/red] {f.run_id or '(ledger)'}  [bold]{f.kind}[/bold]  {f.detail}")
+        for note in report.notes:
+            console.print(f"[yellow]note[/yellow]: {note}")
         verdict = "[green]OK[/green]" if report.ok else f"[red]{len(report.findings)} problem(s)[/red]"
         console.print(f"{verdict}: {report.runs_checked} run(s) checked, {report.ledger_entries} ledger entries")
     if not report.ok:

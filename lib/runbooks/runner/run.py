@@ -26,7 +26,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -60,6 +60,8 @@ class RunOutcome:
     exit_code: int
     duration: float
     error: RunError | None = None
+    #: what the archive did not do although the run is recorded (e.g. a full disk: the index, the head)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -224,6 +226,7 @@ class _Run:
             EXIT_CODES[manifest.status],
             manifest.duration_seconds,
             manifest.error,
+            list(self.archive.incomplete) if run_dir is not None else [],
         )
 
     def refuse(self, message: str) -> RunOutcome:
