@@ -144,17 +144,33 @@ class KeyRotation:
         return step in self.completed
 
 
+#: the environment served by the local twin (inventory ``endpoints_from_sandbox``)
+TWIN_ENVIRONMENT = "sandbox"
+
+
 class RotationStore:
-    """``<archive root>/state/rotate-keys/<environment>.json``: one entry per key, written atomically."""
+    """``<archive root>/state/rotate-keys/<environment>.json``: one entry per key, written atomically.
+
+    The twin's state is keyed by the twin's identity (``sandbox.<twin id>.json``, see
+    :mod:`runbooks.sandbox.identity`): a fresh twin never looks half-rotated because of another twin's run.
+    """
 
     def __init__(self, path: Path):
         self.path = path
 
     @classmethod
-    def for_environment(cls, environment: str, archive_root: Path | None = None) -> RotationStore:
+    def for_environment(
+        cls, environment: str, archive_root: Path | None = None, sandbox_root: Path | None = None
+    ) -> RotationStore:
         from runbooks.paths import archive_root as default_root
 
-        return cls((archive_root or default_root()) / "state" / "rotate-keys" / f"{environment}.json")
+        name = environment
+        if environment == TWIN_ENVIRONMENT:
+            from runbooks.sandbox.identity import twin_id
+
+            tid = twin_id(sandbox_root)
+            name = f"{environment}.{tid}" if tid else environment
+        return cls((archive_root or default_root()) / "state" / "rotate-keys" / f"{name}.json")
 
     def load(self) -> dict[str, KeyRotation]:
         if not self.path.is_file():
