@@ -181,7 +181,7 @@ print("applied")""",
         f"""{ENV}
 apply: bool = False  # unused: destructive so that the runner locks the environment
 confirm: str = ""  # unused
-action: str = "none"  # what to do [one of: none, rlimit, own_refusal, impostor, preflight_refusal, flood, daemon]
+action: str = "none"  # what to do [one of: none, rlimit, own_refusal, impostor, preflight_refusal, flood, flood_secrets, daemon]
 megabytes: int = 100  # how much the flood prints
 marker: str = ""  # daemon: file that receives the daemon's pid
 watch: str = ""  # daemon: a file the daemon watches; it writes <marker>.saw-gone if it disappears""",
@@ -226,6 +226,14 @@ elif action == "flood":
     for _ in range(megabytes):
         print(line)
     print("the end of the flood")
+elif action == "flood_secrets":  # credential-shaped text until the timeout stops it
+    import secrets
+
+    n = 0
+    while True:
+        n += 1
+        pw, key = secrets.token_hex(8), ("AK" + "IA") + secrets.token_hex(8).upper()
+        print(f"{n}: pass" + f"word={pw} key={key} dsn=postgres://u:{pw}@db.example/x")
 elif action == "daemon":
     subprocess.run([sys.executable, "-c", DAEMON, marker, watch], check=True)
     import time

@@ -93,6 +93,7 @@ class Engine:
         progress: Any = None,
         kernel_name: str | None = None,
         on_started: Callable[[], None] | None = None,
+        started: float | None = None,
         pending_signal: Callable[[], int | None] | None = None,
         refusals: Callable[[], list[str]] | None = None,
         output_caps: OutputCaps | None = None,
@@ -104,6 +105,7 @@ class Engine:
         self.progress = progress
         self.kernel_name = kernel_name or nb.metadata.get("kernelspec", {}).get("name") or "python3"
         self.on_started = on_started
+        self.started = started  #: ``time.monotonic()`` when the run began (the timeout counts from there)
         self.pending_signal = pending_signal  #: a signal the runner received before the engine took over
         self.refusals = refusals or list  #: class names of the Refused exceptions the kernel reported
         self.limiter = OutputLimiter(output_caps or OutputCaps())
@@ -192,7 +194,7 @@ class Engine:
         from nbclient.exceptions import CellExecutionError, CellTimeoutError, DeadKernelError
 
         if self.timeout is not None:
-            self._deadline = time.monotonic() + self.timeout
+            self._deadline = (self.started if self.started is not None else time.monotonic()) + self.timeout
         remaining = self._remaining()
         client = capped_client_class()(
             self.nb,

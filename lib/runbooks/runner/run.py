@@ -370,6 +370,7 @@ class _Run:
                     timeout=self.timeout,
                     progress=progress,
                     kernel_name=kernel_name,
+                    started=self.t0,
                     pending_signal=self.deferred.pending,
                     refusals=lambda: server.refusals,
                     output_caps=self.output_caps,
@@ -414,6 +415,15 @@ class _Run:
             except Exception:
                 raise exc from None
 
+    def _stamp(self, nb: Any, status: RunStatus, error: RunError | None) -> None:
+        nb.metadata["runbook_run"] = {
+            "run_id": self.run_id,
+            "status": status.value,
+            "error": error.model_dump() if error else None,
+            "environment": self.environment,
+            "actor": self.actor,
+        }
+
     def _record(
         self,
         nb: Any,
@@ -423,23 +433,25 @@ class _Run:
         results: dict[str, Any],
         redactor: Redactor,
     ) -> RunOutcome:
-        """Scrub the notebook and the manifest, and commit both: the only write of a run."""
-        import nbformat
+        """Scrub the notebook and the manifest, and commit both: the only write of a run.
 
+        With ``--timeout``, scrubbing gets what is left of the timeout plus the grace
+        (:mod:`runbooks.runner.deadline`); past it the outputs are not archived and the run is timed_out."""
         from runbooks.redact import default_redactor
+        from runbooks.runner import deadline
 
         redactor.update(default_redactor())  # anything resolved in this process meanwhile
-        nb.metadata["runbook_run"] = {
-            "run_id": self.run_id,
-            "status": status.value,
-            "error": error.model_dump() if error else None,
-            "environment": self.environment,
-            "actor": self.actor,
-        }
-        redactor.scrub_notebook(nb)
-        body = nbformat.writes(nb)
-        if redactor.contains_secret(body):  # belt and braces: a form no walk reached
-            body = redactor.scrub_values(body)
+        self._stamp(nb, status, error)
+        body = deadline.scrub_within(nb, redactor, deadline.budget(self.t0, self.timeout))
+        if body is None:
+            message = (
+                f"the run's {self.timeout:g}s timeout (plus {deadline.DEADLINE_GRACE:g}s to record it) passed "
+                "while its outputs were scrubbed: they were not archived"
+            )
+            if status is RunStatus.SUCCEEDED:  # any other status keeps its own error
+                status, error = RunStatus.TIMED_OUT, RunError(kind="Timeout", message=message, cell_index=None)
+            self._stamp(nb, status, error)
+            body = deadline.without_outputs(nb, redactor)
         manifest = self._manifest(status, error, dict(self.values), lock_event, results, redactor)
         self._committed = True  # from here on, a second commit of this run id must not be tried
         run_dir = self.archive.commit(manifest, {NOTEBOOK_FILE: body.encode("utf-8")})
