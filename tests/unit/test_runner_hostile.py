@@ -155,3 +155,17 @@ def _no_core_limit_change() -> Any:
     before = resource.getrlimit(resource.RLIMIT_CORE)
     yield
     assert resource.getrlimit(resource.RLIMIT_CORE) == before
+
+
+def test_caps_are_overridable_from_the_command_line(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from runbooks.cli.main import app
+
+    args = ["run", NOTEBOOK, "-p", "action=flood", "-p", "megabytes=1", "--max-cell-output", "1000"]
+    result = CliRunner().invoke(app, [*args, "--archive", str(tmp_path / "runs")])
+    assert result.exit_code == 0, result.output
+    (run_json,) = (tmp_path / "runs").glob("*/*/*/*/notebook.ipynb")
+    nbj = json.loads(run_json.read_text())
+    cell = next(c for c in nbj["cells"] if c.get("outputs") and MARKER_PREFIX in json.dumps(c["outputs"]))
+    assert sum(len(t) for t in texts(cell)[:-1]) == 1000

@@ -39,12 +39,21 @@ def run(
         Path | None,
         typer.Option("--archive", envvar=ARCHIVE_ENV, help="Archive root (default: runs/).", show_default=False),
     ] = None,
+    max_cell_output: Annotated[
+        int | None,
+        typer.Option("--max-cell-output", help="Characters of output a cell keeps (default 1 MiB).", min=1),
+    ] = None,
+    max_run_output: Annotated[
+        int | None,
+        typer.Option("--max-run-output", help="Characters of output the run keeps (default 5 MiB).", min=1),
+    ] = None,
 ) -> None:
     """Run a runbook through the audit-grade runner and archive the record.
 
     Exit codes: 0 succeeded, 1 failed, 2 refused, 3 timed_out, 4 kernel_died, 130 interrupted,
     70 runner error (the run could not be completed or archived).
     """
+    from runbooks.runner.output_cap import OutputCaps
     from runbooks.runner.params import ParamError, split_assignments
     from runbooks.runner.run import refuse_run, run_procedure
 
@@ -86,6 +95,9 @@ def run(
                 trigger=trigger,
                 archive_root=archive,
                 progress=sys.stderr.isatty(),
+                output_caps=OutputCaps(
+                    per_cell=max_cell_output or OutputCaps.per_cell, per_run=max_run_output or OutputCaps.per_run
+                ),
             )
     except Exception:
         # a bug or an archive problem: a scrubbed traceback, never the frames' local variables
