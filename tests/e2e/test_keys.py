@@ -305,7 +305,7 @@ def test_placement_faults_are_detected_and_block_rotation(
         assert_archive_clean(archive, twin_secrets(sbx))
         before = [k.id for k in supabase(sbx).api_keys()]
         rot = run_procedure("rotate-keys", params=APPLY, archive_root=archive)
-        assert rot.status is RunStatus.FAILED
+        assert rot.status is RunStatus.REFUSED and rot.exit_code == 2  # a preflight refusal changes nothing
         assert "preflight failed" in str(manifest(rot).get("error"))
         assert any("also set on service(s) api" in p["detail"] for p in manifest(rot)["results"]["preflight"])
         assert [k.id for k in supabase(sbx).api_keys()] == before
