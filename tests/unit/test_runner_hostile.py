@@ -108,7 +108,7 @@ def test_caps_are_overridable(tmp_path: Path) -> None:
 
 
 def test_printing_100_mb_does_not_grow_the_runner(tmp_path: Path) -> None:
-    """The CLI runner's peak memory stays far below what the kernel printed."""
+    """The CLI runner's peak memory (sampled; about 450 MiB uncapped) stays near its idle size (about 160 MiB)."""
     import subprocess
     import sys
 
@@ -116,11 +116,14 @@ def test_printing_100_mb_does_not_grow_the_runner(tmp_path: Path) -> None:
     proc = subprocess.Popen(
         [*cmd, "--archive", str(tmp_path / "runs")], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     )
-    _, status, usage = os.wait4(proc.pid, 0)
-    proc.returncode = os.waitstatus_to_exitcode(status)
-    assert proc.returncode == 0, proc.stderr.read() if proc.stderr else ""
-    # ru_maxrss (KiB) of the runner, or of its largest waited-for child (the kernel)
-    assert usage.ru_maxrss < 250 * 1024, f"peak RSS {usage.ru_maxrss // 1024} MiB"  # about 450 MiB uncapped
+    runner, peak = psutil.Process(proc.pid), 0
+    while proc.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            peak = max(peak, runner.memory_info().rss)
+        time.sleep(0.02)
+    _, err = proc.communicate()
+    assert proc.returncode == 0, err
+    assert peak < 250 * 2**20, f"peak RSS {peak >> 20} MiB"
 
 
 # --- item 12: descendants -------------------------------------------------------------------------------
