@@ -3,13 +3,22 @@
 A runbook validates its inputs before it changes anything. When a parameter's value is unusable
 (an unknown hostname, a malformed time, a value out of range), it raises :class:`BadParameter`, whose
 message names the parameter, says what is wrong and how to fix it. ``runbooks.guard_apply`` raises
-``ApplyRefused`` (a subclass of :class:`Refused`) when a destructive step is not authorised.
+``ApplyRefused`` (a subclass of :class:`Refused`) when a destructive step is not authorised; a
+procedure's preflight that stops before any change raises its own subclass (``FlipRefused``,
+``RotationRefused``, ...).
+
+The runner recognises a refusal by its *class*, not its name: under the runner, importing this module
+installs an IPython handler for :class:`Refused` in the kernel that tells the runner (through its private
+channel, before the error is shown) that the exception a cell raised is a ``Refused``. A new refusal
+therefore needs no registration, and an unrelated exception that happens to be called ``BadParameter``
+is a failure, not a refusal.
 """
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Collection
+from typing import Any
 
 
 class Refused(RuntimeError):
@@ -54,5 +63,37 @@ class BadParameter(Refused, ValueError):
             _withhold(name, value)
 
 
-#: exception names (as the kernel reports them) that the runner maps to ``refused``
-REFUSAL_NAMES = frozenset({"Refused", "BadParameter", "ApplyRefused"})
+#: the channel message a kernel sends when a cell raised a :class:`Refused` (see the module doc)
+REFUSAL_MESSAGE = "refused"
+
+
+def _report_refusal(
+    shell: Any, etype: type[BaseException], value: BaseException, tb: Any, tb_offset: Any = None
+) -> Any:
+    """IPython custom exception handler: tell the runner, then show the usual traceback (IPython leaves the
+    display to the handler: the error output is the one ``showtraceback`` sends for any exception)."""
+    from runbooks.runner.channel import ChannelError, send
+
+    with contextlib.suppress(ChannelError, OSError):
+        send(REFUSAL_MESSAGE, name=etype.__name__, mro=[f"{c.__module__}.{c.__qualname__}" for c in etype.__mro__])
+    shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
+    return None
+
+
+def install_refusal_reporting() -> bool:
+    """In a kernel started by the runner, report every uncaught :class:`Refused` to it; True if installed."""
+    from runbooks.runner.channel import under_runner
+
+    if not under_runner():
+        return False
+    import sys
+
+    ipython = sys.modules.get("IPython")  # only a kernel has it loaded; never import it here
+    shell = ipython.get_ipython() if ipython is not None else None
+    if shell is None or not hasattr(shell, "set_custom_exc"):
+        return False
+    shell.set_custom_exc((Refused,), _report_refusal)
+    return True
+
+
+install_refusal_reporting()

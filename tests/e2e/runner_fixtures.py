@@ -104,10 +104,10 @@ def run_runbook(name: str, archive: Path, **params: str) -> tuple[Any, dict[str,
 
 
 def assert_refused(outcome: Any, needle: str) -> None:
-    """Refused by the runbook itself (BadParameter / ApplyRefused): status refused, exit 2, message names it."""
+    """Refused by the runbook itself (a runbooks.errors.Refused: BadParameter, ApplyRefused, a preflight's refusal):
+    status refused, exit 2, and the message names it."""
     from runbooks.archive.manifest import RunStatus
-    from runbooks.errors import REFUSAL_NAMES
 
     assert outcome.status is RunStatus.REFUSED and outcome.exit_code == 2, (outcome.status, outcome.error)
-    assert outcome.error is not None and outcome.error.kind in REFUSAL_NAMES, outcome.error
+    assert outcome.error is not None and outcome.error.cell_index is not None, outcome.error
     assert needle in outcome.error.message, outcome.error

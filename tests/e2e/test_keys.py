@@ -17,7 +17,7 @@ from twin_probes import assert_archive_clean, group_env, render, supabase, twin_
 
 from runbooks.archive.manifest import RunStatus
 from runbooks.procedures import rotate_jwt
-from runbooks.procedures.rotate_keys import INTERRUPT_ENV
+from runbooks.procedures.rotate_keys import INTERRUPT_ENV, RotationStore
 from runbooks.runner.run import RunOutcome, run_procedure
 from runbooks.sandbox.emulators.supabase.auth import PROBE_EMAIL
 from runbooks.sandbox.emulators.supabase.auth import SECTION as SIGNING_KEYS
@@ -123,7 +123,9 @@ def test_oauth_rotation_awaits_the_manual_revoke_and_the_audit_warns(sandbox: Sa
     assert pending["status"] == "WARN" and "manual_revoked=OAUTH_CLIENT_SECRET" in pending["to do"]
     assert ("OAUTH_CLIENT_SECRET", "revoke_old", "awaiting manual revoke") in steps(out)
     assert not any(s[1] == "verify_old_refused" for s in steps(out))
-    state = json.loads((archive / "state" / "rotate-keys" / "sandbox.json").read_text())
+    store = RotationStore.for_environment("sandbox", archive, sandbox_root=sandbox.root)  # keyed by the twin's id
+    assert store.path.name.startswith("sandbox.") and store.path.name != "sandbox.json"
+    state = json.loads(store.path.read_text())
     assert state["OAUTH_CLIENT_SECRET"]["status"] == "awaiting_manual_revoke"
     # the daily audit reports it as a WARN with the instruction (and does not fail)
     audit = run_procedure("audit-config-placement", archive_root=archive)

@@ -55,3 +55,22 @@ def test_kernel_does_not_outlive_a_killed_runner(archive_root: Path, tmp_path: P
         time.sleep(0.2)
     assert not psutil.pid_exists(kernel_pid) or psutil.Process(kernel_pid).status() == psutil.STATUS_ZOMBIE
     assert run_dirs(archive_root) == []  # nothing half-written was archived
+
+
+@pytest.mark.parametrize("delay", [0.0, 0.02, 0.1, 0.4, 1.5])
+def test_a_second_signal_at_any_delay_still_ends_interrupted(archive_root: Path, tmp_path: Path, delay: float) -> None:
+    """Issue 9 item 9: SIGINT then SIGTERM ``delay`` seconds later (while the kernel is interrupted, stopped,
+    or the record is written): always interrupted (130), never failed with a CancelledError."""
+    started = tmp_path / "started"
+    proc = start_cli("run", nb("sleep"), "-p", f"started_marker={started}", "--archive", str(archive_root))
+    wait_for_file(started, proc=proc)
+    proc.send_signal(signal.SIGINT)
+    time.sleep(delay)
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 130, (out, err)
+    assert "CancelledError" not in out + err
+    (run_dir,) = run_dirs(archive_root)
+    m = manifest(run_dir)
+    assert m["status"] == "interrupted" and m["error"]["kind"] == "Interrupted", m["error"]

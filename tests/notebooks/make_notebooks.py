@@ -210,6 +210,75 @@ except psycopg.Error as e:
         'raise ValueError("tagged: the step failed")',
         'print("never printed")',
     ),
+    "hostile": notebook(
+        "A hostile author",
+        "One of the runner's attack classes, chosen by `action` (issue 9): core limit, refusal classes, "
+        "output flood, daemonised descendant.",
+        f"""{ENV}
+apply: bool = False  # unused: destructive so that the runner locks the environment
+confirm: str = ""  # unused
+action: str = "none"  # what to do [one of: none, rlimit, own_refusal, impostor, preflight_refusal, flood, flood_secrets, daemon]
+megabytes: int = 100  # how much the flood prints
+marker: str = ""  # daemon: file that receives the daemon's pid
+watch: str = ""  # daemon: a file the daemon watches; it writes <marker>.saw-gone if it disappears""",
+        '''import os
+import resource
+import subprocess
+import sys
+
+import runbooks.errors
+
+DAEMON = """
+import os, sys, time
+if os.fork(): os._exit(0)
+os.setsid()
+if os.fork(): os._exit(0)
+open(sys.argv[1], "w").write(str(os.getpid()))
+while True:
+    if sys.argv[2] and not os.path.exists(sys.argv[2]):
+        open(sys.argv[1] + ".saw-gone", "w").write("1")
+    time.sleep(0.01)
+"""''',
+        '''if action == "rlimit":
+    print("RLIMIT_CORE", resource.getrlimit(resource.RLIMIT_CORE))
+elif action == "own_refusal":
+
+    class CustomRefusal(runbooks.errors.Refused):
+        pass
+
+    raise CustomRefusal("a refusal class nobody registered")
+elif action == "impostor":
+
+    class BadParameter(Exception):  # same name as runbooks.errors.BadParameter, not a refusal
+        pass
+
+    raise BadParameter("an ordinary failure that happens to be called BadParameter")
+elif action == "preflight_refusal":
+    from runbooks.procedures.flip import FlipRefused
+
+    raise FlipRefused("preflight failed, nothing changed: origin unhealthy")
+elif action == "flood":
+    line = ("flood " * (1 << 20))[: 1 << 20]
+    for _ in range(megabytes):
+        print(line)
+    print("the end of the flood")
+elif action == "flood_secrets":  # credential-shaped text until the timeout stops it
+    import secrets
+
+    n = 0
+    while True:
+        n += 1
+        pw, key = secrets.token_hex(8), ("AK" + "IA") + secrets.token_hex(8).upper()
+        print(f"{n}: pass" + f"word={pw} key={key} dsn=postgres://u:{pw}@db.example/x")
+elif action == "daemon":
+    subprocess.run([sys.executable, "-c", DAEMON, marker, watch], check=True)
+    import time
+
+    while not os.path.exists(marker):
+        time.sleep(0.01)''',
+        'print("last cell")',
+        destructive=True,
+    ),
 }
 NOTEBOOKS["raises_tagged"].cells[3].metadata["tags"] = ["raises-exception"]
 

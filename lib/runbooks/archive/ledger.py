@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,9 @@ from runbooks.archive.canonical import canonical_json, sha256_hex
 LEDGER_NAME = "ledger.jsonl"
 HEAD_NAME = "ledger.head"
 GENESIS = "0" * 64
+#: a ledger line is a few hundred bytes; a longer one is garbage, reported without being held in memory
+MAX_LINE_BYTES = 64 * 1024
+_READ_CHUNK = 1 << 20
 
 
 class LedgerEntry(BaseModel):
@@ -95,12 +99,22 @@ def write_atomic(path: Path, data: bytes) -> None:
 
 
 def parse_line(lineno: int, raw: bytes, terminated: bool) -> LedgerLine:
+    if not raw.lstrip().startswith(b"{"):  # cheap, for a ledger padded with garbage
+        return LedgerLine(lineno, raw, terminated, None, "not a JSON object")
     try:
         entry = LedgerEntry.model_validate_json(raw)
     except (ValidationError, ValueError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         return LedgerLine(lineno, raw, terminated, None, first)
     return LedgerLine(lineno, raw, terminated, entry, None)
+
+
+def _line(lineno: int, buf: bytes, over: tuple[bytes, int] | None, terminated: bool) -> LedgerLine:
+    if over is not None:
+        return LedgerLine(
+            lineno, over[0], terminated, None, f"a line of {over[1]} bytes (a ledger line is far shorter)"
+        )
+    return parse_line(lineno, buf, terminated)
 
 
 class Ledger:
@@ -114,18 +128,56 @@ class Ledger:
     # -- reading -------------------------------------------------------------------------------
     def lines(self) -> list[LedgerLine]:
         """Every physical line, in file order (empty if there is no ledger)."""
+        return list(self.iter_lines())
+
+    def size(self) -> int:
         try:
-            data = self.path.read_bytes()
+            return self.path.stat().st_size
         except FileNotFoundError:
-            return []
-        out: list[LedgerLine] = []
-        parts = data.split(b"\n")
-        for i, raw in enumerate(parts):
-            last = i == len(parts) - 1
-            if last and raw == b"":
-                break  # the file ends with a newline
-            out.append(parse_line(i + 1, raw, terminated=not last))
-        return out
+            return 0
+
+    def iter_lines(self, limit: int | None = None) -> Iterator[LedgerLine]:
+        """Every physical line in file order, streamed (memory bounded by :data:`MAX_LINE_BYTES`).
+
+        ``limit``: read only the first ``limit`` bytes (a snapshot taken under the writer lock; the
+        ledger is append-only). A line longer than :data:`MAX_LINE_BYTES` is yielded unparsed, with
+        only its first bytes kept and an ``error`` saying how long it was.
+        """
+        try:
+            f = open(self.path, "rb")  # noqa: SIM115 - closed in the finally of this generator
+        except FileNotFoundError:
+            return
+        try:
+            left = limit if limit is not None else -1
+            lineno = 0
+            buf = b""  #: the current line so far, while it is short enough to be a ledger line
+            over: tuple[bytes, int] | None = None  #: an overlong line: its first bytes and its length so far
+            while True:
+                n = _READ_CHUNK if left < 0 else min(_READ_CHUNK, left)
+                chunk = f.read(n) if n else b""
+                left -= len(chunk) if left >= 0 else 0
+                if not chunk:
+                    break
+                start = 0
+                while True:
+                    nl = chunk.find(b"\n", start)
+                    piece = chunk[start:] if nl == -1 else chunk[start:nl]
+                    if over is not None:
+                        over = (over[0], over[1] + len(piece))
+                    elif len(buf) + len(piece) > MAX_LINE_BYTES:
+                        over = ((buf + piece[:200])[:200], len(buf) + len(piece))
+                        buf = b""
+                    else:
+                        buf += piece
+                    if nl == -1:
+                        break
+                    lineno += 1
+                    yield _line(lineno, buf, over, terminated=True)
+                    buf, over, start = b"", None, nl + 1
+            if buf or over is not None:
+                yield _line(lineno + 1, buf, over, terminated=False)
+        finally:
+            f.close()
 
     def entries(self) -> list[LedgerEntry]:
         return [ln.entry for ln in self.lines() if ln.entry is not None]

@@ -13,10 +13,17 @@
 A crash before 4 leaves no entry (the staging directory is cleaned up, the intent rolled back); a crash
 after 4 is rolled forward by the next commit (or ``runbooks runs verify --repair``): the ledger line is
 appended if missing (a torn half line is cut first), the head and the index are brought up to date.
+
+An I/O error (a full disk) is not a crash: a run is committed once its ledger line is written. Before
+that, the commit is rolled back (staging directory, renamed directory, torn ledger tail and intent
+removed) and the error raised: nothing is recorded. After it, the commit succeeds and
+:attr:`Archive.incomplete` says what was not done (the head anchor: the intent stays, so the next commit
+or ``runs verify --repair`` completes it; the index: removed, rebuilt on next read).
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import re
@@ -89,6 +96,8 @@ class Archive:
         self.root = Path(root).resolve() if root is not None else paths.archive_root()
         self.ledger = Ledger(self.root)
         self.index = RunIndex(self.root / INDEX_NAME)
+        #: what the last commit did not do although the run was committed (e.g. the disk filled up)
+        self.incomplete: list[str] = []
 
     # -- layout --------------------------------------------------------------------------------
     @property
@@ -145,46 +154,92 @@ class Archive:
         rel = run_rel_path(run_id, manifest.started_at)
         target = self.root / rel
 
+        self.incomplete = []
         with self.lock():
             self._recover_locked()
             if target.exists() or self._indexed_path(run_id) is not None:
                 raise ArchiveError(f"run {run_id} is already archived; refusing to overwrite it")
             staging = self.root / STAGING_DIR / run_id
-            staging.mkdir(parents=True)
-            for name, data in files.items():
-                _write_synced(staging / names[name], data)
-            _write_synced(staging / MANIFEST_NAME, body)
-            _fsync_tree(staging)
-
             entry = self.ledger.next_entry(run_id, rel, sha256_hex(body))
             intent = CommitIntent(entry=entry, staging=staging.relative_to(self.root).as_posix())
-            write_atomic(self.intent_path, intent.model_dump_json().encode())
-
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.rename(staging, target)  # atomic; fails rather than replace a non-empty directory
-            for d in (target.parent, target.parent.parent, target.parent.parent.parent, self.root):
-                fsync_dir(d)
-            self._finish_locked(intent, final)
+            try:
+                staging.mkdir(parents=True)
+                for name, data in files.items():
+                    _write_synced(staging / names[name], data)
+                _write_synced(staging / MANIFEST_NAME, body)
+                _fsync_tree(staging)
+                write_atomic(self.intent_path, intent.model_dump_json().encode())
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.rename(staging, target)  # atomic; fails rather than replace a non-empty directory
+                for d in (target.parent, target.parent.parent, target.parent.parent.parent, self.root):
+                    fsync_dir(d)
+                self._append_locked(entry)
+            except OSError:
+                if not self._has_line(entry):  # not committed: leave nothing behind
+                    self._roll_back_locked(entry, staging, target)
+                    raise
+            self.incomplete = self._finish_locked(intent, final)
         return target
 
-    def _finish_locked(self, intent: CommitIntent, manifest: RunManifest | None) -> None:
-        """Ledger line (if not there yet), head, index row, then drop the intent. Idempotent."""
+    def _has_line(self, entry: LedgerEntry) -> bool:
+        with contextlib.suppress(OSError):
+            last, partial = self.ledger.tail()
+            return last == entry and not partial
+        return False
+
+    def _roll_back_locked(self, entry: LedgerEntry, staging: Path, target: Path) -> None:
+        """Undo a commit that failed before its ledger line was complete (best effort; a leftover intent
+        makes the next commit finish the job: roll back, or forward if the run directory is in place)."""
+        with contextlib.suppress(OSError):
+            self.ledger.drop_partial_tail(only_prefix_of=entry.line())
+        for d in (target, staging):
+            shutil.rmtree(d, ignore_errors=True)
+        if not target.exists():
+            with contextlib.suppress(OSError):
+                self.intent_path.unlink(missing_ok=True)
+                fsync_dir(self.root)
+
+    def _append_locked(self, entry: LedgerEntry) -> None:
+        """The ledger line of ``entry`` unless it is already the last one (a torn half of it is cut first)."""
+        self.ledger.drop_partial_tail(only_prefix_of=entry.line())  # our own torn append, nothing else
+        last, _ = self.ledger.tail()
+        if last is None or last.hash != entry.hash:
+            self.ledger.append(entry)
+
+    def _finish_locked(self, intent: CommitIntent, manifest: RunManifest | None) -> list[str]:
+        """Ledger line (if not there yet), head, index row, then drop the intent. Idempotent.
+
+        Once the ledger line is written the run is committed: a later I/O error is returned as a note
+        (what was not done), not raised."""
         entry = intent.entry
+        notes: list[str] = []
         head = self.ledger.read_head()
         if head is None or head.hash != entry.hash:
-            self.ledger.drop_partial_tail(only_prefix_of=entry.line())  # our own torn append, nothing else
-            last, _ = self.ledger.tail()
-            if last is None or last.hash != entry.hash:
-                self.ledger.append(entry)
-            self.ledger.write_head(entry)
+            self._append_locked(entry)
+            try:
+                self.ledger.write_head(entry)
+            except OSError as exc:
+                with contextlib.suppress(OSError):
+                    self.ledger.head_path.with_name(f".{HEAD_NAME}.tmp").unlink(missing_ok=True)
+                return [
+                    f"ledger.head was not updated ({exc.strerror or exc}); the commit intent stays, so the next "
+                    "commit or `runbooks runs verify --repair` completes it (until then verify reports "
+                    "interrupted_commit); the index was not updated either"
+                ]
         try:
             if manifest is not None:
                 self.index.upsert(manifest, entry.path, entry.manifest_sha256)
-        except sqlite3.Error as exc:  # derived data must never block the record: drop it, rebuilt on next read
+        except (sqlite3.Error, OSError) as exc:  # derived data must never block the record: dropped, rebuilt
             log.warning("archive index unusable (%s); removed, `runbooks runs reindex` rebuilds it", exc)
-            self.index.path.unlink(missing_ok=True)
-        self.intent_path.unlink(missing_ok=True)
-        fsync_dir(self.root)
+            with contextlib.suppress(OSError):
+                self.index.path.unlink(missing_ok=True)
+            notes.append(f"the index was not updated ({exc}); it was removed and is rebuilt on the next read")
+        try:
+            self.intent_path.unlink(missing_ok=True)
+            fsync_dir(self.root)
+        except OSError as exc:
+            notes.append(f"commit.intent could not be removed ({exc.strerror or exc}); the next commit does it")
+        return notes
 
     def _recover_locked(self) -> str | None:
         """Finish or roll back a commit a crash interrupted; clean staging. Returns what was done."""
@@ -202,8 +257,8 @@ class Archive:
                     )
                 except ValueError:
                     manifest = None  # chain it anyway: verify will report the unreadable manifest by run id
-                self._finish_locked(intent, manifest)
-                done = f"completed the interrupted commit of {intent.entry.run_id}"
+                notes = self._finish_locked(intent, manifest)
+                done = f"completed the interrupted commit of {intent.entry.run_id}" + "".join(f"; {n}" for n in notes)
             else:
                 self.intent_path.unlink()
                 done = f"rolled back the interrupted commit of {intent.entry.run_id if intent else 'an unknown run'}"

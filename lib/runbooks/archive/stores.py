@@ -22,7 +22,7 @@ import importlib
 import os
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -43,6 +43,8 @@ class Committed:
     run_dir: Path | None  #: a local directory holding the run (the local archive, or the spool)
     spooled: bool = False
     note: str = ""  #: why it was spooled
+    #: what the archive did not do although the run is recorded (e.g. a full disk: the index, the head)
+    notes: list[str] = field(default_factory=list)
 
 
 class HeldLock(Protocol):
@@ -144,7 +146,7 @@ class LocalStore(ArchiveStore):
 
     def commit(self, manifest: RunManifest, files: dict[str, bytes]) -> Committed:
         run_dir = self.archive.commit(manifest, files)
-        return Committed(str(run_dir), run_dir)
+        return Committed(str(run_dir), run_dir, notes=list(self.archive.incomplete))
 
     def acquire_lock(self, environment: str, *, run_id: str, actor: str) -> HeldLock:
         from runbooks.runner import lock

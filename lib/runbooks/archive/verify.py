@@ -1,8 +1,14 @@
 """Verification of the archive: every file hash, every manifest hash, the ledger chain and its head.
 
-The ledger, its head, a pending commit intent and the list of run directories are read together
-under the writer lock (a consistent snapshot while runs keep being committed); the hashing of the
-run directories, which are immutable once committed, happens after the lock is released.
+The ledger's length, its head, a pending commit intent and the list of run directories are read
+together under the writer lock (a consistent snapshot while runs keep being committed); the ledger
+(append-only) is then streamed up to that length, and the run directories, immutable once committed,
+are hashed after the lock is released.
+
+A hostile ledger (garbage, a line of gigabytes, a ``seq`` of 10**30, millions of lines) is reported, not
+fatal: lines are streamed with a bounded length, nothing is sized by a ``seq`` value, work is linear in
+the ledger's size, and at most :data:`MAX_FINDINGS_PER_KIND` findings of a kind are listed (then one
+summary finding with the count). A file that cannot be read (e.g. an I/O error) is a finding too.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from collections.abc import Callable
 from enum import StrEnum
 from pathlib import Path
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from runbooks.archive.canonical import sha256_file
 from runbooks.archive.index import COLUMNS, row_values
@@ -50,6 +56,11 @@ class FindingKind(StrEnum):
     OBJECT_OVERWRITTEN = "object_overwritten"  #: a write-once object has more than one version
     OBJECT_DELETED = "object_deleted"  #: a write-once object was deleted (a delete marker hides it)
     ANCHOR_MISMATCH = "anchor_mismatch"  #: a local ledger entry differs from the anchor's (the bucket's) entry
+    UNREADABLE = "unreadable"  #: a file of the archive could not be read (I/O error, permissions, disk)
+
+
+#: findings of one kind listed in a report; beyond it, one finding says how many more there were
+MAX_FINDINGS_PER_KIND = 200
 
 
 class Finding(BaseModel):
@@ -65,6 +76,8 @@ class VerifyReport(BaseModel):
     ledger_entries: int
     runs_checked: int
     findings: list[Finding]
+    #: what verify could not do as usual without it being a finding (e.g. take the writer lock on a full disk)
+    notes: list[str] = Field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -88,7 +101,8 @@ class _Snapshot(BaseModel):
     model_config = ConfigDict(arbitrary_types_allowed=True)
 
     head: LedgerHead | None
-    lines: list[LedgerLine]
+    ledger_size: int = 0  #: bytes of the ledger at snapshot time (it is append-only)
+    errors: list[str] = Field(default_factory=list)  #: what could not be read
     intent: CommitIntent | None
     run_dirs: dict[str, Path]  #: relative path -> directory
     #: index rows by run id (column name -> value); None when there is no index (it is derived data)
@@ -98,109 +112,180 @@ class _Snapshot(BaseModel):
 
 def _snapshot(archive: Archive) -> _Snapshot:
     if not archive.root.is_dir():
-        return _Snapshot(head=None, lines=[], intent=None, run_dirs={})
-    with archive.lock():
-        intent = None
-        if archive.intent_path.exists():
-            try:
-                intent = CommitIntent.model_validate_json(archive.intent_path.read_bytes())
-            except ValueError:
-                intent = None
-        index: dict[str, dict[str, object]] | None = None
-        index_error = None
-        if archive.index.exists():
-            names = [*(c.strip() for c in COLUMNS.split(",")), "manifest"]
-            try:
-                index = {str(r[0]): dict(zip(names, r, strict=True)) for r in archive.index.dump()}
-            except (sqlite3.Error, ValueError) as exc:
-                index_error = f"{type(exc).__name__}: {exc}"
-        return _Snapshot(
-            head=archive.ledger.read_head(),
-            lines=archive.ledger.lines(),
-            intent=intent,
-            run_dirs=dict(iter_run_dirs(archive.root)),
-            index=index,
-            index_error=index_error,
-        )
+        return _Snapshot(head=None, intent=None, run_dirs={})
+    try:
+        lock = archive.lock()
+        lock.acquire()
+    except OSError as exc:  # e.g. a full disk or a read-only archive: read without the writer lock
+        snap = _read_snapshot(archive)
+        snap.errors.append(f"ledger.lock could not be taken ({type(exc).__name__}: {exc.strerror or exc}); "
+                           "read without it, a commit in progress may show as a finding")  # fmt: skip
+        return snap
+    try:
+        return _read_snapshot(archive)
+    finally:
+        lock.release()
 
 
-def _check_ledger(snap: _Snapshot, head_exists: bool) -> tuple[list[LedgerEntry], list[Finding]]:
-    out: list[Finding] = []
+def _read_snapshot(archive: Archive) -> _Snapshot:
+    errors: list[str] = []
+    intent = None
+    if archive.intent_path.exists():
+        try:
+            intent = CommitIntent.model_validate_json(archive.intent_path.read_bytes())
+        except ValueError:
+            intent = None
+    index: dict[str, dict[str, object]] | None = None
+    index_error = None
+    if archive.index.exists():
+        names = [*(c.strip() for c in COLUMNS.split(",")), "manifest"]
+        try:
+            index = {str(r[0]): dict(zip(names, r, strict=True)) for r in archive.index.dump()}
+        except (sqlite3.Error, ValueError) as exc:
+            index_error = f"{type(exc).__name__}: {exc}"
+    try:
+        run_dirs = dict(iter_run_dirs(archive.root))
+    except OSError as exc:
+        run_dirs = {}
+        errors.append(f"the run directories could not be listed ({type(exc).__name__}: {exc}); not checked")
+    return _Snapshot(
+        head=archive.ledger.read_head(),
+        ledger_size=archive.ledger.size(),
+        errors=errors,
+        intent=intent,
+        run_dirs=run_dirs,
+        index=index,
+        index_error=index_error,
+    )
+
+
+class _Findings:
+    """Findings as they are found, at most :data:`MAX_FINDINGS_PER_KIND` listed per kind."""
+
+    def __init__(self) -> None:
+        self.items: list[Finding] = []
+        self.counts: Counter[FindingKind] = Counter()
+
+    def add(self, run_id: str | None, kind: FindingKind, detail: str) -> None:
+        self.counts[kind] += 1
+        if self.counts[kind] <= MAX_FINDINGS_PER_KIND:
+            self.items.append(Finding(run_id=run_id, kind=kind, detail=detail))
+
+    def extend(self, findings: list[Finding]) -> None:
+        for f in findings:
+            self.add(f.run_id, f.kind, f.detail)
+
+    def done(self) -> list[Finding]:
+        out = list(self.items)
+        for kind, n in self.counts.items():
+            if n > MAX_FINDINGS_PER_KIND:
+                out.append(
+                    Finding(
+                        run_id=None,
+                        kind=kind,
+                        detail=f"{n - MAX_FINDINGS_PER_KIND} more {kind} finding(s) not listed ({n} in all)",
+                    )
+                )
+        return out
+
+
+def _check_ledger(archive: Archive, snap: _Snapshot, head_exists: bool, out: _Findings) -> list[LedgerEntry]:
     entries: list[LedgerEntry] = []
-    for ln in snap.lines:
-        if ln.entry is not None:
-            entries.append(ln.entry)
-            continue
-        rid = _run_id_of_raw(ln.raw)
-        if ln is snap.lines[-1] and not ln.terminated:
-            out.append(Finding(run_id=rid, kind=FindingKind.LEDGER_PARTIAL_LINE, detail=f"line {ln.lineno} is cut"))
-        else:
-            out.append(
-                Finding(run_id=rid, kind=FindingKind.LEDGER_MALFORMED_LINE, detail=f"line {ln.lineno}: {ln.error}")
-            )
+    last: LedgerLine | None = None
+    try:
+        for ln in archive.ledger.iter_lines(limit=snap.ledger_size):
+            if last is not None and last.entry is None:
+                _report_bad_line(last, out, is_last=False)
+            last = ln
+            if ln.entry is not None:
+                entries.append(ln.entry)
+    except OSError as exc:
+        out.add(
+            None, FindingKind.UNREADABLE, f"ledger.jsonl could not be read to the end ({type(exc).__name__}: {exc})"
+        )
+    if last is not None and last.entry is None:
+        _report_bad_line(last, out, is_last=True)
 
     for e in entries:
         if e.hash != e.expected_hash():
-            out.append(
-                Finding(
-                    run_id=e.run_id,
-                    kind=FindingKind.LEDGER_ENTRY_EDITED,
-                    detail=f"ledger entry seq {e.seq}: its hash does not match its content",
-                )
+            out.add(
+                e.run_id,
+                FindingKind.LEDGER_ENTRY_EDITED,
+                f"ledger entry seq {e.seq}: its hash does not match its content",
             )
     for rid, n in Counter(e.run_id for e in entries).items():
         if n > 1:
-            out.append(Finding(run_id=rid, kind=FindingKind.LEDGER_DUPLICATE, detail=f"run id appears {n} times"))
+            out.add(rid, FindingKind.LEDGER_DUPLICATE, f"run id appears {n} times")
     seqs = [e.seq for e in entries]
     for seq, n in Counter(seqs).items():
         if n > 1:
-            out.append(Finding(run_id=None, kind=FindingKind.LEDGER_DUPLICATE, detail=f"seq {seq} appears {n} times"))
+            out.add(None, FindingKind.LEDGER_DUPLICATE, f"seq {_short(seq)} appears {n} times")
 
     for e, expected in zip(entries, sorted(seqs), strict=True):
         if e.seq != expected:
-            out.append(
-                Finding(
-                    run_id=e.run_id,
-                    kind=FindingKind.LEDGER_REORDERED,
-                    detail=f"entry seq {e.seq} is where seq {expected} belongs",
-                )
+            out.add(
+                e.run_id,
+                FindingKind.LEDGER_REORDERED,
+                f"entry seq {_short(e.seq)} is where seq {_short(expected)} belongs",
             )
 
     by_seq = {e.seq: e for e in entries}
-    top = max(seqs, default=0)
-    for missing in sorted(set(range(1, top + 1)) - set(by_seq)):
-        after = next((by_seq[s] for s in range(missing + 1, top + 1) if s in by_seq), None)
-        before = next((by_seq[s] for s in range(missing - 1, 0, -1) if s in by_seq), None)
-        out.append(
-            Finding(
-                run_id=after.run_id if after else None,
-                kind=FindingKind.LEDGER_GAP,
-                detail=f"ledger entry seq {missing} is missing (between "
-                f"{before.run_id if before else 'the start'} and {after.run_id if after else 'the end'})",
+    present = sorted(by_seq)
+    # gaps from the sorted sequence numbers present: linear in the entries, whatever the values of seq
+    before: LedgerEntry | None = None
+    for s in [*present, None]:
+        lo = before.seq + 1 if before is not None else 1
+        hi = (s - 1) if s is not None else lo - 1
+        if s is not None and s < 1:
+            continue
+        after = by_seq[s] if s is not None else None
+        subject = after.run_id if after else None
+        where = f"(between {before.run_id if before else 'the start'} and {after.run_id if after else 'the end'})"
+        if hi - lo < 3:
+            for missing in range(lo, hi + 1):
+                out.add(subject, FindingKind.LEDGER_GAP, f"ledger entry seq {missing} is missing {where}")
+        else:
+            count = _short(hi - lo + 1)
+            out.add(
+                subject, FindingKind.LEDGER_GAP, f"ledger entries seq {lo}..{_short(hi)} ({count}) are missing {where}"
             )
-        )
+        if s is not None:
+            before = by_seq[s]
 
     for e in entries:
         pred = by_seq.get(e.seq - 1)
         if e.seq == 1 and e.prev != GENESIS:
-            out.append(
-                Finding(run_id=e.run_id, kind=FindingKind.CHAIN_BROKEN, detail="first entry does not start the chain")
-            )
+            out.add(e.run_id, FindingKind.CHAIN_BROKEN, "first entry does not start the chain")
         elif pred is not None and e.prev != pred.hash:
-            out.append(
-                Finding(
-                    run_id=e.run_id,
-                    kind=FindingKind.CHAIN_BROKEN,
-                    detail=f"prev does not match the hash of seq {pred.seq} ({pred.run_id})",
-                )
+            out.add(
+                e.run_id,
+                FindingKind.CHAIN_BROKEN,
+                f"prev does not match the hash of seq {_short(pred.seq)} ({pred.run_id})",
             )
 
-    out.extend(_check_head(snap, by_seq, top, head_exists))
-    return entries, out
+    out.extend(_check_head(snap, by_seq, present, head_exists))
+    return entries
 
 
-def _check_head(snap: _Snapshot, by_seq: dict[int, LedgerEntry], top: int, head_exists: bool) -> list[Finding]:
+def _short(n: int) -> str:
+    """A number for a message: a hostile ``seq`` of thousands of digits is not repeated in full."""
+    text = str(n)
+    return text if len(text) <= 24 else f"{text[:10]}...({len(text)} digits)"
+
+
+def _report_bad_line(ln: LedgerLine, out: _Findings, is_last: bool) -> None:
+    rid = _run_id_of_raw(ln.raw)
+    if is_last and not ln.terminated:
+        out.add(rid, FindingKind.LEDGER_PARTIAL_LINE, f"line {ln.lineno} is cut")
+    else:
+        out.add(rid, FindingKind.LEDGER_MALFORMED_LINE, f"line {ln.lineno}: {ln.error}")
+
+
+def _check_head(
+    snap: _Snapshot, by_seq: dict[int, LedgerEntry], present: list[int], head_exists: bool
+) -> list[Finding]:
     head, intent = snap.head, snap.intent
+    top = present[-1] if present else 0
     out: list[Finding] = []
     if intent is not None:
         out.append(
@@ -228,18 +313,18 @@ def _check_head(snap: _Snapshot, by_seq: dict[int, LedgerEntry], top: int, head_
             Finding(
                 run_id=None,
                 kind=FindingKind.LEDGER_TRUNCATED,
-                detail=f"ledger.head records {head.count} entries but the ledger ends at seq {top}: "
-                f"entries {top + 1}..{head.count} were removed",
+                detail=f"ledger.head records {_short(head.count)} entries but the ledger ends at seq {_short(top)}: "
+                f"entries {_short(top + 1)}..{_short(head.count)} were removed",
             )
         )
     elif head.count < top:
-        for s in range(head.count + 1, top + 1):
-            if s in by_seq:
+        for s in present:
+            if head.count < s <= top:
                 out.append(
                     Finding(
                         run_id=by_seq[s].run_id,
                         kind=FindingKind.HEAD_MISMATCH,
-                        detail=f"entry seq {s} is beyond the head anchor ({head.count} entries)",
+                        detail=f"entry seq {_short(s)} is beyond the head anchor ({head.count} entries)",
                     )
                 )
     anchored = by_seq.get(head.count)
@@ -248,7 +333,7 @@ def _check_head(snap: _Snapshot, by_seq: dict[int, LedgerEntry], top: int, head_
             Finding(
                 run_id=anchored.run_id,
                 kind=FindingKind.HEAD_MISMATCH,
-                detail=f"entry seq {head.count} does not match the hash anchored in ledger.head",
+                detail=f"entry seq {_short(head.count)} does not match the hash anchored in ledger.head",
             )
         )
     return out
@@ -355,20 +440,15 @@ def verify(
     before and not written since, e.g. the audit site's rebuild); the ledger, the head, the run
     directories and the index rows' paths and hashes are still checked for every run."""
     snap = _snapshot(archive)
-    entries, findings = _check_ledger(snap, head_exists=archive.ledger.head_path.exists())
+    out = _Findings()
+    entries = _check_ledger(archive, snap, archive.ledger.head_path.exists(), out)
     known = {e.path for e in entries}
     pending = snap.intent.entry.path if snap.intent else None
-    truncated = any(f.kind is FindingKind.LEDGER_TRUNCATED for f in findings)
+    truncated = out.counts[FindingKind.LEDGER_TRUNCATED] > 0
     for rel, _path in snap.run_dirs.items():
         if rel not in known and rel != pending:
             hint = " (its entry may have been cut from the ledger's tail)" if truncated else ""
-            findings.append(
-                Finding(
-                    run_id=rel.rsplit("/", 1)[-1],
-                    kind=FindingKind.UNKNOWN_RUN_DIR,
-                    detail=f"{rel} is not in the ledger{hint}",
-                )
-            )
+            out.add(rel.rsplit("/", 1)[-1], FindingKind.UNKNOWN_RUN_DIR, f"{rel} is not in the ledger{hint}")
     checked = 0
     seen: set[str] = set()
     manifests: dict[str, RunManifest] = {}
@@ -379,14 +459,19 @@ def verify(
         if unchanged is not None and unchanged(e):
             continue
         checked += 1
-        run_findings, manifest = _check_run(e, archive.root / e.path)
-        findings.extend(run_findings)
+        try:
+            run_findings, manifest = _check_run(e, archive.root / e.path)
+        except OSError as exc:
+            out.add(e.run_id, FindingKind.UNREADABLE, f"{e.path} could not be read ({type(exc).__name__}: {exc})")
+            continue
+        out.extend(run_findings)
         if manifest is not None:
             manifests[e.run_id] = manifest
     scope = entries if run_id is None else [e for e in entries if e.run_id == run_id]
     if run_id is not None and snap.index is not None:
         snap.index = {k: v for k, v in snap.index.items() if k == run_id}
-    findings.extend(_check_index(snap, scope, manifests, pending))
+    out.extend(_check_index(snap, scope, manifests, pending))
+    findings = out.done()
     if run_id is not None:
         findings = [f for f in findings if f.run_id == run_id]
         if not any(e.run_id == run_id for e in entries):
@@ -397,4 +482,10 @@ def verify(
                     detail="no ledger entry has this run id: its entry was removed, or it was never archived",
                 )
             )
-    return VerifyReport(root=str(archive.root), ledger_entries=len(entries), runs_checked=checked, findings=findings)
+    return VerifyReport(
+        root=str(archive.root),
+        ledger_entries=len(entries),
+        runs_checked=checked,
+        findings=findings,
+        notes=list(snap.errors),
+    )

@@ -43,6 +43,14 @@ def run(
             show_default=False,
         ),
     ] = None,
+    max_cell_output: Annotated[
+        int | None,
+        typer.Option("--max-cell-output", help="Characters of output a cell keeps (default 1 MiB).", min=1),
+    ] = None,
+    max_run_output: Annotated[
+        int | None,
+        typer.Option("--max-run-output", help="Characters of output the run keeps (default 5 MiB).", min=1),
+    ] = None,
 ) -> None:
     """Run a runbook through the audit-grade runner and archive the record.
 
@@ -50,6 +58,7 @@ def run(
     70 runner error (the run could not be completed or archived), 75 spooled (the archive of record was
     unreachable: the record is in the local spool until `runbooks runs sync`).
     """
+    from runbooks.runner.output_cap import OutputCaps
     from runbooks.runner.params import ParamError, split_assignments
     from runbooks.runner.run import OnEnd, refuse_run, run_procedure
 
@@ -69,6 +78,7 @@ def run(
             refusal = refusal or "-p environment=... contradicts --env; give the environment once"
         environment = environment or params["environment"]
     environment = environment or "sandbox"
+    _hold_signals()  # a signal once the run is recorded must not turn its exit code into a kill
     try:
         if refusal is not None:
             outcome = refuse_run(
@@ -96,6 +106,9 @@ def run(
                 archive_root=archive,
                 progress=sys.stderr.isatty(),
                 on_end=on_end,
+                output_caps=OutputCaps(
+                    per_cell=max_cell_output or OutputCaps.per_cell, per_run=max_run_output or OutputCaps.per_run
+                ),
             )
     except Exception:
         # a bug or an archive problem: a scrubbed traceback, never the frames' local variables
@@ -104,8 +117,9 @@ def run(
         from runbooks.redact import scrub
 
         _echo_err(scrub(traceback.format_exc()))
-        _echo_err("runner error: the run could not be completed or archived (exit 70)")
+        _echo_err("runner error: the run could not be completed or archived; nothing was recorded (exit 70)")
         raise typer.Exit(70) from None
+    _ignore_signals()  # recorded: from here to the exit (interpreter shutdown included) the code is the run's
     status = outcome.status.value
     where = outcome.location or (str(outcome.run_dir) if outcome.run_dir else "")
     where = f" -> {where}" if where else ""
@@ -118,7 +132,30 @@ def run(
     if outcome.error is not None:
         cell = f" in cell {outcome.error.cell_index}" if outcome.error.cell_index is not None else ""
         _echo_err(f"{outcome.error.kind}{cell}: {outcome.error.message}")
+    for note in outcome.notes:  # recorded (the exit code is the run's), but not everything was done
+        _echo_err(f"warning: the run is recorded, but {note}")
     raise typer.Exit(outcome.exit_code)
+
+
+def _hold_signals() -> None:
+    """SIGINT/SIGTERM for the rest of this command: the runner defers them while it runs (the run then ends
+    ``interrupted``, 130) and hands them back after the commit; here they must not kill the process between
+    the record and the exit, whose code is the run's."""
+    import signal
+
+    def note(signum: int, frame: object) -> None:
+        pass
+
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, note)
+
+
+def _ignore_signals() -> None:
+    import signal
+
+    # SIG_IGN, not a handler: Python puts its own handlers back to the defaults while it shuts down
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
 
 
 def list_cmd(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import sqlite3
 from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -110,7 +111,10 @@ def _open(archive: str | None, env: str | None = None) -> ArchiveStore:
 
 
 def _resolve(store: ArchiveStore, prefix: str) -> str:
-    candidates = store.index().resolve(prefix)
+    try:
+        candidates = store.index().resolve(prefix)
+    except (sqlite3.Error, OSError):  # no usable index (e.g. a full disk): the ledger answers
+        candidates = []
     if prefix in candidates:
         return prefix
     if not candidates:
@@ -318,14 +322,20 @@ def verify(
     inventory_env: EnvOpt = None,
 ) -> None:
     """Recompute every hash and the ledger chain; exit 1 if anything is wrong."""
-    store = _open(archive_dir, inventory_env)
     console = _console()
+    notes: list[str] = []
+    store = _open(archive_dir, inventory_env)
     if repair:
-        done = store.recover()
+        try:
+            done = store.recover()
+        except OSError as exc:
+            done = None
+            notes.append(f"--repair could not complete or roll back the interrupted commit ({exc}); nothing repaired")
         if done:
-            console.print(done)
+            console.print(Text(done))
     rid = _resolve(store, run_id) if run_id else None
     report = store.verify(rid, deep=deep)
+    report.notes[:0] = notes
     if against:
         from runbooks.archive.s3verify import compare_with_anchor
 
@@ -342,6 +352,8 @@ def verify(
             console.print(
                 Text.assemble(("✗ ", "red"), f"{f.run_id or '(ledger)'}  ", (str(f.kind), "bold"), f"  {f.detail}")
             )
+        for note in report.notes:
+            console.print(Text.assemble(("note", "yellow"), f": {note}"))
         verdict = Text("OK", style="green") if report.ok else Text(f"{len(report.findings)} problem(s)", style="red")
         console.print(
             Text.assemble(verdict, f": {report.runs_checked} run(s) checked, {report.ledger_entries} ledger entries")

@@ -26,7 +26,7 @@ from typing import Any
 
 from runbooks import redact
 from runbooks.checks.base import CheckResult, Status
-from runbooks.errors import BadParameter
+from runbooks.errors import BadParameter, Refused
 from runbooks.inventory.models import Environment, Hostname, Posture
 from runbooks.providers.base import ProviderError
 from runbooks.providers.cloudflare import CloudflareProvider, DnsRecord
@@ -38,8 +38,10 @@ ROLLBACK = "rollback"
 PREVIOUS_MARK = "flip-blue-green: previous="
 
 
-class FlipRefused(ValueError):
-    """The flip cannot go ahead (failed preflight, record changed since the plan); nothing was changed."""
+class FlipRefused(Refused, ValueError):
+    """The flip cannot go ahead (failed preflight, record changed since the plan); nothing was changed.
+
+    A :class:`runbooks.errors.Refused`: the runner records it as ``refused`` (exit 2)."""
 
 
 @dataclass(frozen=True)

@@ -41,7 +41,7 @@ from typing import Any, Protocol
 
 from runbooks import service_contract
 from runbooks.archive.objects import Objects
-from runbooks.errors import BadParameter
+from runbooks.errors import BadParameter, Refused
 from runbooks.inventory.models import Environment, RotatingKey
 from runbooks.providers.base import ProviderError
 from runbooks.providers.render import RenderProvider, RenderService, protect
@@ -56,8 +56,8 @@ AWAITING_MANUAL_REVOKE = "awaiting_manual_revoke"
 MANUAL_PARAM = "manual_revoked"
 
 
-class RotationRefused(RuntimeError):
-    """Preflight failed: nothing was changed."""
+class RotationRefused(Refused):
+    """Preflight failed: nothing was changed (``refused``, exit 2, under the runner)."""
 
 
 class RotationFailed(RuntimeError):
@@ -151,9 +151,15 @@ class KeyRotation:
         return step in self.completed
 
 
+#: the environment served by the local twin (inventory ``endpoints_from_sandbox``)
+TWIN_ENVIRONMENT = "sandbox"
+
+
 class RotationStore:
     """``state/rotate-keys/<environment>.json`` in the archive store (local: under the archive root; S3: in the
-    bucket), one entry per key, written conditionally.
+    bucket), one entry per key, written conditionally. The twin's state is keyed by the twin's identity
+    (``sandbox.<twin id>.json``, see :mod:`runbooks.sandbox.identity`): a fresh twin never looks half-rotated
+    because of another twin's run.
 
     The first :meth:`load` claims the version read; every :meth:`save` replaces exactly that version (or
     creates the object if there was none) and claims the new one. If another run wrote the state in between
@@ -170,12 +176,20 @@ class RotationStore:
         self._loaded = False
 
     @classmethod
-    def for_environment(cls, environment: str, archive_root: Path | str | None = None) -> RotationStore:
+    def for_environment(
+        cls, environment: str, archive_root: Path | str | None = None, sandbox_root: Path | None = None
+    ) -> RotationStore:
         from runbooks.archive.objects import LocalObjects
         from runbooks.archive.stores import open_store
 
+        name = environment
+        if environment == TWIN_ENVIRONMENT:
+            from runbooks.sandbox.identity import twin_id
+
+            tid = twin_id(sandbox_root)
+            name = f"{environment}.{tid}" if tid else environment
         store = open_store(archive_root, environment)
-        key = f"state/rotate-keys/{environment}.json"
+        key = f"state/rotate-keys/{name}.json"
         path = store.objects.path(key) if isinstance(store.objects, LocalObjects) else None
         return cls(store.objects, key, path)
 

@@ -77,10 +77,12 @@ def send(kind: str, **payload: Any) -> None:
 # --- runner side ----------------------------------------------------------------------------------
 @dataclass
 class ChannelServer:
-    """Receives ``secret`` and ``result`` messages from the kernel (runs in the runner's event loop)."""
+    """Receives ``secret``, ``result`` and ``refused`` messages from the kernel (in the runner's event loop)."""
 
     on_secret: Any  #: callable(value: str, label: str) -> None
     results: dict[str, Any] = field(default_factory=dict)
+    #: class names of the :class:`runbooks.errors.Refused` exceptions the kernel reported, in order
+    refusals: list[str] = field(default_factory=list)
     token: str = field(default_factory=lambda: _stdlib_secrets.token_hex(16))
     _dir: Path | None = None
     _server: asyncio.AbstractServer | None = None
@@ -141,5 +143,8 @@ class ChannelServer:
             return True
         if kind == "result" and isinstance(msg.get("name"), str):
             self.results[msg["name"]] = msg.get("value")
+            return True
+        if kind == "refused" and isinstance(msg.get("name"), str):
+            self.refusals.append(msg["name"])
             return True
         return False

@@ -22,13 +22,14 @@ import asyncio
 import contextlib
 import hashlib
 import json
+import math
 import os
 import signal
 import sys
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -40,6 +41,7 @@ from runbooks.runner.params import NotebookError, NotebookSpec, ParamError, spec
 if TYPE_CHECKING:
     from runbooks.archive.stores import ArchiveStore, Committed, HeldLock
     from runbooks.redact import Redactor
+    from runbooks.runner.output_cap import OutputCaps
 
 EXIT_CODES: dict[RunStatus, int] = {
     RunStatus.SUCCEEDED: 0,
@@ -67,6 +69,8 @@ class RunOutcome:
     location: str = ""  #: where the record is: the run directory, or its URL in the bucket
     spooled: bool = False  #: committed to the local spool (the archive of record was unreachable)
     archive_note: str = ""  #: why it was spooled
+    #: what the archive did not do although the run is recorded (e.g. a full disk: the index, the head)
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -181,6 +185,7 @@ class _Run:
         archive_root: Path | str | None,
         progress: bool,
         on_end: OnEnd | None = None,
+        output_caps: OutputCaps | None = None,
     ) -> None:
         from runbooks.archive.stores import open_store
         from runbooks.runner import identity
@@ -195,6 +200,7 @@ class _Run:
         self.trigger = trigger
         self.show_progress = progress
         self.store = open_store(archive_root, environment)
+        self.output_caps = output_caps
         self.procedure = procedure_name(name_or_path)
         self.run_id = self.store.new_run_id(self.procedure, self.started_at)
         self.notebook_sha = ""
@@ -249,6 +255,7 @@ class _Run:
             location=committed.location,
             spooled=committed.spooled,
             archive_note=committed.note,
+            notes=list(committed.notes),
         )
 
     def refuse(self, message: str) -> RunOutcome:
@@ -273,8 +280,13 @@ class _Run:
         """Find and read the notebook, validate parameters; raises NotebookError/ParamError."""
         if self.trigger not in TRIGGERS:
             raise ParamError(f"--trigger must be one of {', '.join(TRIGGERS)} (the value given is not repeated here)")
-        if self.timeout is not None and not self.timeout > 0:
-            raise ParamError(f"--timeout must be a positive number of seconds (got {self.timeout!r})")
+        if self.timeout is not None and not (
+            isinstance(self.timeout, int | float) and math.isfinite(self.timeout) and self.timeout > 0
+        ):
+            raise ParamError(
+                f"--timeout must be a finite positive number of seconds (got {self.timeout!r}); "
+                "give e.g. --timeout 600, or leave it out for no timeout"
+            )
         path = resolve_notebook(self.name_or_path)
         data, spec = self._load(path)
         if "environment" in self.given and str(self.given["environment"]) != self.environment:
@@ -384,7 +396,10 @@ class _Run:
                     timeout=self.timeout,
                     progress=progress,
                     kernel_name=kernel_name,
+                    started=self.t0,
                     pending_signal=self.deferred.pending,
+                    refusals=lambda: server.refusals,
+                    output_caps=self.output_caps,
                 )
                 return await engine.run()
             finally:
@@ -426,6 +441,15 @@ class _Run:
             except Exception:
                 raise exc from None
 
+    def _stamp(self, nb: Any, status: RunStatus, error: RunError | None) -> None:
+        nb.metadata["runbook_run"] = {
+            "run_id": self.run_id,
+            "status": status.value,
+            "error": error.model_dump() if error else None,
+            "environment": self.environment,
+            "actor": self.actor,
+        }
+
     def _record(
         self,
         nb: Any,
@@ -435,24 +459,26 @@ class _Run:
         results: dict[str, Any],
         redactor: Redactor,
     ) -> RunOutcome:
-        """Scrub the notebook and the manifest, and commit both: the only write of a run."""
-        import nbformat
+        """Scrub the notebook and the manifest, and commit both: the only write of a run.
 
+        With ``--timeout``, scrubbing gets what is left of the timeout plus the grace
+        (:mod:`runbooks.runner.deadline`); past it the outputs are not archived and the run is timed_out."""
         from runbooks.redact import default_redactor
+        from runbooks.runner import deadline
 
         results = {**results, **self._hook(status, error, results, redactor)}
         redactor.update(default_redactor())  # anything resolved in this process meanwhile
-        nb.metadata["runbook_run"] = {
-            "run_id": self.run_id,
-            "status": status.value,
-            "error": error.model_dump() if error else None,
-            "environment": self.environment,
-            "actor": self.actor,
-        }
-        redactor.scrub_notebook(nb)
-        body = nbformat.writes(nb)
-        if redactor.contains_secret(body):  # belt and braces: a form no walk reached
-            body = redactor.scrub_values(body)
+        self._stamp(nb, status, error)
+        body = deadline.scrub_within(nb, redactor, deadline.budget(self.t0, self.timeout))
+        if body is None:
+            message = (
+                f"the run's {self.timeout:g}s timeout (plus {deadline.DEADLINE_GRACE:g}s to record it) passed "
+                "while its outputs were scrubbed: they were not archived"
+            )
+            if status is RunStatus.SUCCEEDED:  # any other status keeps its own error
+                status, error = RunStatus.TIMED_OUT, RunError(kind="Timeout", message=message, cell_index=None)
+            self._stamp(nb, status, error)
+            body = deadline.without_outputs(nb, redactor)
         manifest = self._manifest(status, error, dict(self.values), lock_event, results, redactor)
         self._committed = True  # from here on, a second commit of this run id must not be tried
         return self._outcome(manifest, self.store.commit(manifest, {NOTEBOOK_FILE: body.encode("utf-8")}))
@@ -528,12 +554,27 @@ def run_procedure(
     archive_root: Path | str | None = None,
     progress: bool = False,
     on_end: OnEnd | None = None,
+    output_caps: OutputCaps | None = None,
 ) -> RunOutcome:
     """Run a procedure through the audit-grade runner and archive the record (see the module doc).
 
     ``on_end`` (optional) is called once the notebook has run, before the record is committed; the results it
-    returns are added to the record (``runbooks schedule`` records the alerts it sent this way)."""
-    run = _Run(name_or_path, dict(params or {}), environment, timeout, actor, trigger, archive_root, progress, on_end)
+    returns are added to the record (``runbooks schedule`` records the alerts it sent this way).
+    ``output_caps``: characters of output kept per cell and per run (default
+    :class:`runbooks.runner.output_cap.OutputCaps`); past them, output is cut with a visible marker.
+    """
+    run = _Run(
+        name_or_path,
+        dict(params or {}),
+        environment,
+        timeout,
+        actor,
+        trigger,
+        archive_root,
+        progress,
+        on_end=on_end,
+        output_caps=output_caps,
+    )
     with run.deferred:
         try:
             path, text = run.prepare()

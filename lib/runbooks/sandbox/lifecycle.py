@@ -31,6 +31,7 @@ from runbooks.paths import sandbox_root
 from runbooks.sandbox import faults as fault_catalogue
 from runbooks.sandbox import processes
 from runbooks.sandbox.component import Component, ComponentState, SandboxContext, dump_json
+from runbooks.sandbox.identity import TWIN_ID_KEY, new_twin_id
 from runbooks.sandbox.registry import RegistryError, component_classes, dependency_order, skipped_components
 
 STATE_FILE = "state.json"
@@ -373,6 +374,7 @@ def _fresh_up(
         "order": order,
         "started_at": started,
         "started": datetime.fromtimestamp(started, UTC).isoformat(),
+        TWIN_ID_KEY: new_twin_id(),  # a fresh twin: state kept about another twin is not its own
         "components": {},
     }
     _write_state(root, data)
