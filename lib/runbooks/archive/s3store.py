@@ -42,7 +42,7 @@ from runbooks.archive.manifest import RunManifest
 from runbooks.archive.objects import S3Objects, StoreUnavailable, s3_errors
 from runbooks.archive.store import Archive, ArchiveError
 from runbooks.archive.stores import ArchiveStore, Committed, HeldLock
-from runbooks.archive.verify import Finding, FindingKind, VerifyReport, _check_ledger, _Snapshot
+from runbooks.archive.verify import Finding, FindingKind, VerifyReport, _Findings, _Snapshot, check_lines
 from runbooks.inventory.models import Environment, ObjectLock
 
 SPOOL_ENV = "RUNBOOKS_SPOOL"
@@ -424,8 +424,10 @@ def check_chain(lines: list[LedgerLine]) -> tuple[list[LedgerEntry], list[Findin
     parsed = [ln.entry for ln in lines if ln.entry is not None]
     last = max(parsed, key=lambda e: e.seq, default=None)
     head = LedgerHead(count=last.seq, hash=last.hash) if last else None
-    snap = _Snapshot(head=head, lines=lines, intent=None, run_dirs={})
-    return _check_ledger(snap, head_exists=head is not None)
+    snap = _Snapshot(head=head, intent=None, run_dirs={})
+    out = _Findings()
+    entries = check_lines(lines, snap, head is not None, out)
+    return entries, out.done()
 
 
 __all__ = ["S3Store", "StoreUnavailable", "from_audit_url", "from_url", "s3_errors", "seal"]

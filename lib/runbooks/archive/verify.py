@@ -16,7 +16,7 @@ from __future__ import annotations
 import re
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from enum import StrEnum
 from pathlib import Path
 
@@ -190,10 +190,15 @@ class _Findings:
 
 
 def _check_ledger(archive: Archive, snap: _Snapshot, head_exists: bool, out: _Findings) -> list[LedgerEntry]:
+    return check_lines(archive.ledger.iter_lines(limit=snap.ledger_size), snap, head_exists, out)
+
+
+def check_lines(lines: Iterable[LedgerLine], snap: _Snapshot, head_exists: bool, out: _Findings) -> list[LedgerEntry]:
+    """The chain checks over ledger lines as read (streamed: a local ledger.jsonl, or a bucket's entry objects)."""
     entries: list[LedgerEntry] = []
     last: LedgerLine | None = None
     try:
-        for ln in archive.ledger.iter_lines(limit=snap.ledger_size):
+        for ln in lines:
             if last is not None and last.entry is None:
                 _report_bad_line(last, out, is_last=False)
             last = ln

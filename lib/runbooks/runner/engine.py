@@ -152,7 +152,7 @@ class Engine:
             else:
                 force()
 
-        installed: list[int] = []
+        installed: list[tuple[int, Any]] = []
         for sig in (signal.SIGINT, signal.SIGTERM):
             try:
                 previous = signal.getsignal(sig)

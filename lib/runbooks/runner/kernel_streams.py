@@ -43,7 +43,7 @@ class _Budget:
         for stream in (sys.stdout, sys.stderr):
             if stream is not None and type(stream).__module__.startswith("ipykernel"):
                 with contextlib.suppress(AttributeError, TypeError):
-                    stream.write = self._capped(stream, stream.write)
+                    stream.write = self._capped(stream, stream.write)  # type: ignore[method-assign]  # cap the kernel's own stream object
 
     def _capped(self, stream: Any, write: Any) -> Any:
         pending = [0]

@@ -175,7 +175,7 @@ def capped_client_class() -> type:
     """nbclient's ``NotebookClient`` with an :class:`OutputLimiter` applied as outputs are collected."""
     from nbclient import NotebookClient
 
-    class CappedNotebookClient(NotebookClient):  # type: ignore[misc]
+    class CappedNotebookClient(NotebookClient):
         limiter: OutputLimiter
 
         def output(self, outs: list[Any], msg: dict[str, Any], display_id: str | None, cell_index: int) -> Any:
