@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from runbooks.archive.objects import LocalObjects
 from runbooks.inventory.loader import load
 from runbooks.procedures.rotate_keys import KeyRotator, RotationStore
 from runbooks.providers.render import RenderService
@@ -53,7 +54,7 @@ def preflight(tmp_path: Path, reports: dict[str, tuple[int, dict[str, Any]]]) ->
         env,
         render,  # type: ignore[arg-type]
         {"SUPABASE_SECRET_KEY": Issuer()},  # type: ignore[dict-item]
-        RotationStore(tmp_path / "state.json"),
+        RotationStore(LocalObjects(tmp_path), "state.json"),
         log=lambda _: None,
     )
     return rotator.plan([env.config.rotating("SUPABASE_SECRET_KEY")]).preflight

@@ -93,8 +93,8 @@ FAULTS: dict[str, FaultDeclaration] = {
     "audit-bucket-unlocked": FaultSpec(
         "the audit bucket is versioned but has no object lock / default retention: archived runs could be deleted "
         "or overwritten (`runbooks runs verify` reports it)",
-        not_caught="caught by the archive, not by a runbook: `runbooks runs verify` on the audit bucket reports "
-        "bucket_unlocked (tests/e2e/test_archive_s3.py)",
+        not_caught="`runbooks runs verify` of the audit bucket reports it (finding bucket_unlocked; "
+        "tests/e2e/test_archive_s3.py)",
     ),
 }
 
