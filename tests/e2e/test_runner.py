@@ -134,11 +134,15 @@ def test_plain_notebook_without_parameters_cell_or_kernelspec(archive_root: Path
 
 def test_run_procedure_inside_a_running_event_loop(archive_root: Path) -> None:
     import asyncio
+    import concurrent.futures
 
     async def from_a_notebook() -> RunStatus:  # e.g. the demo notebook calling the runner from Jupyter
         return run_procedure(nb("raise"), archive_root=archive_root).status
 
-    assert asyncio.run(from_a_notebook()) is RunStatus.FAILED
+    # in a thread of its own: this process may already run an event loop in its main thread (the browser tests'
+    # Playwright session, when pytest-xdist puts them in the same worker)
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        assert pool.submit(asyncio.run, from_a_notebook()).result() is RunStatus.FAILED
 
 
 def test_unknown_kernel_is_a_failed_run_with_a_clear_message(archive_root: Path, tmp_path: Path) -> None:
