@@ -6,6 +6,9 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# pytest-xdist workers: most of the suite waits on kernels and twins, so two workers on two cores halve the time
+# (each worker brings up its own session twin on free ports). PYTEST_WORKERS=0 runs in one process.
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup browser demo test lint lab lock bench clean-sandbox
 
@@ -47,7 +50,7 @@ test: setup browser
 	$(BIN)/ruff check lib tests bench
 	$(BIN)/ruff format --check lib tests bench
 	$(BIN)/mypy
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check lib tests bench

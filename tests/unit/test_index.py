@@ -112,4 +112,6 @@ def test_list_query_over_10k_runs_is_fast(tmp_path: Path) -> None:
     assert len(everything) == 10_000
     assert newest[0].started_at == T0 + timedelta(minutes=9_999)
     assert filtered and all(r.procedure == "restore-db" and r.status == "failed" for r in filtered)
-    assert elapsed < 1.0, f"three list queries over 10k runs took {elapsed:.2f}s"
+    # a generous bound (two test workers share two cores; bench/archive_index.py measures the real figure): it
+    # catches a query that scans per row or sorts in Python, not a slow machine
+    assert elapsed < 4.0, f"three list queries over 10k runs took {elapsed:.2f}s"
