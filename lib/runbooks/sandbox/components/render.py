@@ -37,7 +37,7 @@ SUPABASE_BOOTSTRAP = {
     "SUPABASE_SECRET_KEY": "supabase_secret_key",
     "SUPABASE_PUBLISHABLE_KEY": "supabase_publishable_key",
 }
-#: a Cloudflare token for the runtime, if the edge twin writes one (see README, keys section)
+#: a Cloudflare token for the runtime, if the edge twin writes one (see docs/KEYS.md)
 CLOUDFLARE_RUNTIME = "cloudflare_runtime_token"
 GENERATION = "SPECTRAL_GENERATION"
 #: the image generation the twin's services run
