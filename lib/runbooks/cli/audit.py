@@ -9,7 +9,7 @@ import typer
 
 from runbooks.audit.build import SiteError, build_site
 from runbooks.audit.compliance import ComplianceFileError
-from runbooks.paths import ARCHIVE_ENV
+from runbooks.cli.options import ArchiveOpt
 
 app = typer.Typer(no_args_is_help=True, help="Audit review of the archive: a static site auditors open in a browser.")
 
@@ -19,15 +19,7 @@ def site(
     out: Annotated[
         Path, typer.Argument(help="Directory of the site (created; rebuilt in place: only changes are written).")
     ],
-    archive_dir: Annotated[
-        str | None,
-        typer.Option(
-            "--archive",
-            envvar=ARCHIVE_ENV,
-            help="Archive: a directory (default: runs/ of the project), s3://BUCKET/PREFIX or audit:ENV.",
-            show_default=False,
-        ),
-    ] = None,
+    archive_dir: ArchiveOpt = None,
     mirror_dir: Annotated[
         Path | None,
         typer.Option(

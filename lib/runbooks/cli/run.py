@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import typer
 
-from runbooks.paths import ARCHIVE_ENV
+from runbooks.cli.options import ArchiveOpt
 
 
 def _echo_err(message: str) -> None:
@@ -34,15 +34,7 @@ def run(
     confirm: Annotated[
         str | None, typer.Option("--confirm", help="Shorthand for -p confirm=ENV.", show_default=False)
     ] = None,
-    archive: Annotated[
-        str | None,
-        typer.Option(
-            "--archive",
-            envvar=ARCHIVE_ENV,
-            help="Archive: a directory (default: runs/), s3://BUCKET/PREFIX or audit:ENV.",
-            show_default=False,
-        ),
-    ] = None,
+    archive: ArchiveOpt = None,
     max_cell_output: Annotated[
         int | None,
         typer.Option("--max-cell-output", help="Characters of output a cell keeps (default 1 MiB).", min=1),

@@ -19,24 +19,14 @@ from runbooks.archive.manifest import RunManifest, RunStatus
 from runbooks.archive.store import ArchiveError
 from runbooks.archive.stores import ArchiveStore, LocalStore, open_store
 from runbooks.audit.results import CHECK_COLUMNS, check_rows
-from runbooks.paths import ARCHIVE_ENV
+from runbooks.cli.options import ArchiveOpt, JsonOpt
 
 app = typer.Typer(no_args_is_help=True, help="Inspect and verify the audit archive of runs.")
 
-ArchiveOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--archive",
-        envvar=ARCHIVE_ENV,
-        help="Archive: a directory (default: runs/ of the project), s3://BUCKET/PREFIX or audit:ENV.",
-        show_default=False,
-    ),
-]
 EnvOpt = Annotated[
     str | None,
     typer.Option("--inventory", help="Environment whose inventory gives an s3:// archive its endpoint and credential."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 STATUS_STYLE = {
     RunStatus.SUCCEEDED: "green",

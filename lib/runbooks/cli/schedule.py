@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from runbooks.paths import ARCHIVE_ENV
+from runbooks.cli.options import ArchiveOpt, JsonOpt
 
 if TYPE_CHECKING:
     from runbooks.archive.stores import ArchiveStore
@@ -22,20 +22,10 @@ app = typer.Typer(
 )
 
 EnvOpt = Annotated[str, typer.Option("--env", help="Environment (production, staging, sandbox).", show_default=False)]
-ArchiveOpt = Annotated[
-    str | None,
-    typer.Option(
-        "--archive",
-        envvar=ARCHIVE_ENV,
-        help="Archive: a directory, s3://BUCKET/PREFIX or audit:ENV (default: runs/).",
-        show_default=False,
-    ),
-]
 NowOpt = Annotated[
     str | None,
     typer.Option("--now", help="The instant to act at (ISO, UTC if no offset; for tests). Default: now."),
 ]
-JsonOpt = Annotated[bool, typer.Option("--json", help="Machine-readable JSON output.")]
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:

@@ -86,6 +86,13 @@ class FaultSpec:
             raise ValueError("FaultSpec: give caught_by or not_caught, not both")
 
 
+def platform_fault(description: str, check: str) -> FaultSpec:
+    """A fault that ``verify-platform-posture``'s check ``check`` (``id`` or ``id@subject``) catches. The platform
+    faults share twins only with each other (group ``platform``): ``signing-key-legacy`` breaks sign-in for every
+    other runbook."""
+    return FaultSpec(description, (Catcher("verify-platform-posture", checks=(check,)),), group="platform")
+
+
 #: how a component declares a fault: the full record, or (older form, no catcher) just its description
 FaultDeclaration = FaultSpec | str
 

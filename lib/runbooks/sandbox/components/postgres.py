@@ -46,13 +46,12 @@ from filelock import FileLock
 from runbooks.paths import project_root, sandbox_root
 from runbooks.sandbox import processes
 from runbooks.sandbox.component import (
-    Catcher,
     Component,
     ComponentState,
     FaultDeclaration,
-    FaultSpec,
     SandboxContext,
     free_port,
+    platform_fault,
 )
 
 NAME = "postgres"
@@ -346,10 +345,8 @@ class PostgresComponent(Component):
     name: ClassVar[str] = NAME
     depends_on: ClassVar[tuple[str, ...]] = ()
     faults: ClassVar[Mapping[str, FaultDeclaration]] = {
-        "vector-missing": FaultSpec(
-            "the vector extension (pgvector) is not installed in the spectral database",
-            (Catcher("verify-platform-posture", checks=("supabase.vector",)),),
-            group="platform",
+        "vector-missing": platform_fault(
+            "the vector extension (pgvector) is not installed in the spectral database", "supabase.vector"
         ),
     }
 

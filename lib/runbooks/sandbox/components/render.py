@@ -26,6 +26,7 @@ from runbooks.sandbox.component import (
     SandboxContext,
     dump_json,
     free_port,
+    platform_fault,
 )
 from runbooks.sandbox.emulators.render.store import RUNTIME_FILE, SEED_FILE
 
@@ -189,7 +190,6 @@ def build_seed(ctx: SandboxContext, inv: dict[str, Any], ports: dict[str, int]) 
 
 
 AUDIT = "audit-config-placement"
-PLATFORM = "verify-platform-posture"
 #: rotate-keys as the operator applies it on the twin
 APPLY = {"apply": "true", "confirm": "sandbox"}
 
@@ -223,25 +223,17 @@ class RenderComponent(Component):
             ),
             own_twin=True,  # any fault failing rotate-keys' preflight would hide it
         ),
-        "render-region-mismatch": FaultSpec(
-            "the api service runs in frankfurt, not in the database's region",
-            (Catcher(PLATFORM, checks=("render.region@api",)),),
-            group="platform",
+        "render-region-mismatch": platform_fault(
+            "the api service runs in frankfurt, not in the database's region", "render.region@api"
         ),
-        "render-plan-drift": FaultSpec(
-            "the worker runs on the standard plan, not the inventory's",
-            (Catcher(PLATFORM, checks=("render.service@worker",)),),
-            group="platform",
+        "render-plan-drift": platform_fault(
+            "the worker runs on the standard plan, not the inventory's", "render.service@worker"
         ),
-        "cron-job-missing": FaultSpec(
-            "the verify-backup-posture cron job does not exist",
-            (Catcher(PLATFORM, checks=("render.cron_job@verify-backup-posture",)),),
-            group="platform",
+        "cron-job-missing": platform_fault(
+            "the verify-backup-posture cron job does not exist", "render.cron_job@verify-backup-posture"
         ),
-        "env-group-unlinked": FaultSpec(
-            "the worker is not linked to the shared env group",
-            (Catcher(PLATFORM, checks=("render.env_group_links@spectral-sandbox-keys",)),),
-            group="platform",
+        "env-group-unlinked": platform_fault(
+            "the worker is not linked to the shared env group", "render.env_group_links@spectral-sandbox-keys"
         ),
     }
 

@@ -33,12 +33,12 @@ from runbooks.sandbox.component import (
     FaultSpec,
     SandboxContext,
     dump_json,
+    platform_fault,
 )
 
 NAME = "supabase"
 TOKEN_SECRET = "supabase_access_token"
 STALE_BY = timedelta(days=3)
-PLATFORM = "verify-platform-posture"
 FAULTS: dict[str, FaultDeclaration] = {
     "backup-stale": FaultSpec(
         "the latest backup in the backup bucket is three days old (older than the policy allows)",
@@ -52,30 +52,18 @@ FAULTS: dict[str, FaultDeclaration] = {
         "the Supabase project has point-in-time recovery disabled (restore-pitr is refused)",
         (Catcher("restore-pitr", refusal="point-in-time recovery is disabled"),),
     ),
-    "pitr-window-short": FaultSpec(
-        "the project's PITR add-on keeps 7 days, less than the inventory's pitr_days",
-        (Catcher(PLATFORM, checks=("supabase.pitr",)),),
-        group="platform",
+    "pitr-window-short": platform_fault(
+        "the project's PITR add-on keeps 7 days, less than the inventory's pitr_days", "supabase.pitr"
     ),
-    "ssl-not-enforced": FaultSpec(
-        "the project does not enforce SSL on database connections",
-        (Catcher(PLATFORM, checks=("supabase.ssl",)),),
-        group="platform",
+    "ssl-not-enforced": platform_fault("the project does not enforce SSL on database connections", "supabase.ssl"),
+    "network-restrictions-drift": platform_fault(
+        "the project's network restrictions allow a CIDR the inventory does not list", "supabase.network"
     ),
-    "network-restrictions-drift": FaultSpec(
-        "the project's network restrictions allow a CIDR the inventory does not list",
-        (Catcher(PLATFORM, checks=("supabase.network",)),),
-        group="platform",
+    "auth-token-lifetime-long": platform_fault(
+        "the auth service issues access tokens valid for a day (jwt_exp 86400)", "supabase.access_token_lifetime"
     ),
-    "auth-token-lifetime-long": FaultSpec(
-        "the auth service issues access tokens valid for a day (jwt_exp 86400)",
-        (Catcher(PLATFORM, checks=("supabase.access_token_lifetime",)),),
-        group="platform",
-    ),
-    "signing-key-legacy": FaultSpec(
-        "the project signs with its legacy HS256 JWT secret (no asymmetric key in use)",
-        (Catcher(PLATFORM, checks=("supabase.signing_key",)),),
-        group="platform",
+    "signing-key-legacy": platform_fault(
+        "the project signs with its legacy HS256 JWT secret (no asymmetric key in use)", "supabase.signing_key"
     ),
 }
 
