@@ -143,9 +143,9 @@ def test_lease_renews_in_the_background(tmp_path: Path) -> None:
 def test_rotation_state_two_resumers_cannot_both_proceed(tmp_path: Path) -> None:
     from runbooks.procedures import rotate_keys as rk
 
-    a = rk.RotationStore.for_environment("sandbox", tmp_path / "runs")
-    b = rk.RotationStore.for_environment("sandbox", tmp_path / "runs")
-    assert a.path == (tmp_path / "runs" / "state" / "rotate-keys" / "sandbox.json").resolve()
+    a = rk.RotationStore.for_environment("staging", tmp_path / "runs")  # (the sandbox's is keyed by its twin)
+    b = rk.RotationStore.for_environment("staging", tmp_path / "runs")
+    assert a.path == (tmp_path / "runs" / "state" / "rotate-keys" / "staging.json").resolve()
     assert a.load() == {} and b.load() == {}
     a.save({"K": rk.KeyRotation("K", "supabase")})
     with pytest.raises(rk.StateConflict, match="another run wrote the rotation state"):

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-import multiprocessing
+import subprocess
+import sys
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -37,14 +38,27 @@ def test_threads_racing_for_a_slot_yield_one_winner(tmp_path: Path) -> None:
     assert wins.count(True) == 1
 
 
-def _claim_in_process(root: str) -> bool:
-    return LocalSlotClaims(Path(root)).claim(KEY, "run")
+CLAIM = (
+    "import sys\n"
+    "from datetime import datetime\n"
+    "from pathlib import Path\n"
+    "from runbooks.schedule.claims import LocalSlotClaims, SlotKey\n"
+    "key = SlotKey('sandbox', 'check-dns-posture', datetime.fromisoformat(sys.argv[2]))\n"
+    "print(LocalSlotClaims(Path(sys.argv[1])).claim(key, 'run'))\n"
+)
 
 
 def test_processes_racing_for_a_slot_yield_one_winner(tmp_path: Path) -> None:
-    with multiprocessing.get_context("spawn").Pool(4) as pool:
-        wins = pool.map(_claim_in_process, [str(tmp_path)] * 8)
-    assert wins.count(True) == 1
+    # plain subprocesses (not a multiprocessing pool: a spawned pool inside a pytest-xdist worker can hang)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLAIM, str(tmp_path), SLOT.isoformat()], stdout=subprocess.PIPE, text=True
+        )
+        for _ in range(8)
+    ]
+    wins = [p.communicate(timeout=120)[0].strip() for p in procs]
+    assert [p.returncode for p in procs] == [0] * 8
+    assert wins.count("True") == 1 and wins.count("False") == 7
 
 
 def test_keys_cannot_escape_the_claims_directory(tmp_path: Path) -> None:
