@@ -45,17 +45,20 @@ demo: setup
 
 # pytest's exit status goes straight to make: 1 (failures), 5 (no test collected) or any other non-zero
 # status fails `make test` and so CI (.ci/run).
-# mypy reads its configuration (files, per-module overrides) from pyproject.toml's [tool.mypy].
+# mypy reads its configuration (files, per-module overrides) from pyproject.toml's [tool.mypy]; lint-imports
+# checks the import layers of pyproject.toml's [tool.importlinter] (docs/ARCHITECTURE.md, "Layers").
 test: setup browser
 	$(BIN)/ruff check lib tests bench
 	$(BIN)/ruff format --check lib tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check lib tests bench
 	$(BIN)/ruff format --check lib tests bench
 	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 lab: setup
 	$(BIN)/jupyter lab --notebook-dir=notebooks

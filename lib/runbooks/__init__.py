@@ -27,11 +27,11 @@ __version__ = "0.1.0"
 
 _LAZY = {
     "secret": ("runbooks.secrets", "secret"),
-    "record": ("runbooks.results", "record"),
-    "show": ("runbooks.results", "show"),
-    "guard_apply": ("runbooks.guard", "guard_apply"),
-    "ApplyRefused": ("runbooks.guard", "ApplyRefused"),
-    "end_apply": ("runbooks.interactive", "end_apply"),
+    "record": ("runbooks.kernel.results", "record"),
+    "show": ("runbooks.kernel.results", "show"),
+    "guard_apply": ("runbooks.kernel.guard", "guard_apply"),
+    "ApplyRefused": ("runbooks.kernel.guard", "ApplyRefused"),
+    "end_apply": ("runbooks.kernel.interactive", "end_apply"),
     "BadParameter": ("runbooks.errors", "BadParameter"),
     "Refused": ("runbooks.errors", "Refused"),
     "load_inventory": ("runbooks.inventory.readiness", "load_ready"),

@@ -20,6 +20,8 @@ import contextlib
 from collections.abc import Collection
 from typing import Any
 
+from runbooks import channel
+
 
 class Refused(RuntimeError):
     """The run refused to go on; nothing was changed. The runner records it as ``refused`` (exit 2)."""
@@ -64,7 +66,7 @@ class BadParameter(Refused, ValueError):
 
 
 #: the channel message a kernel sends when a cell raised a :class:`Refused` (see the module doc)
-REFUSAL_MESSAGE = "refused"
+REFUSAL_MESSAGE = channel.REFUSED
 
 
 def _report_refusal(
@@ -72,19 +74,17 @@ def _report_refusal(
 ) -> Any:
     """IPython custom exception handler: tell the runner, then show the usual traceback (IPython leaves the
     display to the handler: the error output is the one ``showtraceback`` sends for any exception)."""
-    from runbooks.runner.channel import ChannelError, send
-
-    with contextlib.suppress(ChannelError, OSError):
-        send(REFUSAL_MESSAGE, name=etype.__name__, mro=[f"{c.__module__}.{c.__qualname__}" for c in etype.__mro__])
+    with contextlib.suppress(channel.ChannelError, OSError):
+        channel.send(
+            REFUSAL_MESSAGE, name=etype.__name__, mro=[f"{c.__module__}.{c.__qualname__}" for c in etype.__mro__]
+        )
     shell.showtraceback((etype, value, tb), tb_offset=tb_offset)
     return None
 
 
 def install_refusal_reporting() -> bool:
     """In a kernel started by the runner, report every uncaught :class:`Refused` to it; True if installed."""
-    from runbooks.runner.channel import under_runner
-
-    if not under_runner():
+    if not channel.under_runner():
         return False
     import sys
 

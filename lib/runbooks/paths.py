@@ -67,3 +67,8 @@ def notebooks_dir() -> Path:
 def inventory_dir() -> Path:
     env = os.environ.get(INVENTORY_ENV)
     return Path(env).resolve() if env else Path(__file__).resolve().parent / "inventory" / "data"
+
+
+def known_environments() -> list[str]:
+    """Environments with an inventory file (cheap: no file is parsed)."""
+    return sorted(p.stem for p in inventory_dir().glob("*.yaml"))

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-from runbooks import paths, redact
+from runbooks import channel, paths, redact
 
 _REF = re.compile(r"^(?P<scheme>[a-z][a-z0-9_+-]*):(?P<rest>.+)$")
 
@@ -138,11 +138,9 @@ def protect(value: str, label: str) -> str:
     if not isinstance(value, str):
         value = str(value)
     redact.register(value, label)
-    from runbooks.runner import channel
-
     if channel.under_runner() and len(value) >= redact.MIN_SECRET_LENGTH:
         try:
-            channel.send("secret", value=value, label=label)
+            channel.send(channel.SECRET, value=value, label=label)
         except channel.ChannelError as e:
             raise SecretError(f"{label}: obtained, but the runner could not be told to redact it ({e})") from None
     return value
@@ -154,10 +152,8 @@ def withhold(name: str, value: str) -> None:
     records ``name`` as ``[not recorded]`` whatever the value's length."""
     label = redact.REFUSED_LABEL + name
     redact.register(value, label)
-    from runbooks.runner import channel
-
     if channel.under_runner():
-        channel.send("secret", value=value, label=label)
+        channel.send(channel.SECRET, value=value, label=label)
 
 
 def secret(ref: str) -> str:

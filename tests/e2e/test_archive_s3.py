@@ -502,7 +502,7 @@ def test_verify_reports_an_audit_bucket_without_object_lock(sandbox_factory: Any
 
 
 def test_rotation_state_in_the_bucket_lets_only_one_resumer_proceed(twin: Sandbox, homes: Path) -> None:
-    from runbooks.procedures import rotate_keys as rk
+    from runbooks.state import rotation as rk
 
     url = _url("state")
     first = rk.RotationStore.for_environment("sandbox", url)

@@ -9,10 +9,10 @@ from pathlib import Path
 import pytest
 
 from runbooks.archive import lease
+from runbooks.archive.lock import LockHeld
 from runbooks.archive.objects import LocalObjects, check_key
 from runbooks.archive.store import ArchiveError
 from runbooks.archive.stores import LocalStore, open_store, register, scheme_of
-from runbooks.runner.lock import LockHeld
 
 
 def test_scheme_of_urls_and_paths() -> None:
@@ -141,7 +141,7 @@ def test_lease_renews_in_the_background(tmp_path: Path) -> None:
 
 
 def test_rotation_state_two_resumers_cannot_both_proceed(tmp_path: Path) -> None:
-    from runbooks.procedures import rotate_keys as rk
+    from runbooks.state import rotation as rk
 
     a = rk.RotationStore.for_environment("staging", tmp_path / "runs")  # (the sandbox's is keyed by its twin)
     b = rk.RotationStore.for_environment("staging", tmp_path / "runs")

@@ -21,6 +21,7 @@ from runbooks.providers.base import ProviderError
 from runbooks.providers.postgres import Postgres, user_tables
 from runbooks.providers.s3 import MIN_PART_SIZE, S3
 from runbooks.sandbox.fixture import Sandbox
+from runbooks.state import backups
 
 pytestmark = pytest.mark.sandbox
 
@@ -65,7 +66,7 @@ def _stored(twin: dict[str, Any], key: str, version: str | None) -> bytes:
 def test_sidecar_describes_exactly_the_stored_object(twin: dict[str, Any], taken: backup.BackupResult) -> None:
     data = _stored(twin, taken.key, taken.version_id)
     m = twin["drill"].get_json(twin["bucket"], taken.manifest_key)
-    assert m["format"] == backup.MANIFEST_FORMAT
+    assert m["format"] == backups.MANIFEST_FORMAT
     assert m["object"] == {
         "bucket": twin["bucket"],
         "key": taken.key,
@@ -81,7 +82,7 @@ def test_sidecar_describes_exactly_the_stored_object(twin: dict[str, Any], taken
     assert m["database"]["row_counts"] == live and sum(live.values()) > 100
     assert m["database"]["server_version"].split(".")[0] == str(twin["pg"].server_major())
     assert m["started_at"] < m["finished_at"]
-    assert taken.key.startswith("test-backup/") and taken.key.endswith(backup.BACKUP_SUFFIX)
+    assert taken.key.startswith("test-backup/") and taken.key.endswith(backups.BACKUP_SUFFIX)
 
 
 def test_stored_backup_contains_no_plaintext(twin: dict[str, Any], taken: backup.BackupResult, tmp_path: Path) -> None:
@@ -138,7 +139,7 @@ def test_drill_of_the_backup_matches_the_sidecar(twin: dict[str, Any], taken: ba
 
 
 def test_latest_backup_is_the_newest_key(twin: dict[str, Any], taken: backup.BackupResult) -> None:
-    latest = backup.latest_backup(twin["drill"], twin["bucket"], "test-backup/")
+    latest = backups.latest_backup(twin["drill"], twin["bucket"], "test-backup/")
     assert latest is not None and latest.key == taken.key
 
 

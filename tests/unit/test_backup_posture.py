@@ -22,8 +22,8 @@ from runbooks.checks.base import CheckResult, Status, run_checks
 from runbooks.errors import BadParameter
 from runbooks.inventory.loader import load
 from runbooks.inventory.models import Bucket, BucketRole, Environment
-from runbooks.procedures.backup import MANIFEST_FORMAT
 from runbooks.providers.s3 import S3
+from runbooks.state.backups import MANIFEST_FORMAT
 
 NOW = datetime(2026, 11, 27, 12, 0, tzinfo=UTC)
 Deny = Callable[[str, dict[str, Any]], bool]

@@ -196,7 +196,8 @@ def test_services_on_different_generations_warn(env: Any) -> None:
 
 
 def test_unfinished_rotations_warn_with_what_to_do(env: Any) -> None:
-    from runbooks.procedures.rotate_keys import STEPS, KeyRotation
+    from runbooks.procedures.rotate_keys import STEPS
+    from runbooks.state.rotation import KeyRotation
 
     upto = list(STEPS[: STEPS.index("verify_services") + 1])
     rotations = {

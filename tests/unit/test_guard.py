@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from runbooks import guard
-from runbooks.guard import ApplyRefused, guard_apply
+from runbooks.kernel import guard
+from runbooks.kernel.guard import ApplyRefused, guard_apply
 
 
 @pytest.fixture
@@ -22,7 +22,7 @@ def archive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     monkeypatch.delenv(guard.RUN_ID_ENV, raising=False)
     held: dict[str, object] = {}
     monkeypatch.setattr(guard, "_held", held)
-    from runbooks import interactive
+    from runbooks.kernel import interactive
 
     monkeypatch.setattr(interactive, "_sessions", {})
     yield root
@@ -56,8 +56,8 @@ def test_under_the_runner_the_runner_holds_the_lock(archive: Path, monkeypatch: 
 
 def test_interactively_the_apply_is_a_run_holding_the_lock_until_it_ends(archive: Path) -> None:
     import runbooks
-    from runbooks import interactive
     from runbooks.archive.stores import LocalStore
+    from runbooks.kernel import interactive
 
     guard_apply(True, "sandbox", "sandbox")
     lock = archive / "locks" / "sandbox.lock"

@@ -1,4 +1,4 @@
-"""runbooks.runner.lock: atomic environment locks, refusal naming the holder, stale takeover."""
+"""runbooks.archive.lock: atomic environment locks, refusal naming the holder, stale takeover."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from runbooks.runner import lock
-from runbooks.runner.lock import LockHeld, acquire, holder_alive, read_holder
+from runbooks.archive import lock
+from runbooks.archive.lock import LockHeld, acquire, holder_alive, read_holder
 
 
 def _dead_pid() -> int:

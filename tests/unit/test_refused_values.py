@@ -10,7 +10,7 @@ import pytest
 
 from runbooks import redact
 from runbooks.errors import BadParameter
-from runbooks.guard import ApplyRefused, guard_apply
+from runbooks.kernel.guard import ApplyRefused, guard_apply
 from runbooks.redact import NOT_RECORDED, Redactor
 from runbooks.runner.params import NotebookSpec as Spec
 from runbooks.runner.params import ParamError, parse_parameters_cell, validate

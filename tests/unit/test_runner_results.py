@@ -11,10 +11,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from runbooks import redact, results
+from runbooks import channel, redact
 from runbooks.checks.base import CheckResult
+from runbooks.kernel import results
 from runbooks.redact import Redactor
-from runbooks.runner import channel
+from runbooks.runner.channel import ChannelServer
 from runbooks.secrets import SecretError, secret
 
 
@@ -57,10 +58,10 @@ def test_show_prints_a_scrubbed_table_with_counts(capsys: pytest.CaptureFixture[
 
 
 @pytest.fixture
-def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[channel.ChannelServer]:
+def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[ChannelServer]:
     """A real ChannelServer in an event loop thread; this process plays the kernel."""
     red = Redactor()
-    srv = channel.ChannelServer(on_secret=red.register)
+    srv = ChannelServer(on_secret=red.register)
     loop = asyncio.new_event_loop()
     ready = threading.Event()
 
@@ -85,7 +86,7 @@ def server(monkeypatch: pytest.MonkeyPatch) -> Iterator[channel.ChannelServer]:
 
 
 def test_secret_reaches_the_runner_before_it_is_returned(
-    server: channel.ChannelServer, monkeypatch: pytest.MonkeyPatch
+    server: ChannelServer, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("RB_CHANNEL_SECRET", "channel-secret-value-9")
     assert channel.under_runner()
@@ -102,7 +103,7 @@ def test_secret_reaches_the_runner_before_it_is_returned(
     assert server.results == {"table": [1, 2], "token": "[REDACTED:env:RB_CHANNEL_SECRET]"}
 
 
-def test_wrong_token_is_refused(server: channel.ChannelServer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_wrong_token_is_refused(server: ChannelServer, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(channel.TOKEN_ENV, "not-the-token")
     with pytest.raises(channel.ChannelError, match="refused"):
         channel.send("result", name="x", value=1)

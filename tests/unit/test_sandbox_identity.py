@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from runbooks.procedures.rotate_keys import KeyRotation, RotationStore
 from runbooks.sandbox import lifecycle
 from runbooks.sandbox.component import Component, ComponentState, SandboxContext
-from runbooks.sandbox.identity import twin_id
+from runbooks.state.rotation import KeyRotation, RotationStore
+from runbooks.state.twin import twin_id
 
 
 class _Nothing(Component):

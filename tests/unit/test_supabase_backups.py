@@ -17,10 +17,10 @@ import httpx
 import pytest
 from openapi_schema_validator import OAS30Validator
 
-from runbooks.procedures.backup import MANIFEST_FORMAT
 from runbooks.providers.base import ProviderError
 from runbooks.providers.supabase import HEALTH_SERVICES, SupabaseManagement
 from runbooks.sandbox.fixture import Sandbox
+from runbooks.state.backups import MANIFEST_FORMAT
 
 pytestmark = pytest.mark.sandbox
 SPEC = Path(__file__).resolve().parents[1] / "data" / "supabase-management-api.openapi.json"  # tests/data/README.md

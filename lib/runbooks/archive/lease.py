@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from runbooks.archive.lock import LockHeld
 from runbooks.archive.objects import Objects, Stored, StoreUnavailable
-from runbooks.runner.lock import LockHeld
 
 LEASE_SECONDS = 120.0
 LEASE_ENV = "RUNBOOKS_LOCK_LEASE_SECONDS"

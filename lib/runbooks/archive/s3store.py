@@ -94,7 +94,7 @@ def cache_root() -> Path:
 def inventory_for_bucket(bucket: str, environment: str | None) -> Environment | None:
     """The inventory whose audit bucket is ``bucket`` (``environment``'s first), or None."""
     from runbooks.inventory.loader import load
-    from runbooks.runner.params import known_environments
+    from runbooks.paths import known_environments
 
     names = [environment] if environment else []
     names += [n for n in known_environments() if n != environment]

@@ -86,7 +86,7 @@ class ArchiveStore(ABC):
 
     @abstractmethod
     def acquire_lock(self, environment: str, *, run_id: str, actor: str) -> HeldLock:
-        """Take ``environment``'s lock or raise :class:`runbooks.runner.lock.LockHeld` naming the holder."""
+        """Take ``environment``'s lock or raise :class:`runbooks.archive.lock.LockHeld` naming the holder."""
 
     @abstractmethod
     def read_lock(self, environment: str) -> dict[str, Any] | None: ...
@@ -149,12 +149,12 @@ class LocalStore(ArchiveStore):
         return Committed(str(run_dir), run_dir, notes=list(self.archive.incomplete))
 
     def acquire_lock(self, environment: str, *, run_id: str, actor: str) -> HeldLock:
-        from runbooks.runner import lock
+        from runbooks.archive import lock
 
         return lock.acquire(self.archive.locks_dir, environment, run_id=run_id, actor=actor)
 
     def read_lock(self, environment: str) -> dict[str, Any] | None:
-        from runbooks.runner import lock
+        from runbooks.archive import lock
 
         return lock.read_holder(self.archive.locks_dir, environment)
 

@@ -18,9 +18,9 @@ from typing import Any
 
 from runbooks.checks.base import CheckFn, CheckResult
 from runbooks.errors import BadParameter
-from runbooks.procedures.backup import latest_backup, manifest_key, utcnow
 from runbooks.providers.base import ProviderError
 from runbooks.providers.s3 import S3, Attempt, ObjectRef
+from runbooks.state.backups import latest_backup, manifest_key, utcnow
 
 CANARY_PREFIX = "canary/"
 CANARY_BODY = b"verify-backup-posture canary: not a backup\n"

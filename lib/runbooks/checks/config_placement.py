@@ -346,7 +346,7 @@ def build_checks(env: Environment, render: RenderLike, rotations: Mapping[str, A
     checks.append(_named(generation_consistent, "config.generation_consistent", env.environment))
 
     def rotations_complete() -> list[CheckResult]:
-        from runbooks.procedures.rotate_keys import AWAITING_MANUAL_REVOKE, manual_instruction
+        from runbooks.state.rotation import AWAITING_MANUAL_REVOKE, manual_instruction
 
         unfinished = {k: r for k, r in (rotations or {}).items() if r.status != "done"}
         if not unfinished:

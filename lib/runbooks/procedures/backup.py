@@ -9,8 +9,8 @@ the schema signature are read, so the sidecar describes exactly what the dump co
 encrypted to the inventory's age *recipient* (a public key): writing a backup never needs the identity
 that reads it. The dump is taken without pg_dump's own compression (``-Z0``): zstd compresses once.
 
-Objects: ``<prefix>YYYY/MM/DD/<database>-<YYYYmmddTHHMMSSZ>.dump.zst.age`` and, next to it, the sidecar
-``<same key>.manifest.json`` (:func:`manifest_key`) with the object's version id, sha256 of the stored
+Objects (named by :mod:`runbooks.state.backups`): ``<prefix>YYYY/MM/DD/<database>-<YYYYmmddTHHMMSSZ>.dump.zst.age``
+and, next to it, the sidecar ``<same key>.manifest.json`` with the object's version id, sha256 of the stored
 bytes, size, row counts per table, schema signature, server version, start and end.
 """
 
@@ -21,7 +21,7 @@ import subprocess
 import tempfile
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import IO, Any, cast
 
 import pyrage
@@ -30,11 +30,9 @@ from pyrage import x25519
 
 from runbooks.errors import BadParameter
 from runbooks.providers.postgres import Postgres, row_counts, schema_signature
-from runbooks.providers.s3 import DEFAULT_PART_SIZE, MIN_PART_SIZE, S3, ObjectRef
+from runbooks.providers.s3 import DEFAULT_PART_SIZE, MIN_PART_SIZE, S3
+from runbooks.state.backups import MANIFEST_FORMAT, backup_key, manifest_key, utcnow
 
-MANIFEST_FORMAT = "spectral-backup/1"
-BACKUP_SUFFIX = ".dump.zst.age"
-MANIFEST_SUFFIX = ".manifest.json"
 READ_SIZE = 1 << 17
 MIB = 1 << 20
 MIN_PART_MIB = MIN_PART_SIZE // MIB  #: S3's minimum for every part but the last
@@ -44,25 +42,6 @@ MAX_ZSTD_LEVEL = zstandard.MAX_COMPRESSION_LEVEL
 
 class BackupError(RuntimeError):
     """The backup could not be taken; nothing was stored (the multipart upload was aborted)."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def backup_key(prefix: str, database: str, when: datetime) -> str:
-    when = when.astimezone(UTC)
-    return f"{prefix}{when:%Y/%m/%d}/{database}-{when:%Y%m%dT%H%M%SZ}{BACKUP_SUFFIX}"
-
-
-def manifest_key(key: str) -> str:
-    return key + MANIFEST_SUFFIX
-
-
-def latest_backup(s3: S3, bucket: str, prefix: str) -> ObjectRef | None:
-    """The newest backup object under ``prefix`` (keys embed their UTC timestamp; the newest sorts last)."""
-    found = [o for o in s3.list_objects(bucket, prefix) if o.key.endswith(BACKUP_SUFFIX)]
-    return max(found, key=lambda o: (o.key.rsplit("/", 1)[-1].rsplit("-", 1)[-1], o.key), default=None)
 
 
 def parse_recipient(recipient: str) -> x25519.Recipient:

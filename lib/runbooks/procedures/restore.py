@@ -26,9 +26,9 @@ import zstandard
 from pyrage import x25519
 
 from runbooks.errors import BadParameter
-from runbooks.procedures.backup import BACKUP_SUFFIX, MANIFEST_FORMAT, latest_backup, manifest_key, utcnow
 from runbooks.providers.postgres import Postgres, row_counts, schema_signature
 from runbooks.providers.s3 import S3
+from runbooks.state.backups import BACKUP_SUFFIX, MANIFEST_FORMAT, latest_backup, manifest_key, utcnow
 
 CHUNK = 1 << 20
 

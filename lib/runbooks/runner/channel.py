@@ -1,15 +1,5 @@
-"""The private channel from the kernel to the runner.
-
-The runner listens on a unix socket in a fresh directory only its user can enter (mode 0700) and
-passes the socket path and a random token to the kernel in ``RUNBOOKS_RUNNER_CHANNEL`` /
-``RUNBOOKS_RUNNER_TOKEN``. Kernel-side code (``runbooks.secret``, ``runbooks.record``) sends one JSON
-line per message and waits for the runner's ``ok``: a secret value is known to the runner *before*
-``runbooks.secret`` returns it to the notebook, so every value the kernel resolved can be scrubbed
-from the notebook before any byte reaches the disk. Nothing travels through notebook outputs, files
-or logs. If the channel is configured but unreachable, the kernel side raises (fail closed).
-
-Kernel side: :func:`under_runner`, :func:`send` (stdlib only, cheap to import).
-Runner side: :class:`ChannelServer` (asyncio).
+"""The runner's end of the private channel to its kernels (:mod:`runbooks.channel` holds the protocol and the
+kernel's end): :class:`ChannelServer` (asyncio) receives what the kernel sends.
 """
 
 from __future__ import annotations
@@ -20,61 +10,16 @@ import json
 import os
 import secrets as _stdlib_secrets
 import shutil
-import socket
 import tempfile
-import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-CHANNEL_ENV = "RUNBOOKS_RUNNER_CHANNEL"
-TOKEN_ENV = "RUNBOOKS_RUNNER_TOKEN"
-_TIMEOUT = 30.0
+from runbooks.channel import CHANNEL_ENV, REFUSED, RESULT, SECRET, TOKEN_ENV
+
 _MAX_LINE = 64 * 1024 * 1024
 
 
-class ChannelError(RuntimeError):
-    """The runner's channel is configured but cannot be used."""
-
-
-# --- kernel side ----------------------------------------------------------------------------------
-_client_lock = threading.Lock()
-_client: tuple[str, socket.socket, Any] | None = None
-
-
-def under_runner() -> bool:
-    """True when this process is a kernel started by the runner."""
-    return bool(os.environ.get(CHANNEL_ENV))
-
-
-def send(kind: str, **payload: Any) -> None:
-    """Send one message to the runner and wait for its acknowledgement."""
-    global _client
-    path = os.environ.get(CHANNEL_ENV, "")
-    if not path:
-        raise ChannelError("not running under the runner (no channel)")
-    line = json.dumps({"token": os.environ.get(TOKEN_ENV, ""), "kind": kind, **payload}, default=str) + "\n"
-    with _client_lock:
-        for attempt in (1, 2):
-            try:
-                if _client is None or _client[0] != path:
-                    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-                    sock.settimeout(_TIMEOUT)
-                    sock.connect(path)
-                    _client = (path, sock, sock.makefile("rb"))
-                _, sock, reader = _client
-                sock.sendall(line.encode())
-                reply = reader.readline()
-                if reply.strip() != b"ok":
-                    raise ChannelError(f"the runner refused the message ({reply.strip().decode(errors='replace')})")
-                return
-            except OSError as e:
-                _client = None
-                if attempt == 2:
-                    raise ChannelError(f"cannot reach the runner's channel: {type(e).__name__}") from None
-
-
-# --- runner side ----------------------------------------------------------------------------------
 @dataclass
 class ChannelServer:
     """Receives ``secret``, ``result`` and ``refused`` messages from the kernel (in the runner's event loop)."""
@@ -138,13 +83,13 @@ class ChannelServer:
         if not isinstance(msg, dict) or msg.get("token") != self.token:
             return False
         kind = msg.get("kind")
-        if kind == "secret" and isinstance(msg.get("value"), str):
+        if kind == SECRET and isinstance(msg.get("value"), str):
             self.on_secret(msg["value"], str(msg.get("label", "")))
             return True
-        if kind == "result" and isinstance(msg.get("name"), str):
+        if kind == RESULT and isinstance(msg.get("name"), str):
             self.results[msg["name"]] = msg.get("value")
             return True
-        if kind == "refused" and isinstance(msg.get("name"), str):
+        if kind == REFUSED and isinstance(msg.get("name"), str):
             self.refusals.append(msg["name"])
             return True
         return False

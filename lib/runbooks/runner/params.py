@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from runbooks import redact
+from runbooks.paths import known_environments
 
 TYPES = ("str", "int", "float", "bool")
 _TRUE = {"true", "yes", "y", "on", "1"}
@@ -219,13 +220,6 @@ def convert(name: str, ptype: str, raw: Any) -> Any:
         return ast.literal_eval(raw)
     except (ValueError, SyntaxError):
         raise ParamError(f"parameter {name!r} ({ptype}){_NOT_ECHOED}; give a Python literal") from None
-
-
-def known_environments() -> list[str]:
-    """Environments with an inventory file (cheap: no file is parsed)."""
-    from runbooks.paths import inventory_dir
-
-    return sorted(p.stem for p in inventory_dir().glob("*.yaml"))
 
 
 def validate(spec: NotebookSpec, given: dict[str, Any]) -> dict[str, Any]:

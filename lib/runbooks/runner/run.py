@@ -260,14 +260,14 @@ class _Run:
 
     def refuse(self, message: str) -> RunOutcome:
         from runbooks.redact import Redactor, default_redactor
-        from runbooks.runner.params import NOT_RECORDED, known_environments, recordable
+        from runbooks.runner.params import NOT_RECORDED, recordable
 
         redactor = Redactor()
         redactor.update(default_redactor())
         if self.spec is None:  # refused before the notebook was read: read it now, to judge what to record
             with contextlib.suppress(Exception):
                 self._load(resolve_notebook(self.name_or_path))
-        if self.environment not in known_environments():  # an unvalidated value may be a pasted secret
+        if self.environment not in paths.known_environments():  # an unvalidated value may be a pasted secret
             self.environment = NOT_RECORDED
         if self.trigger not in TRIGGERS:
             self.trigger = NOT_RECORDED
@@ -295,12 +295,10 @@ class _Run:
         if "environment" in spec.params:
             self.values["environment"] = validate(spec, {"environment": self.environment})["environment"]
         else:
-            from runbooks.runner.params import known_environments
-
-            if self.environment not in known_environments():
+            if self.environment not in paths.known_environments():
                 raise ParamError(
                     f"--env: no such environment (the value given is not repeated here); "
-                    f"choose one of {', '.join(known_environments())}"
+                    f"choose one of {', '.join(paths.known_environments())}"
                 )
         return path, data.decode("utf-8")
 
@@ -319,7 +317,7 @@ class _Run:
 
     # -- execution -----------------------------------------------------------------------------------------
     def execute(self, path: Path, text: str) -> RunOutcome:
-        from runbooks.runner import lock as envlock
+        from runbooks.archive import lock as envlock
 
         assert self.spec is not None
         self.store.check_writable()  # an unusable archive fails before a kernel starts
@@ -336,8 +334,7 @@ class _Run:
                 held.release()
 
     def _kernel_env(self, channel_env: dict[str, str], held: Any) -> dict[str, str]:
-        from runbooks.guard import LOCKED_ENV, RUN_ID_ENV
-        from runbooks.runner.channel import CHANNEL_ENV, TOKEN_ENV
+        from runbooks.channel import CHANNEL_ENV, LOCKED_ENV, RUN_ID_ENV, TOKEN_ENV
         from runbooks.runner.identity import ACTOR_ENV
 
         # PYTEST_CURRENT_TEST turns off ipykernel's capture of fd-level output: kernels behave the same under tests

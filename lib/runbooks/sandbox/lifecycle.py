@@ -31,8 +31,8 @@ from runbooks.paths import sandbox_root
 from runbooks.sandbox import faults as fault_catalogue
 from runbooks.sandbox import processes
 from runbooks.sandbox.component import Component, ComponentState, SandboxContext, dump_json
-from runbooks.sandbox.identity import TWIN_ID_KEY, new_twin_id
 from runbooks.sandbox.registry import RegistryError, component_classes, dependency_order, skipped_components
+from runbooks.state.twin import TWIN_ID_KEY, new_twin_id
 
 STATE_FILE = "state.json"
 ENDPOINTS_FILE = "endpoints.json"

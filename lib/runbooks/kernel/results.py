@@ -22,7 +22,7 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from runbooks import redact
+from runbooks import channel, redact
 
 _STATUS_STYLE = {
     "PASS": "background-color:#d9f2d9;color:#14521f;font-weight:bold",
@@ -71,12 +71,10 @@ def record(name: str, value: Any) -> None:
     if not isinstance(name, str) or not name:
         raise ValueError("record(name, value): name must be a non-empty string")
     data = redact.scrub_obj(to_data(value))
-    from runbooks.runner import channel
-
     if channel.under_runner():
-        channel.send("result", name=name, value=data)
+        channel.send(channel.RESULT, name=name, value=data)
         return
-    from runbooks import interactive
+    from runbooks.kernel import interactive
 
     interactive.note_result(name, data)  # an interactive apply's record keeps it
     _display_recorded(name, data)

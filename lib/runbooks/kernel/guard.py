@@ -12,7 +12,7 @@ archive, a lease in the bucket for an S3 one; see :mod:`runbooks.archive.stores`
 - in a kernel the runner started for a notebook it did not lock, ``guard_apply`` takes the lock itself for
   the rest of the run;
 - in a kernel the runner did not start (JupyterLab), the apply becomes a run of its own
-  (:mod:`runbooks.interactive`): the lock is taken under that run's id, every cell executed from then on is
+  (:mod:`runbooks.kernel.interactive`): the lock is taken under that run's id, every cell executed from then on is
   recorded, and the record is committed and the lock released when the apply ends (``runbooks.end_apply()``,
   a cell that raises, or kernel shutdown at the latest).
 
@@ -25,10 +25,8 @@ import atexit
 import os
 import socket
 
+from runbooks.channel import LOCKED_ENV, RUN_ID_ENV
 from runbooks.errors import Refused
-
-LOCKED_ENV = "RUNBOOKS_LOCKED_ENVIRONMENT"
-RUN_ID_ENV = "RUNBOOKS_RUN_ID"
 
 _held: dict[str, object] = {}  # environment -> EnvironmentLock taken by this process
 
@@ -47,8 +45,8 @@ def _take_lock(environment: str) -> None:
     """A runner-started kernel whose notebook the runner did not lock: hold the lock until the kernel exits."""
     if environment in _held:
         return
+    from runbooks.archive import lock
     from runbooks.archive.stores import open_store
-    from runbooks.runner import lock
 
     run_id = os.environ.get(RUN_ID_ENV) or f"interactive-{socket.gethostname()}-{os.getpid()}"
     try:
@@ -61,7 +59,7 @@ def _take_lock(environment: str) -> None:
 
 def _confirm_shown(confirm: object) -> str:
     """``confirm='staging'`` for an environment's name; any other value may be a pasted secret: not repeated."""
-    from runbooks.runner.params import known_environments
+    from runbooks.paths import known_environments
 
     if isinstance(confirm, str) and confirm in known_environments():
         return f"confirm={confirm!r}"
@@ -69,8 +67,8 @@ def _confirm_shown(confirm: object) -> str:
 
 
 def _begin_interactive(environment: str) -> None:
-    from runbooks import interactive
-    from runbooks.runner import lock
+    from runbooks.archive import lock
+    from runbooks.kernel import interactive
 
     try:
         interactive.begin(environment)

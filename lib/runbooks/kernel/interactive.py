@@ -154,7 +154,7 @@ class ApplySession:
             self.end()
 
     def _parameters(self) -> dict[str, Any]:
-        from runbooks.results import to_data
+        from runbooks.kernel.results import to_data
 
         ns = self.ip.user_ns if self.ip is not None else {}
         return {name: to_data(ns[name]) for name in self.run.parameter_names() if name in ns}
