@@ -204,7 +204,7 @@ class Engine:
             resources={"metadata": {"path": str(self.cwd)}},
             extra_arguments=[
                 "--HistoryManager.enabled=False",
-                '--IPKernelApp.exec_lines=["import runbooks.runner.kernel_streams as _k; '
+                '--IPKernelApp.exec_lines=["import runbooks.kernel.streams as _k; '
                 f'_k.install({self.limiter.caps.per_cell}, {self.limiter.caps.per_run}); del _k"]',
             ],
             shutdown_kernel="immediate",

@@ -17,7 +17,7 @@ never dropped (the run's status is judged from them), only their message and tra
 text. A cap changes what is archived, never the run's status.
 
 The runner's memory is bounded by the caps plus the messages in flight; the kernel flushes its streams
-in pieces of :data:`runbooks.runner.kernel_streams.CHUNK` characters and stops sending a cell's stream
+in pieces of :data:`runbooks.kernel.streams.CHUNK` characters and stops sending a cell's stream
 output a little past the cap (see that module), so a cell that prints megabytes at once neither makes
 one huge message nor a backlog. The count of characters not kept is what reached the runner ("at least").
 """
