@@ -1,1 +1,2 @@
-"""The papermill-based runner: parameter validation, execution, honest status, redaction, locks."""
+"""The host-side runner: parameter validation, execution, honest status, redaction, the run's record (the kernel
+side a notebook calls is :mod:`runbooks.kernel`; the runner never imports it)."""
