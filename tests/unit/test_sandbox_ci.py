@@ -15,9 +15,12 @@ from runbooks.paths import project_root
 pytestmark = pytest.mark.skipif(shutil.which("make") is None, reason="needs make")
 
 
-def _fake_project(tmp_path: Path, pytest_status: int, *, format_status: int = 0, mypy_status: int = 0) -> Path:
+def _fake_project(
+    tmp_path: Path, pytest_status: int, *, format_status: int = 0, mypy_status: int = 0, imports_status: int = 0
+) -> Path:
     """A copy of the Makefile and .ci/run with a .venv whose ruff check passes, whose ``ruff format`` exits
-    ``format_status``, mypy ``mypy_status`` and pytest ``pytest_status`` (leaving a file ``pytest-ran``)."""
+    ``format_status``, mypy ``mypy_status``, lint-imports (the layers contract) ``imports_status`` and pytest
+    ``pytest_status`` (leaving a file ``pytest-ran``)."""
     root = tmp_path / "clone"
     (root / ".ci").mkdir(parents=True)
     shutil.copy2(project_root() / "Makefile", root / "Makefile")
@@ -28,6 +31,7 @@ def _fake_project(tmp_path: Path, pytest_status: int, *, format_status: int = 0,
     bin_dir.mkdir(parents=True)
     (bin_dir / "ruff").write_text(f'#!/bin/sh\ncase "$1" in format) exit {format_status};; esac\nexit 0\n')
     (bin_dir / "mypy").write_text(f"#!/bin/sh\nexit {mypy_status}\n")
+    (bin_dir / "lint-imports").write_text(f"#!/bin/sh\nexit {imports_status}\n")
     ran = root / "pytest-ran"
     (bin_dir / "python").write_text(
         f'#!/bin/sh\ncase "$*" in *pytest*) touch {ran}; exit {pytest_status};; esac\nexit 0\n'
@@ -65,11 +69,13 @@ def test_ci_fails_unless_pytest_passes(tmp_path: Path, pytest_status: int, ci_pa
     assert (out.returncode == 0) is ci_passes, out.stdout + out.stderr
 
 
-@pytest.mark.parametrize(("format_status", "mypy_status"), [(1, 0), (0, 1)])
-def test_ci_fails_on_unformatted_code_or_type_errors_before_pytest(
-    tmp_path: Path, format_status: int, mypy_status: int
+@pytest.mark.parametrize(("format_status", "mypy_status", "imports_status"), [(1, 0, 0), (0, 1, 0), (0, 0, 1)])
+def test_ci_fails_on_unformatted_code_type_errors_or_broken_layers_before_pytest(
+    tmp_path: Path, format_status: int, mypy_status: int, imports_status: int
 ) -> None:
-    root = _fake_project(tmp_path, 0, format_status=format_status, mypy_status=mypy_status)
+    root = _fake_project(
+        tmp_path, 0, format_status=format_status, mypy_status=mypy_status, imports_status=imports_status
+    )
     out = subprocess.run([str(root / ".ci" / "run")], capture_output=True, text=True, timeout=60)
     assert out.returncode != 0, out.stdout + out.stderr
     assert not (root / "pytest-ran").exists()  # the suite does not run on a tree that fails them
