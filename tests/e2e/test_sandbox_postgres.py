@@ -19,6 +19,7 @@ from psycopg.conninfo import conninfo_to_dict
 from runbooks.paths import project_root
 from runbooks.sandbox.components import postgres
 from runbooks.sandbox.fixture import Sandbox
+from runbooks.sandbox.postgres import install
 
 pytestmark = pytest.mark.sandbox
 
@@ -145,7 +146,7 @@ def test_up_with_a_private_cache_changes_no_directory_of_the_user(
 def test_programs_out_of_the_servers_reach_are_copied_not_opened_up(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = postgres.bin_dir()
+    real = install.bin_dir()
     pkg = real.parent.parent
     private = tmp_path / "home"  # like a virtualenv under /root
     site = private / "site-packages"
@@ -154,15 +155,15 @@ def test_programs_out_of_the_servers_reach_are_copied_not_opened_up(
         shutil.copytree(libs, site / libs.name, symlinks=True)
     private.chmod(0o700)
     fake = site / pkg.name / real.parent.name / real.name
-    monkeypatch.setattr(postgres, "bin_dir", lambda: fake)
-    user = postgres.os_user()
-    assert user is not None and not postgres._runs_as(user, fake / "postgres")
+    monkeypatch.setattr(install, "bin_dir", lambda: fake)
+    user = install.os_user()
+    assert user is not None and not install.runs_as(user, fake / "postgres")
 
-    copied = postgres.server_bin_dir(user)
+    copied = install.server_bin_dir(user)
     try:
         assert copied.is_relative_to(tempfile.gettempdir()) and copied.parents[2].name.startswith("runbooks-twin-")
-        assert postgres._runs_as(user, copied / "postgres") and postgres._runs_as(user, copied / "initdb")
-        assert postgres.server_bin_dir(user) == copied  # made once
+        assert install.runs_as(user, copied / "postgres") and install.runs_as(user, copied / "initdb")
+        assert install.server_bin_dir(user) == copied  # made once
         assert stat.S_IMODE(private.stat().st_mode) == 0o700
     finally:
         shutil.rmtree(copied.parents[2])
