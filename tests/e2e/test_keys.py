@@ -19,8 +19,8 @@ from runbooks.archive.manifest import RunStatus
 from runbooks.procedures import rotate_jwt
 from runbooks.procedures.rotate_keys import INTERRUPT_ENV, RotationStore
 from runbooks.runner.run import RunOutcome, run_procedure
-from runbooks.sandbox.emulators.supabase.auth import PROBE_EMAIL
-from runbooks.sandbox.emulators.supabase.auth import SECTION as SIGNING_KEYS
+from runbooks.sandbox.emulators.supabase.users import PROBE_EMAIL
+from runbooks.sandbox.emulators.supabase.values import SIGNING_KEYS
 from runbooks.sandbox.fixture import Sandbox
 from runbooks.secrets import fingerprint
 

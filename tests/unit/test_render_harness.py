@@ -1,4 +1,4 @@
-"""A standalone keys twin for the key/config tests: the Supabase keys + auth routers (served in-process)
+"""A standalone keys twin for the key/config tests: the Supabase twin (served in-process)
 and the render component (Render API twin + four twin services, real processes) on a temp root.
 
 Other test modules import :func:`keys_twin` from here; the smoke test below checks the harness itself.
@@ -19,36 +19,24 @@ from pathlib import Path
 
 import httpx
 import uvicorn
-from fastapi import FastAPI, HTTPException, Request
-from fastapi.responses import JSONResponse
+from fastapi import FastAPI
 
 from runbooks.inventory.loader import load
 from runbooks.inventory.models import Environment
 from runbooks.sandbox.component import ComponentState, SandboxContext, free_port
 from runbooks.sandbox.components.render import RenderComponent
-from runbooks.sandbox.emulators.common import EmulatorArgs, JsonState
-from runbooks.sandbox.emulators.supabase import auth, keys
-from runbooks.sandbox.emulators.supabase.app import SupabaseContext
+from runbooks.sandbox.emulators.common import EmulatorArgs
+from runbooks.sandbox.emulators.supabase.app import PROJECT_FILE, create_app
 
 PROJECT_REF = "twinprojectrefabcdef"
 
 
 def supabase_keys_app(root: Path, port: int) -> FastAPI:
+    """The Supabase twin for project ``PROJECT_REF`` (the key tests use its keys and auth routes)."""
     state_dir = root / "supabase"
     state_dir.mkdir(parents=True, exist_ok=True)
-    args = EmulatorArgs(root, state_dir, "127.0.0.1", port, frozenset())
-    ctx = SupabaseContext(args=args, state=JsonState(state_dir / "state.json"), extra={"project_ref": PROJECT_REF})
-    app = FastAPI()
-    app.state.ctx = ctx
-
-    @app.exception_handler(HTTPException)
-    async def _err(_: Request, exc: HTTPException) -> JSONResponse:
-        return JSONResponse({"message": str(exc.detail)}, status_code=exc.status_code)
-
-    for mod in (keys, auth):
-        mod.on_startup(ctx)
-        app.include_router(mod.router)
-    return app
+    (state_dir / PROJECT_FILE).write_text(json.dumps({"ref": PROJECT_REF}))
+    return create_app(EmulatorArgs(root, state_dir, "127.0.0.1", port, frozenset()))
 
 
 @dataclass
@@ -86,7 +74,7 @@ def _wait(predicate: object, timeout: float, what: str) -> None:
 
 @contextmanager
 def supabase_twin(root: Path) -> Iterator[str]:
-    """The Supabase keys + auth routers served in a thread; yields the project URL (= Management API URL)."""
+    """The Supabase twin served in a thread; yields the project URL (= Management API URL)."""
     (root / "secrets").mkdir(parents=True, exist_ok=True, mode=0o700)
     (root / "secrets" / "supabase_access_token").write_text("sbp_" + secrets.token_hex(20))
     port = free_port()

@@ -33,7 +33,7 @@ from runbooks.sandbox.emulators.render.store import RUNTIME_FILE, SEED_FILE
 #: secrets this component writes
 API_KEY = "render_api_key"
 OAUTH_NEXT = "oauth_next_client_secret"
-#: twin credentials the Supabase twin writes (see emulators/supabase/keys.py)
+#: twin credentials the Supabase twin writes (see emulators/supabase/models.py)
 SUPABASE_BOOTSTRAP = {
     "SUPABASE_SECRET_KEY": "supabase_secret_key",
     "SUPABASE_PUBLISHABLE_KEY": "supabase_publishable_key",
