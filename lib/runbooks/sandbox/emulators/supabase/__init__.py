@@ -1,5 +1,6 @@
-"""Supabase twin: the Management API (backups/PITR, API keys, JWT signing keys) and the project's auth.
+"""Supabase twin: the Management API (project, backups/PITR, API keys, JWT signing keys, posture settings) and
+the project's API (REST root, auth).
 
-``app.create_app`` assembles one FastAPI app from the router modules of this package; each module owns
-one area of the API and may define ``router`` (an APIRouter) and ``on_startup(ctx)``.
+Split as moto splits a service: the state models (``models.SupabaseBackend`` and the area models it composes)
+hold the behaviour; the router modules only translate HTTP; ``app.create_app`` assembles them.
 """
