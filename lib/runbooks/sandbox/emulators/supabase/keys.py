@@ -27,7 +27,7 @@ def list_api_keys(b: Management, reveal: bool = False) -> list[dict[str, Any]]:
 
 @router.post(PREFIX, status_code=201)
 def create_api_key(b: Management, body: dict[str, Any] = Body(...), reveal: bool = False) -> dict[str, Any]:
-    return b.keys.create(body)
+    return b.keys.create(body)  # ``reveal`` is accepted, as by the API: a new key's value is always answered
 
 
 @router.get(PREFIX + "/{key_id}")
