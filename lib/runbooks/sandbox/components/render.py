@@ -90,7 +90,7 @@ def _key_value(ctx: SandboxContext, name: str) -> str:
             return ctx.read_secret(SUPABASE_BOOTSTRAP[name])
         except FileNotFoundError:
             raise RuntimeError(
-                f"the Supabase twin has not written {SUPABASE_BOOTSTRAP[name]}; is its keys router loaded?"
+                f"the Supabase twin has not written {SUPABASE_BOOTSTRAP[name]}; has it started?"
             ) from None
     if name == "CLOUDFLARE_API_TOKEN":
         # the runtime's own Cloudflare token (never the runbooks' admin token), seeded by the edge twin (render
