@@ -19,12 +19,24 @@ from pathlib import Path
 
 import pytest
 
+from runbooks import redact
 from runbooks.sandbox.fixture import Sandbox, running_sandbox
 
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sandbox: needs the local twin (started by the session fixture)")
     config.addinivalue_line("markers", "slow: long-running end-to-end test")
+
+
+@pytest.fixture(autouse=True)
+def _process_redactor(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test starts from a copy of the process-wide redactor and leaves it as it found it: a value one test
+    registered (a refused parameter, a resolved secret) must not be scrubbed from a later test's output in the
+    same worker process (it did: a unit test's refused ``manual_revoked=SUPABASE_SECRET_KEY`` hid the key's
+    name from the rotate-keys e2e tests that ran after it)."""
+    copy = redact.Redactor()
+    copy.update(redact.default_redactor())
+    monkeypatch.setattr(redact, "_default", copy)
 
 
 @pytest.fixture(scope="session")
