@@ -14,7 +14,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from runbooks.checks.base import CheckFn, counts, run_checks
+from runbooks.checks import CheckFn, counts, run_checks
 from runbooks.checks.dns_posture import build_checks
 from runbooks.providers.cloudflare import CloudflareProvider
 from runbooks.providers.dns import DnsResolver

@@ -223,7 +223,7 @@ def test_resolution_disagreeing_with_flag_fails(clean: RunningEdge, addresses: t
     [fn] = [
         c
         for c in build_checks(env, cf, _Answers(addresses), tls, hostnames=[env.hostname("app")])
-        if getattr(c, "check_name", "") == "dns.resolution"
+        if c.check_id == "dns.resolution"
     ]
     r = fn()
     assert isinstance(r, CheckResult) and r.status is Status.FAIL and evidence in r.evidence

@@ -1,7 +1,6 @@
 """Checks and their PASS / WARN / FAIL results; one module per family of checks."""
 
 from runbooks.checks.base import (
-    CheckFn,
     CheckResult,
     ChecksFailed,
     Status,
@@ -10,5 +9,19 @@ from runbooks.checks.base import (
     run_checks,
     to_frame,
 )
+from runbooks.checks.builder import Check, CheckFamily, CheckFn, DuplicateCheck, Memo
 
-__all__ = ["CheckFn", "CheckResult", "ChecksFailed", "Status", "counts", "fail_on_fail", "run_checks", "to_frame"]
+__all__ = [
+    "Check",
+    "CheckFamily",
+    "CheckFn",
+    "CheckResult",
+    "ChecksFailed",
+    "DuplicateCheck",
+    "Memo",
+    "Status",
+    "counts",
+    "fail_on_fail",
+    "run_checks",
+    "to_frame",
+]

@@ -1,14 +1,14 @@
 """Checks: small functions that look at one fact and return PASS / WARN / FAIL with evidence.
 
-Every runbook that verifies a posture builds a list of zero-argument callables, runs them with
-:func:`run_checks` (concurrently: they are network-bound), shows :func:`to_frame` and ends with
-:func:`fail_on_fail`, so that a scheduled run fails, and alerts, on any FAIL.
+Every runbook that verifies a posture builds a list of bound checks (:mod:`runbooks.checks.builder`:
+each check id written once, on a module-level function), runs them with :func:`run_checks`
+(concurrently: they are network-bound), shows :func:`to_frame` and ends with :func:`fail_on_fail`, so
+that a scheduled run fails, and alerts, on any FAIL.
 """
 
 from __future__ import annotations
 
-import traceback
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass
 from enum import StrEnum
@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import pandas as pd
+
+    from runbooks.checks.builder import CheckFn
 
 
 class Status(StrEnum):
@@ -50,38 +52,15 @@ class CheckResult:
         return cls(check, subject, Status.WARN, evidence, remediation)
 
 
-CheckFn = Callable[[], CheckResult | Sequence[CheckResult]]
-
-
-def _name_of(fn: CheckFn) -> str:
-    return getattr(fn, "check_name", None) or getattr(fn, "__name__", None) or repr(fn)
-
-
-def _safe(fn: CheckFn) -> list[CheckResult]:
-    try:
-        out = fn()
-    except Exception as e:  # a check that cannot run is a failed check, never a crashed runbook
-        last = traceback.extract_tb(e.__traceback__)[-1] if e.__traceback__ else None
-        where = f" at {last.filename.rsplit('/', 1)[-1]}:{last.lineno}" if last else ""
-        return [
-            CheckResult(
-                _name_of(fn),
-                getattr(fn, "subject", "-"),
-                Status.FAIL,
-                f"check could not run: {type(e).__name__}: {e}{where}",
-                "fix what prevents the check from running (credentials, reachability), then re-run",
-            )
-        ]
-    return [out] if isinstance(out, CheckResult) else list(out)
-
-
 def run_checks(checks: Iterable[CheckFn], *, max_workers: int = 16) -> list[CheckResult]:
-    """Run independent checks concurrently; results keep the order of ``checks``."""
+    """Run independent checks concurrently; results keep the order of ``checks``.
+
+    A check that raises is one FAIL row naming its check id and subject (:meth:`CheckFn.results`)."""
     fns = list(checks)
     if max_workers <= 1 or len(fns) <= 1:
-        return [r for fn in fns for r in _safe(fn)]
+        return [r for fn in fns for r in fn.results()]
     with ThreadPoolExecutor(max_workers=min(max_workers, len(fns))) as pool:
-        return [r for rs in pool.map(_safe, fns) for r in rs]
+        return [r for rs in pool.map(lambda fn: fn.results(), fns) for r in rs]
 
 
 def counts(results: Iterable[CheckResult]) -> dict[str, int]:

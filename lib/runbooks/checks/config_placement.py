@@ -22,11 +22,15 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from runbooks import service_contract
-from runbooks.checks.base import CheckFn, CheckResult
-from runbooks.inventory.models import Environment
+from runbooks.checks.base import CheckResult
+from runbooks.checks.builder import CheckFamily, CheckFn
+from runbooks.inventory.models import EnvGroup, Environment, Service
 from runbooks.secrets import fingerprint
 
 GENERATION = "SPECTRAL_GENERATION"
+
+#: the checks of audit-config-placement, each id registered once
+CONFIG = CheckFamily("config")
 
 
 class RenderLike(Protocol):
@@ -50,52 +54,48 @@ def generation_check(name: str, var: str | None, live: Any, health: tuple[int, d
     report without the contract's fields, the match cannot be verified: WARN, never PASS; a disagreement
     that is visible without the process (variable vs image tag) is still a FAIL.
     """
-    check = "config.generation_matches_deploy"
     fix = (
         f"the variable and the running build disagree: deploy the intended build on {name} with {GENERATION} set "
         f"to its generation (never change {GENERATION} without a deploy)"
     )
     if live is None:
-        return CheckResult.fail(check, name, "the service has no live deploy", f"deploy service {name}")
+        return generation_matches_deploy.fail(name, "the service has no live deploy", f"deploy service {name}")
     build = service_contract.build_of(live)
     code, body = health
     evidence = f"variable {GENERATION}={var}; live deploy {live.id} runs {build.describe()}"
     if build.kind == "image" and var != build.generation:
-        return CheckResult.fail(check, name, evidence, fix)
+        return generation_matches_deploy.fail(name, evidence, fix)
     if not code:
         why = body.get("error", "no answer")
-        return CheckResult.warn(
-            check,
+        return generation_matches_deploy.warn(
             name,
             f"{evidence}; not verifiable: no health report ({why})",
             f"check that {name} runs and reports its health ({service_contract.DOC})",
         )
     missing = service_contract.gap(body)
     if missing:
-        return CheckResult.warn(
-            check, name, f"{evidence}; not verifiable: {missing}", f"implement the contract on {name}"
+        return generation_matches_deploy.warn(
+            name, f"{evidence}; not verifiable: {missing}", f"implement the contract on {name}"
         )
     running = body.get("generation")
     evidence += f"; the process reports generation {running}"
     if build.kind == "image":
         if running == build.generation:
-            return CheckResult.ok(check, name, evidence)
-        return CheckResult.fail(check, name, evidence, fix)
+            return generation_matches_deploy.ok(name, evidence)
+        return generation_matches_deploy.fail(name, evidence, fix)
     if build.kind == "commit":
         commit = body.get("commit")
         if not commit:
-            return CheckResult.warn(
-                check,
+            return generation_matches_deploy.warn(
                 name,
                 f"{evidence}; not verifiable: the process does not report its commit (RENDER_GIT_COMMIT)",
                 f"make {name} report `commit` in its health report ({service_contract.DOC})",
             )
         evidence += f" from commit {str(commit)[:12]}"
         if commit == build.ref and running == var:
-            return CheckResult.ok(check, name, evidence)
-        return CheckResult.fail(check, name, evidence + f"; the deploy built commit {str(build.ref)[:12]}", fix)
-    return CheckResult.warn(
-        check,
+            return generation_matches_deploy.ok(name, evidence)
+        return generation_matches_deploy.fail(name, evidence + f"; the deploy built commit {str(build.ref)[:12]}", fix)
+    return generation_matches_deploy.warn(
         name,
         f"{evidence}; not verifiable: the deploy names neither a tagged image nor a commit",
         f"deploy {name} from a tagged image (registry/repo:<generation>) or from the repository",
@@ -139,10 +139,201 @@ class _Snapshot:
         return self._get("health", svc.id, lambda: self.render.health(svc))
 
 
-def _named(fn: Callable[[], CheckResult | list[CheckResult]], check: str, subject: str) -> CheckFn:
-    fn.check_name = check  # type: ignore[attr-defined]  # a check function carries its id and subject for run_checks
-    fn.subject = subject  # type: ignore[attr-defined]  # a check function carries its id and subject for run_checks
-    return fn
+@CONFIG.check("config.key_in_group")
+def keys_in_group(snap: _Snapshot, group: EnvGroup) -> list[CheckResult]:
+    g = snap.group(group.name)
+    out = []
+    for key in group.keys:
+        if key in g.env:
+            out.append(
+                keys_in_group.ok(
+                    f"{group.name}:{key}",
+                    f"{key} is in the group ({fingerprint(g.env[key])})",
+                )
+            )
+        else:
+            out.append(
+                keys_in_group.fail(
+                    f"{group.name}:{key}",
+                    f"{key} is missing from the group",
+                    f"add {key} to env group {group.name} (rotate-keys issues a new value), then deploy",
+                )
+            )
+    return out
+
+
+@CONFIG.check("config.group_has_no_code_coupled")
+def no_code_coupled_in_group(snap: _Snapshot, group: EnvGroup, coupled: list[str]) -> list[CheckResult]:
+    g = snap.group(group.name)
+    found = [k for k in coupled if k in g.env]
+    if not found:
+        return [no_code_coupled_in_group.ok(group.name, f"none of {', '.join(coupled)} is in the group")]
+    return [
+        no_code_coupled_in_group.fail(
+            f"{group.name}:{k}",
+            f"code-coupled {k} is set in the shared group",
+            f"delete {k} from env group {group.name}; set it on each service at deploy time "
+            "(its value depends on the image that service runs)",
+        )
+        for k in found
+    ]
+
+
+@CONFIG.check("config.service_linked")
+def services_linked(snap: _Snapshot, group: EnvGroup, env: Environment) -> list[CheckResult]:
+    g = snap.group(group.name)
+    out = []
+    for s in env.services:
+        if s.env_group != group.name:
+            continue
+        if s.name in g.service_names:
+            out.append(services_linked.ok(f"{group.name}:{s.name}", f"{s.name} is linked to {group.name}"))
+        else:
+            out.append(
+                services_linked.fail(
+                    f"{group.name}:{s.name}",
+                    f"{s.name} is not linked to {group.name}",
+                    f"link {s.name} to env group {group.name}, then deploy it",
+                )
+            )
+    return out
+
+
+@CONFIG.check("config.service_has_no_rotating_key")
+def no_key_on_service(snap: _Snapshot, service: Service, rotating: list[str]) -> list[CheckResult]:
+    own = snap.env(service.name)
+    found = [k for k in rotating if k in own]
+    if not found:
+        return [no_key_on_service.ok(service.name, "no rotating key is set on the service")]
+    return [
+        no_key_on_service.fail(
+            f"{service.name}:{k}",
+            f"rotating key {k} is set on the service ({fingerprint(own[k])}); it overrides the group's "
+            "and would survive a rotation",
+            f"delete {k} from service {service.name} (it reads it from env group {service.env_group}), then deploy it",
+        )
+        for k in found
+    ]
+
+
+@CONFIG.check("config.code_coupled_on_service")
+def code_coupled_on_service(snap: _Snapshot, service: Service, coupled: list[str]) -> list[CheckResult]:
+    own = snap.env(service.name)
+    out = []
+    for k in coupled:
+        expected = service.code_coupled.get(k)
+        subject = f"{service.name}:{k}"
+        if k not in own:
+            out.append(
+                code_coupled_on_service.fail(
+                    subject,
+                    f"{k} is not set on the service",
+                    f"set {k} on service {service.name} at its next deploy",
+                )
+            )
+        elif expected is not None and own[k] != expected:
+            out.append(
+                code_coupled_on_service.fail(
+                    subject,
+                    f"{k}={own[k]} on the service; the inventory says {expected}",
+                    f"set {k}={expected} on service {service.name} and deploy, or correct the inventory",
+                )
+            )
+        else:
+            out.append(code_coupled_on_service.ok(subject, f"{k}={own[k]}"))
+    return out
+
+
+@CONFIG.check("config.generation_matches_deploy")
+def generation_matches_deploy(snap: _Snapshot, service: Service) -> CheckResult:
+    return generation_check(
+        service.name, snap.env(service.name).get(GENERATION), snap.live(service.name), snap.health(service.name)
+    )
+
+
+@CONFIG.check("config.service_runs_current_keys")
+def runs_current_keys(snap: _Snapshot, service: Service, rotating: list[str]) -> CheckResult:
+    subject = service.name
+    configured = {**snap.group(service.env_group).env, **snap.env(service.name)}
+    code, body = snap.health(service.name)
+    if not code:
+        return runs_current_keys.fail(
+            subject,
+            f"no health report ({body.get('error', 'no answer')}"
+            + (f"; read from {body['via']}" if body.get("via") else "")
+            + ")",
+            f"check that service {service.name} is running and reports its health ({service_contract.DOC})",
+        )
+    missing = service_contract.gap(body)
+    if missing:
+        return runs_current_keys.warn(
+            subject,
+            f"not verifiable: {missing}",
+            f"make {service.name} report its key fingerprints as {service_contract.DOC} says",
+        )
+    reported: dict[str, str] = body.get("keys", {})
+    stale = [k for k in rotating if k in configured and reported.get(k) != fingerprint(configured[k])]
+    if stale:
+        return runs_current_keys.fail(
+            subject,
+            "the process runs other values than configured for "
+            + ", ".join(
+                f"{k} (runs {reported.get(k, 'none')}, configured {fingerprint(configured[k])})" for k in stale
+            ),
+            f"deploy service {service.name} so that it restarts with its current env; if a deploy does "
+            "not restart it, investigate the service (it ignores deploys)",
+        )
+    return runs_current_keys.ok(
+        subject,
+        f"the process runs the configured value of {len(reported)} key(s)",
+    )
+
+
+@CONFIG.check("config.generation_consistent")
+def generation_consistent(snap: _Snapshot, env: Environment) -> CheckResult:
+    gens = {s.name: snap.env(s.name).get(GENERATION) for s in env.services}
+    distinct = sorted({str(g) for g in gens.values()})
+    evidence = ", ".join(f"{n}={g}" for n, g in gens.items())
+    if len(distinct) == 1:
+        return generation_consistent.ok(env.environment, evidence)
+    return generation_consistent.warn(
+        env.environment,
+        evidence,
+        "services run different generations: finish the rollout (or roll back) so that "
+        "every service runs the same image",
+    )
+
+
+@CONFIG.check("config.rotation_complete")
+def rotations_complete(env: Environment, rotations: Mapping[str, Any] | None) -> list[CheckResult]:
+    from runbooks.state.rotation import AWAITING_MANUAL_REVOKE, manual_instruction
+
+    unfinished = {k: r for k, r in (rotations or {}).items() if r.status != "done"}
+    if not unfinished:
+        return [rotations_complete.ok(env.environment, "no key rotation is unfinished")]
+    out = []
+    for key, r in sorted(unfinished.items()):
+        done = ", ".join(r.completed) or "nothing"
+        if r.status == AWAITING_MANUAL_REVOKE:
+            out.append(
+                rotations_complete.warn(
+                    key,
+                    f"{AWAITING_MANUAL_REVOKE}: the previous value ({r.old_fingerprint}) may still be valid at "
+                    f"its provider; the group and the services run {r.new_fingerprint} (done: {done})",
+                    manual_instruction(r, env.environment),
+                )
+            )
+        else:
+            out.append(
+                rotations_complete.warn(
+                    key,
+                    f"rotation started {r.started_at} stopped half-way (done: {done})"
+                    + (f"; last error: {r.last_error}" if r.last_error else ""),
+                    f"fix the cause, then re-run `runbooks run rotate-keys --env {env.environment} -p keys={key} "
+                    f"--apply --confirm {env.environment}` to resume it",
+                )
+            )
+    return out
 
 
 def build_checks(env: Environment, render: RenderLike, rotations: Mapping[str, Any] | None = None) -> list[CheckFn]:
@@ -151,231 +342,21 @@ def build_checks(env: Environment, render: RenderLike, rotations: Mapping[str, A
     rotating = [k.name for k in env.config.rotating_keys]
     coupled = list(env.config.code_coupled)
     checks: list[CheckFn] = []
-
     for group in env.env_groups:
-
-        def keys_in_group(group: Any = group) -> list[CheckResult]:
-            g = snap.group(group.name)
-            out = []
-            for key in group.keys:
-                if key in g.env:
-                    out.append(
-                        CheckResult.ok(
-                            "config.key_in_group",
-                            f"{group.name}:{key}",
-                            f"{key} is in the group ({fingerprint(g.env[key])})",
-                        )
-                    )
-                else:
-                    out.append(
-                        CheckResult.fail(
-                            "config.key_in_group",
-                            f"{group.name}:{key}",
-                            f"{key} is missing from the group",
-                            f"add {key} to env group {group.name} (rotate-keys issues a new value), then deploy",
-                        )
-                    )
-            return out
-
-        def no_code_coupled_in_group(group: Any = group) -> list[CheckResult]:
-            g = snap.group(group.name)
-            found = [k for k in coupled if k in g.env]
-            if not found:
-                return [
-                    CheckResult.ok(
-                        "config.group_has_no_code_coupled", group.name, f"none of {', '.join(coupled)} is in the group"
-                    )
-                ]
-            return [
-                CheckResult.fail(
-                    "config.group_has_no_code_coupled",
-                    f"{group.name}:{k}",
-                    f"code-coupled {k} is set in the shared group",
-                    f"delete {k} from env group {group.name}; set it on each service at deploy time "
-                    "(its value depends on the image that service runs)",
-                )
-                for k in found
-            ]
-
-        def services_linked(group: Any = group) -> list[CheckResult]:
-            g = snap.group(group.name)
-            out = []
-            for s in env.services:
-                if s.env_group != group.name:
-                    continue
-                if s.name in g.service_names:
-                    out.append(
-                        CheckResult.ok(
-                            "config.service_linked", f"{group.name}:{s.name}", f"{s.name} is linked to {group.name}"
-                        )
-                    )
-                else:
-                    out.append(
-                        CheckResult.fail(
-                            "config.service_linked",
-                            f"{group.name}:{s.name}",
-                            f"{s.name} is not linked to {group.name}",
-                            f"link {s.name} to env group {group.name}, then deploy it",
-                        )
-                    )
-            return out
-
         checks += [
-            _named(keys_in_group, "config.key_in_group", group.name),
-            _named(no_code_coupled_in_group, "config.group_has_no_code_coupled", group.name),
-            _named(services_linked, "config.service_linked", group.name),
+            keys_in_group.on(group.name, snap, group),
+            no_code_coupled_in_group.on(group.name, snap, group, coupled),
+            services_linked.on(group.name, snap, group, env),
         ]
-
     for service in env.services:
-
-        def no_key_on_service(service: Any = service) -> list[CheckResult]:
-            own = snap.env(service.name)
-            found = [k for k in rotating if k in own]
-            if not found:
-                return [
-                    CheckResult.ok(
-                        "config.service_has_no_rotating_key", service.name, "no rotating key is set on the service"
-                    )
-                ]
-            return [
-                CheckResult.fail(
-                    "config.service_has_no_rotating_key",
-                    f"{service.name}:{k}",
-                    f"rotating key {k} is set on the service ({fingerprint(own[k])}); it overrides the group's "
-                    "and would survive a rotation",
-                    f"delete {k} from service {service.name} (it reads it from env group {service.env_group}), "
-                    "then deploy it",
-                )
-                for k in found
-            ]
-
-        def code_coupled_on_service(service: Any = service) -> list[CheckResult]:
-            own = snap.env(service.name)
-            out = []
-            for k in coupled:
-                expected = service.code_coupled.get(k)
-                subject = f"{service.name}:{k}"
-                if k not in own:
-                    out.append(
-                        CheckResult.fail(
-                            "config.code_coupled_on_service",
-                            subject,
-                            f"{k} is not set on the service",
-                            f"set {k} on service {service.name} at its next deploy",
-                        )
-                    )
-                elif expected is not None and own[k] != expected:
-                    out.append(
-                        CheckResult.fail(
-                            "config.code_coupled_on_service",
-                            subject,
-                            f"{k}={own[k]} on the service; the inventory says {expected}",
-                            f"set {k}={expected} on service {service.name} and deploy, or correct the inventory",
-                        )
-                    )
-                else:
-                    out.append(CheckResult.ok("config.code_coupled_on_service", subject, f"{k}={own[k]}"))
-            return out
-
-        def generation_matches_deploy(service: Any = service) -> CheckResult:
-            return generation_check(
-                service.name, snap.env(service.name).get(GENERATION), snap.live(service.name), snap.health(service.name)
-            )
-
-        def runs_current_keys(service: Any = service) -> CheckResult:
-            subject = service.name
-            configured = {**snap.group(service.env_group).env, **snap.env(service.name)}
-            code, body = snap.health(service.name)
-            if not code:
-                return CheckResult.fail(
-                    "config.service_runs_current_keys",
-                    subject,
-                    f"no health report ({body.get('error', 'no answer')}"
-                    + (f"; read from {body['via']}" if body.get("via") else "")
-                    + ")",
-                    f"check that service {service.name} is running and reports its health ({service_contract.DOC})",
-                )
-            missing = service_contract.gap(body)
-            if missing:
-                return CheckResult.warn(
-                    "config.service_runs_current_keys",
-                    subject,
-                    f"not verifiable: {missing}",
-                    f"make {service.name} report its key fingerprints as {service_contract.DOC} says",
-                )
-            reported: dict[str, str] = body.get("keys", {})
-            stale = [k for k in rotating if k in configured and reported.get(k) != fingerprint(configured[k])]
-            if stale:
-                return CheckResult.fail(
-                    "config.service_runs_current_keys",
-                    subject,
-                    "the process runs other values than configured for "
-                    + ", ".join(
-                        f"{k} (runs {reported.get(k, 'none')}, configured {fingerprint(configured[k])})" for k in stale
-                    ),
-                    f"deploy service {service.name} so that it restarts with its current env; if a deploy does "
-                    "not restart it, investigate the service (it ignores deploys)",
-                )
-            return CheckResult.ok(
-                "config.service_runs_current_keys",
-                subject,
-                f"the process runs the configured value of {len(reported)} key(s)",
-            )
-
         checks += [
-            _named(no_key_on_service, "config.service_has_no_rotating_key", service.name),
-            _named(code_coupled_on_service, "config.code_coupled_on_service", service.name),
-            _named(generation_matches_deploy, "config.generation_matches_deploy", service.name),
-            _named(runs_current_keys, "config.service_runs_current_keys", service.name),
+            no_key_on_service.on(service.name, snap, service, rotating),
+            code_coupled_on_service.on(service.name, snap, service, coupled),
+            generation_matches_deploy.on(service.name, snap, service),
+            runs_current_keys.on(service.name, snap, service, rotating),
         ]
-
-    def generation_consistent() -> CheckResult:
-        gens = {s.name: snap.env(s.name).get(GENERATION) for s in env.services}
-        distinct = sorted({str(g) for g in gens.values()})
-        evidence = ", ".join(f"{n}={g}" for n, g in gens.items())
-        if len(distinct) == 1:
-            return CheckResult.ok("config.generation_consistent", env.environment, evidence)
-        return CheckResult.warn(
-            "config.generation_consistent",
-            env.environment,
-            evidence,
-            "services run different generations: finish the rollout (or roll back) so that "
-            "every service runs the same image",
-        )
-
-    checks.append(_named(generation_consistent, "config.generation_consistent", env.environment))
-
-    def rotations_complete() -> list[CheckResult]:
-        from runbooks.state.rotation import AWAITING_MANUAL_REVOKE, manual_instruction
-
-        unfinished = {k: r for k, r in (rotations or {}).items() if r.status != "done"}
-        if not unfinished:
-            return [CheckResult.ok("config.rotation_complete", env.environment, "no key rotation is unfinished")]
-        out = []
-        for key, r in sorted(unfinished.items()):
-            done = ", ".join(r.completed) or "nothing"
-            if r.status == AWAITING_MANUAL_REVOKE:
-                out.append(
-                    CheckResult.warn(
-                        "config.rotation_complete",
-                        key,
-                        f"{AWAITING_MANUAL_REVOKE}: the previous value ({r.old_fingerprint}) may still be valid at "
-                        f"its provider; the group and the services run {r.new_fingerprint} (done: {done})",
-                        manual_instruction(r, env.environment),
-                    )
-                )
-            else:
-                out.append(
-                    CheckResult.warn(
-                        "config.rotation_complete",
-                        key,
-                        f"rotation started {r.started_at} stopped half-way (done: {done})"
-                        + (f"; last error: {r.last_error}" if r.last_error else ""),
-                        f"fix the cause, then re-run `runbooks run rotate-keys --env {env.environment} -p keys={key} "
-                        f"--apply --confirm {env.environment}` to resume it",
-                    )
-                )
-        return out
-
-    checks.append(_named(rotations_complete, "config.rotation_complete", env.environment))
-    return checks
+    return [
+        *checks,
+        generation_consistent.on(env.environment, snap, env),
+        rotations_complete.on(env.environment, env, rotations),
+    ]

@@ -4,34 +4,33 @@ For every hostname of the inventory: the record (type and target), the proxied f
 required posture, what resolution answers (inside or outside Cloudflare's ranges), the certificate
 (chain, name, days left); for the zone: SSL mode strict, HTTPS always on, minimum TLS >= 1.2; and per
 hostname role: the Pages project and its Function, the session cookie's scope and flags, the
-unbuffered event stream. Each check is a zero-argument callable returning CheckResult(s); the
-runbook runs them concurrently with :func:`runbooks.checks.base.run_checks`.
+unbuffered event stream. Each check is registered once in :data:`EDGE`
+(:mod:`runbooks.checks.builder`); :func:`build_checks` binds them to the inventory and the runbook runs
+them concurrently with :func:`runbooks.checks.base.run_checks`.
 """
 
 from __future__ import annotations
 
 import ipaddress
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from http.cookies import CookieError, SimpleCookie
 from typing import Any
 
-from runbooks.checks.base import CheckFn, CheckResult
+from runbooks.checks.base import CheckResult
+from runbooks.checks.builder import CheckFamily, CheckFn, Memo
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, Hostname, Posture
 from runbooks.providers.base import ProviderError
 from runbooks.providers.cloudflare import CloudflareProvider, IpRanges
 from runbooks.providers.dns import DnsResolver
-from runbooks.providers.tls import TlsClient
+from runbooks.providers.tls import CertificateInfo, TlsClient
 
 REQUIRED_SSL_MODE = "strict"
 MIN_TLS = (1, 2)
 
-
-def _named(check: str, subject: str, fn: Callable[[], CheckResult | Sequence[CheckResult]]) -> CheckFn:
-    fn.check_name = check  # type: ignore[attr-defined]  # a check function carries its id and subject for run_checks
-    fn.subject = subject  # type: ignore[attr-defined]  # a check function carries its id and subject for run_checks
-    return fn
+#: the edge posture checks (check-dns-posture), each id registered once
+EDGE = CheckFamily("edge")
 
 
 class _Ranges:
@@ -57,340 +56,291 @@ def _posture_word(proxied: bool) -> str:
     return "proxied" if proxied else "DNS-only"
 
 
+class _Certificates:
+    """Each hostname's certificate, read once per run and shared by the three ``tls.*`` checks."""
+
+    def __init__(self, tls: TlsClient):
+        self.tls, self._memo = tls, Memo()
+
+    def get(self, name: str) -> CertificateInfo:
+        return self._memo.get(name, lambda: self.tls.certificate(name))
+
+
 # -- per hostname ------------------------------------------------------------------------------------
-def record_check(cf: CloudflareProvider, h: Hostname) -> CheckFn:
-    def run() -> CheckResult:
-        rec = cf.find_record(h.name)
-        expected = sorted(set((h.blue_green or {}).values())) if h.blue_green else [h.target]
-        if rec is None:
-            return CheckResult.fail(
-                "dns.record",
-                h.name,
-                "no A, AAAA or CNAME record in the zone",
-                f"create a {h.record_type} record {h.name} -> {h.target} "
-                f"({_posture_word(h.posture is Posture.PROXIED)})",
-            )
-        if rec.type != h.record_type:
-            return CheckResult.fail(
-                "dns.record",
-                h.name,
-                f"record is {rec.type} {rec.content}, expected {h.record_type}",
-                f"replace it with a {h.record_type} record -> {h.target}",
-            )
-        if rec.content.rstrip(".").lower() not in [t.lower() for t in expected]:
-            return CheckResult.fail(
-                "dns.record",
-                h.name,
-                f"{rec.type} -> {rec.content}; expected {' or '.join(expected)}",
-                f"point the record at {h.target} (or run flip-blue-green for blue/green hosts)",
-            )
-        colour = next((c for c, t in (h.blue_green or {}).items() if t == rec.content), None)
-        return CheckResult.ok("dns.record", h.name, f"{rec.type} -> {rec.content}" + (f" ({colour})" if colour else ""))
-
-    return _named("dns.record", h.name, run)
-
-
-def proxied_check(cf: CloudflareProvider, h: Hostname) -> CheckFn:
-    def run() -> CheckResult:
-        rec = cf.find_record(h.name)
-        want = h.posture is Posture.PROXIED
-        if rec is None:
-            return CheckResult.fail("dns.proxied", h.name, "no record", "create the record first (see dns.record)")
-        if rec.proxied != want:
-            why = (
-                "server-sent events and large uploads break through the proxy"
-                if not want
-                else "a DNS-only record exposes the origin's address"
-            )
-            return CheckResult.fail(
-                "dns.proxied",
-                h.name,
-                f"record is {_posture_word(rec.proxied)}; required posture is {_posture_word(want)} ({why})",
-                f"set proxied={str(want).lower()} on {h.name} in the Cloudflare dashboard or API",
-            )
-        return CheckResult.ok("dns.proxied", h.name, f"{_posture_word(rec.proxied)}, as required")
-
-    return _named("dns.proxied", h.name, run)
-
-
-def resolution_check(cf: CloudflareProvider, resolver: DnsResolver, ranges: _Ranges, h: Hostname) -> CheckFn:
-    def run() -> CheckResult:
-        want = h.posture is Posture.PROXIED
-        rec = cf.find_record(h.name)
-        res = resolver.addresses(h.name)
-        source = ranges.get()[1]
-        if not res.addresses:
-            return CheckResult.fail(
-                "dns.resolution",
-                h.name,
-                f"{res.rcode}: no address from {resolver.description}",
-                "check the record exists and its target resolves",
-            )
-        inside = [a for a in res.addresses if ranges.inside(a)]
-        outside = [a for a in res.addresses if not ranges.inside(a)]
-        chain = f" via {' -> '.join(res.cname_chain)}" if res.cname_chain else ""
-        seen = (
-            f"answers {', '.join(res.addresses)}{chain}: {len(inside)} inside, {len(outside)} outside "
-            f"Cloudflare's ranges ({source})"
+@EDGE.check("dns.record", title="the record has the inventory's type and target")
+def record(cf: CloudflareProvider, h: Hostname) -> CheckResult:
+    rec = cf.find_record(h.name)
+    expected = sorted(set((h.blue_green or {}).values())) if h.blue_green else [h.target]
+    if rec is None:
+        return record.fail(
+            h.name,
+            "no A, AAAA or CNAME record in the zone",
+            f"create a {h.record_type} record {h.name} -> {h.target} ({_posture_word(h.posture is Posture.PROXIED)})",
         )
-        if inside and outside:
-            return CheckResult.fail(
-                "dns.resolution",
-                h.name,
-                seen + "; mixed answers",
-                "remove the extra A/AAAA records so that one posture answers",
-            )
-        observed = bool(inside)
-        flag = "no record" if rec is None else f"flag says {_posture_word(rec.proxied)}"
-        if rec is not None and observed != rec.proxied:
-            return CheckResult.fail(
-                "dns.resolution",
-                h.name,
-                f"{seen}; {flag}: resolution disagrees with the flag",
-                "another record or a stale delegation answers; check the zone's NS delegation and duplicate records",
-            )
-        if observed != want:
-            return CheckResult.fail(
-                "dns.resolution",
-                h.name,
-                f"{seen}; {flag}; required posture is {_posture_word(want)}",
-                f"set proxied={str(want).lower()} on {h.name} (see dns.proxied)",
-            )
-        return CheckResult.ok("dns.resolution", h.name, f"{seen}; {flag}")
-
-    return _named("dns.resolution", h.name, run)
+    if rec.type != h.record_type:
+        return record.fail(
+            h.name,
+            f"record is {rec.type} {rec.content}, expected {h.record_type}",
+            f"replace it with a {h.record_type} record -> {h.target}",
+        )
+    if rec.content.rstrip(".").lower() not in [t.lower() for t in expected]:
+        return record.fail(
+            h.name,
+            f"{rec.type} -> {rec.content}; expected {' or '.join(expected)}",
+            f"point the record at {h.target} (or run flip-blue-green for blue/green hosts)",
+        )
+    colour = next((c for c, t in (h.blue_green or {}).items() if t == rec.content), None)
+    return record.ok(h.name, f"{rec.type} -> {rec.content}" + (f" ({colour})" if colour else ""))
 
 
-def certificate_check(tls: TlsClient, h: Hostname, min_cert_days: int) -> CheckFn:
-    def run() -> list[CheckResult]:
-        c = tls.certificate(h.name)
-        out = []
-        if c.chain_valid:
-            out.append(
-                CheckResult.ok("tls.chain", h.name, f"chains to a trusted root (issuer {c.issuer!r}, {c.tls_version})")
-            )
-        else:
-            out.append(
-                CheckResult.fail(
-                    "tls.chain",
-                    h.name,
-                    f"chain does not validate: {c.chain_error} (issuer {c.issuer!r})",
-                    "install a certificate issued by a trusted CA (Cloudflare edge "
-                    "certificate or the origin's), with its full chain",
-                )
-            )
-        names = ", ".join(c.names) or "(no subjectAltName)"
-        if c.covers_host:
-            out.append(CheckResult.ok("tls.name", h.name, f"covered by {names}"))
-        else:
-            out.append(
-                CheckResult.fail(
-                    "tls.name",
-                    h.name,
-                    f"certificate covers {names}, not {h.name}",
-                    f"issue a certificate whose subjectAltName includes {h.name}",
-                )
-            )
-        days = c.days_left
-        expiry = f"expires {c.not_after:%Y-%m-%d %H:%M} UTC ({days:.1f} days left; minimum {min_cert_days})"
-        if days > min_cert_days:
-            out.append(CheckResult.ok("tls.expiry", h.name, expiry))
-        else:
-            out.append(
-                CheckResult.fail(
-                    "tls.expiry", h.name, expiry, "renew the certificate now and check why automatic renewal did not"
-                )
-            )
-        return out
-
-    return _named("tls.certificate", h.name, run)
+@EDGE.check("dns.proxied", title="the record's proxied flag is the required posture")
+def proxied(cf: CloudflareProvider, h: Hostname) -> CheckResult:
+    rec = cf.find_record(h.name)
+    want = h.posture is Posture.PROXIED
+    if rec is None:
+        return proxied.fail(h.name, "no record", "create the record first (see dns.record)")
+    if rec.proxied != want:
+        why = (
+            "server-sent events and large uploads break through the proxy"
+            if not want
+            else "a DNS-only record exposes the origin's address"
+        )
+        return proxied.fail(
+            h.name,
+            f"record is {_posture_word(rec.proxied)}; required posture is {_posture_word(want)} ({why})",
+            f"set proxied={str(want).lower()} on {h.name} in the Cloudflare dashboard or API",
+        )
+    return proxied.ok(h.name, f"{_posture_word(rec.proxied)}, as required")
 
 
-def pages_check(cf: CloudflareProvider, tls: TlsClient, h: Hostname) -> CheckFn:
-    def run() -> list[CheckResult]:
-        assert h.pages_project
-        p = cf.pages_project(h.pages_project)
-        rec = cf.find_record(h.name)
-        out = []
-        problems = []
-        if rec is None or rec.content.rstrip(".") != p.subdomain:
-            problems.append(f"record points at {rec.content if rec else 'nothing'}, not the project's {p.subdomain}")
-        status = p.domain_status.get(h.name)
-        if status != "active":
-            problems.append(f"custom domain {h.name} is {status or 'not attached'} on the project")
-        if problems:
-            out.append(
-                CheckResult.fail(
-                    "pages.project",
-                    h.name,
-                    f"project {p.name}: " + "; ".join(problems),
-                    f"attach {h.name} as a custom domain of Pages project {p.name} and "
-                    f"point the record at {p.subdomain}",
-                )
-            )
-        else:
-            out.append(
-                CheckResult.ok(
-                    "pages.project", h.name, f"served by Pages project {p.name} ({p.subdomain}); custom domain active"
-                )
-            )
-        if h.pages_function:
-            try:
-                r = tls.request(h.name, "GET", "/")
-            except ProviderError as e:
-                out.append(
-                    CheckResult.fail(
-                        "pages.function",
-                        h.name,
-                        f"could not fetch / : {e}",
-                        "fix TLS for this hostname first (see the tls.* rows), then re-run",
-                    )
-                )
-                return out
-            gated = r.status_code in (401, 403)
-            seen = f"latest deployment uses_functions={p.uses_functions}; unauthenticated GET / -> {r.status_code}"
-            if p.uses_functions and gated:
-                out.append(CheckResult.ok("pages.function", h.name, seen + " (the Function gates it)"))
-            else:
-                out.append(
-                    CheckResult.fail(
-                        "pages.function",
-                        h.name,
-                        seen + " (the Function's gate is missing)",
-                        f"redeploy Pages project {p.name} with its functions/ directory (the JWKS gate), then re-run",
-                    )
-                )
-        return out
-
-    return _named("pages.project", h.name, run)
+@EDGE.check("dns.resolution", title="resolution answers inside or outside Cloudflare's ranges as the flag says")
+def resolution(cf: CloudflareProvider, resolver: DnsResolver, ranges: _Ranges, h: Hostname) -> CheckResult:
+    want = h.posture is Posture.PROXIED
+    rec = cf.find_record(h.name)
+    res = resolver.addresses(h.name)
+    source = ranges.get()[1]
+    if not res.addresses:
+        return resolution.fail(
+            h.name,
+            f"{res.rcode}: no address from {resolver.description}",
+            "check the record exists and its target resolves",
+        )
+    inside = [a for a in res.addresses if ranges.inside(a)]
+    outside = [a for a in res.addresses if not ranges.inside(a)]
+    chain = f" via {' -> '.join(res.cname_chain)}" if res.cname_chain else ""
+    seen = (
+        f"answers {', '.join(res.addresses)}{chain}: {len(inside)} inside, {len(outside)} outside "
+        f"Cloudflare's ranges ({source})"
+    )
+    if inside and outside:
+        return resolution.fail(
+            h.name, seen + "; mixed answers", "remove the extra A/AAAA records so that one posture answers"
+        )
+    observed = bool(inside)
+    flag = "no record" if rec is None else f"flag says {_posture_word(rec.proxied)}"
+    if rec is not None and observed != rec.proxied:
+        return resolution.fail(
+            h.name,
+            f"{seen}; {flag}: resolution disagrees with the flag",
+            "another record or a stale delegation answers; check the zone's NS delegation and duplicate records",
+        )
+    if observed != want:
+        return resolution.fail(
+            h.name,
+            f"{seen}; {flag}; required posture is {_posture_word(want)}",
+            f"set proxied={str(want).lower()} on {h.name} (see dns.proxied)",
+        )
+    return resolution.ok(h.name, f"{seen}; {flag}")
 
 
-def cookie_check(tls: TlsClient, h: Hostname, cookie_domain: str, sign_in_path: str) -> CheckFn:
-    def run() -> CheckResult:
+@EDGE.check("tls.chain", title="the certificate chains to a trusted root")
+def tls_chain(certs: _Certificates, h: Hostname) -> CheckResult:
+    c = certs.get(h.name)
+    if c.chain_valid:
+        return tls_chain.ok(h.name, f"chains to a trusted root (issuer {c.issuer!r}, {c.tls_version})")
+    return tls_chain.fail(
+        h.name,
+        f"chain does not validate: {c.chain_error} (issuer {c.issuer!r})",
+        "install a certificate issued by a trusted CA (Cloudflare edge certificate or the origin's), "
+        "with its full chain",
+    )
+
+
+@EDGE.check("tls.name", title="the certificate covers the hostname")
+def tls_name(certs: _Certificates, h: Hostname) -> CheckResult:
+    c = certs.get(h.name)
+    names = ", ".join(c.names) or "(no subjectAltName)"
+    if c.covers_host:
+        return tls_name.ok(h.name, f"covered by {names}")
+    return tls_name.fail(
+        h.name,
+        f"certificate covers {names}, not {h.name}",
+        f"issue a certificate whose subjectAltName includes {h.name}",
+    )
+
+
+@EDGE.check("tls.expiry", title="the certificate has more than the minimum days left")
+def tls_expiry(certs: _Certificates, h: Hostname, min_cert_days: int) -> CheckResult:
+    c = certs.get(h.name)
+    days = c.days_left
+    expiry = f"expires {c.not_after:%Y-%m-%d %H:%M} UTC ({days:.1f} days left; minimum {min_cert_days})"
+    if days > min_cert_days:
+        return tls_expiry.ok(h.name, expiry)
+    return tls_expiry.fail(h.name, expiry, "renew the certificate now and check why automatic renewal did not")
+
+
+@EDGE.check("pages.project", title="the hostname is a custom domain of its Pages project")
+def pages_project(cf: CloudflareProvider, h: Hostname) -> CheckResult:
+    assert h.pages_project
+    p = cf.pages_project(h.pages_project)
+    rec = cf.find_record(h.name)
+    problems = []
+    if rec is None or rec.content.rstrip(".") != p.subdomain:
+        problems.append(f"record points at {rec.content if rec else 'nothing'}, not the project's {p.subdomain}")
+    status = p.domain_status.get(h.name)
+    if status != "active":
+        problems.append(f"custom domain {h.name} is {status or 'not attached'} on the project")
+    if problems:
+        return pages_project.fail(
+            h.name,
+            f"project {p.name}: " + "; ".join(problems),
+            f"attach {h.name} as a custom domain of Pages project {p.name} and point the record at {p.subdomain}",
+        )
+    return pages_project.ok(h.name, f"served by Pages project {p.name} ({p.subdomain}); custom domain active")
+
+
+@EDGE.check("pages.function", title="the Pages Function gates unauthenticated requests")
+def pages_function(cf: CloudflareProvider, tls: TlsClient, h: Hostname) -> CheckResult:
+    assert h.pages_project
+    p = cf.pages_project(h.pages_project)
+    try:
+        r = tls.request(h.name, "GET", "/")
+    except ProviderError as e:
+        return pages_function.fail(
+            h.name, f"could not fetch / : {e}", "fix TLS for this hostname first (see the tls.* rows), then re-run"
+        )
+    gated = r.status_code in (401, 403)
+    seen = f"latest deployment uses_functions={p.uses_functions}; unauthenticated GET / -> {r.status_code}"
+    if p.uses_functions and gated:
+        return pages_function.ok(h.name, seen + " (the Function gates it)")
+    return pages_function.fail(
+        h.name,
+        seen + " (the Function's gate is missing)",
+        f"redeploy Pages project {p.name} with its functions/ directory (the JWKS gate), then re-run",
+    )
+
+
+@EDGE.check("cookie.session", title="the session cookie spans subdomains, Secure, HttpOnly, SameSite")
+def cookie_session(tls: TlsClient, h: Hostname, cookie_domain: str, sign_in_path: str) -> CheckResult:
+    try:
+        r = tls.request(h.name, "POST", sign_in_path)
+    except ProviderError as e:
+        return cookie_session.fail(
+            h.name, f"could not sign in: {e}", "fix TLS for this hostname first (see the tls.* rows), then re-run"
+        )
+    headers = r.headers.get_list("set-cookie")
+    if not headers:
+        return cookie_session.fail(
+            h.name,
+            f"POST {sign_in_path} -> {r.status_code}, no Set-Cookie",
+            "check the sign-in endpoint (the check signs in to read the session cookie)",
+        )
+    problems, seen = [], []
+    for header in headers:
+        jar = SimpleCookie()
         try:
-            r = tls.request(h.name, "POST", sign_in_path)
-        except ProviderError as e:
-            return CheckResult.fail(
-                "cookie.session",
-                h.name,
-                f"could not sign in: {e}",
-                "fix TLS for this hostname first (see the tls.* rows), then re-run",
-            )
-        headers = r.headers.get_list("set-cookie")
-        if not headers:
-            return CheckResult.fail(
-                "cookie.session",
-                h.name,
-                f"POST {sign_in_path} -> {r.status_code}, no Set-Cookie",
-                "check the sign-in endpoint (the check signs in to read the session cookie)",
-            )
-        problems, seen = [], []
-        for header in headers:
-            jar = SimpleCookie()
-            try:
-                jar.load(header)
-            except CookieError:
-                problems.append(f"unparseable Set-Cookie {header.split('=', 1)[0]!r}")
-                continue
-            for name, morsel in jar.items():
-                attrs = []
-                domain = morsel["domain"].lstrip(".").lower()
-                if domain != cookie_domain:
-                    problems.append(f"{name}: Domain={domain or '(none: host-only)'}, expected {cookie_domain}")
+            jar.load(header)
+        except CookieError:
+            problems.append(f"unparseable Set-Cookie {header.split('=', 1)[0]!r}")
+            continue
+        for name, morsel in jar.items():
+            attrs = []
+            domain = morsel["domain"].lstrip(".").lower()
+            if domain != cookie_domain:
+                problems.append(f"{name}: Domain={domain or '(none: host-only)'}, expected {cookie_domain}")
+            else:
+                attrs.append(f"Domain={domain}")
+            for flag, label in (("secure", "Secure"), ("httponly", "HttpOnly")):
+                if morsel[flag]:
+                    attrs.append(label)
                 else:
-                    attrs.append(f"Domain={domain}")
-                for flag, label in (("secure", "Secure"), ("httponly", "HttpOnly")):
-                    if morsel[flag]:
-                        attrs.append(label)
-                    else:
-                        problems.append(f"{name}: {label} missing")
-                samesite = morsel["samesite"]
-                if not samesite:
-                    problems.append(f"{name}: SameSite missing")
-                else:
-                    attrs.append(f"SameSite={samesite}")
-                seen.append(f"{name}: {'; '.join(attrs)}")
-        if problems:
-            return CheckResult.fail(
-                "cookie.session",
-                h.name,
-                "; ".join(problems),
-                f"set the session cookie with Domain={cookie_domain}; Secure; HttpOnly; "
-                "SameSite=Lax (the app's cookie settings), so sessions span subdomains",
-            )
-        return CheckResult.ok("cookie.session", h.name, "; ".join(seen))
-
-    return _named("cookie.session", h.name, run)
-
-
-def events_check(tls: TlsClient, h: Hostname, events_path: str, min_spread_s: float) -> CheckFn:
-    def run() -> CheckResult:
-        arrivals = tls.events(h.name, events_path)
-        if len(arrivals) < 2:
-            return CheckResult.fail(
-                "sse.unbuffered",
-                h.name,
-                f"{len(arrivals)} event(s) from GET {events_path}",
-                "check the events endpoint serves a stream of at least two events",
-            )
-        spread = arrivals[-1].offset_s - arrivals[0].offset_s
-        seen = (
-            f"{len(arrivals)} events; first after {arrivals[0].offset_s:.2f}s, last after "
-            f"{arrivals[-1].offset_s:.2f}s (spread {spread:.2f}s)"
+                    problems.append(f"{name}: {label} missing")
+            samesite = morsel["samesite"]
+            if not samesite:
+                problems.append(f"{name}: SameSite missing")
+            else:
+                attrs.append(f"SameSite={samesite}")
+            seen.append(f"{name}: {'; '.join(attrs)}")
+    if problems:
+        return cookie_session.fail(
+            h.name,
+            "; ".join(problems),
+            f"set the session cookie with Domain={cookie_domain}; Secure; HttpOnly; "
+            "SameSite=Lax (the app's cookie settings), so sessions span subdomains",
         )
-        if spread < min_spread_s:
-            return CheckResult.fail(
-                "sse.unbuffered",
-                h.name,
-                seen + ": delivered at once (buffered)",
-                f"make {h.name} DNS-only (proxied=false): a buffering proxy holds the stream",
-            )
-        return CheckResult.ok("sse.unbuffered", h.name, seen + ": streamed as they were produced")
+    return cookie_session.ok(h.name, "; ".join(seen))
 
-    return _named("sse.unbuffered", h.name, run)
+
+@EDGE.check("sse.unbuffered", title="server-sent events arrive as they are produced")
+def sse_unbuffered(tls: TlsClient, h: Hostname, events_path: str, min_spread_s: float) -> CheckResult:
+    arrivals = tls.events(h.name, events_path)
+    if len(arrivals) < 2:
+        return sse_unbuffered.fail(
+            h.name,
+            f"{len(arrivals)} event(s) from GET {events_path}",
+            "check the events endpoint serves a stream of at least two events",
+        )
+    spread = arrivals[-1].offset_s - arrivals[0].offset_s
+    seen = (
+        f"{len(arrivals)} events; first after {arrivals[0].offset_s:.2f}s, last after "
+        f"{arrivals[-1].offset_s:.2f}s (spread {spread:.2f}s)"
+    )
+    if spread < min_spread_s:
+        return sse_unbuffered.fail(
+            h.name,
+            seen + ": delivered at once (buffered)",
+            f"make {h.name} DNS-only (proxied=false): a buffering proxy holds the stream",
+        )
+    return sse_unbuffered.ok(h.name, seen + ": streamed as they were produced")
 
 
 # -- zone ---------------------------------------------------------------------------------------------
+@EDGE.check("zone.ssl", title="SSL mode Full (strict)")
+def zone_ssl(cf: CloudflareProvider, zone: str) -> CheckResult:
+    v = cf.setting("ssl")
+    if v == REQUIRED_SSL_MODE:
+        return zone_ssl.ok(zone, "SSL mode strict (edge verifies the origin's certificate)")
+    return zone_ssl.fail(
+        zone,
+        f"SSL mode is {v}",
+        "set SSL/TLS encryption mode to Full (strict) once every origin has a valid certificate",
+    )
+
+
+@EDGE.check("zone.always_use_https", title="Always Use HTTPS on")
+def zone_always_https(cf: CloudflareProvider, zone: str) -> CheckResult:
+    v = cf.setting("always_use_https")
+    if v == "on":
+        return zone_always_https.ok(zone, "Always Use HTTPS is on")
+    return zone_always_https.fail(
+        zone, f"Always Use HTTPS is {v}", "turn Always Use HTTPS on (SSL/TLS > Edge Certificates)"
+    )
+
+
+@EDGE.check("zone.min_tls_version", title="minimum TLS version 1.2 or higher")
+def zone_min_tls(cf: CloudflareProvider, zone: str) -> CheckResult:
+    v = cf.setting("min_tls_version")
+    try:
+        ok = tuple(int(x) for x in v.split(".")) >= MIN_TLS
+    except ValueError:
+        ok = False
+    if ok:
+        return zone_min_tls.ok(zone, f"minimum TLS version {v}")
+    return zone_min_tls.fail(zone, f"minimum TLS version is {v}", "set Minimum TLS Version to 1.2 or higher")
+
+
 def zone_checks(cf: CloudflareProvider, zone: str) -> list[CheckFn]:
-    def ssl_mode() -> CheckResult:
-        v = cf.setting("ssl")
-        if v == REQUIRED_SSL_MODE:
-            return CheckResult.ok("zone.ssl", zone, "SSL mode strict (edge verifies the origin's certificate)")
-        return CheckResult.fail(
-            "zone.ssl",
-            zone,
-            f"SSL mode is {v}",
-            "set SSL/TLS encryption mode to Full (strict) once every origin has a valid certificate",
-        )
-
-    def always_https() -> CheckResult:
-        v = cf.setting("always_use_https")
-        if v == "on":
-            return CheckResult.ok("zone.always_use_https", zone, "Always Use HTTPS is on")
-        return CheckResult.fail(
-            "zone.always_use_https",
-            zone,
-            f"Always Use HTTPS is {v}",
-            "turn Always Use HTTPS on (SSL/TLS > Edge Certificates)",
-        )
-
-    def min_tls() -> CheckResult:
-        v = cf.setting("min_tls_version")
-        try:
-            ok = tuple(int(x) for x in v.split(".")) >= MIN_TLS
-        except ValueError:
-            ok = False
-        if ok:
-            return CheckResult.ok("zone.min_tls_version", zone, f"minimum TLS version {v}")
-        return CheckResult.fail(
-            "zone.min_tls_version", zone, f"minimum TLS version is {v}", "set Minimum TLS Version to 1.2 or higher"
-        )
-
-    return [
-        _named("zone.ssl", zone, ssl_mode),
-        _named("zone.always_use_https", zone, always_https),
-        _named("zone.min_tls_version", zone, min_tls),
-    ]
+    return [check.on(zone, cf, zone) for check in (zone_ssl, zone_always_https, zone_min_tls)]
 
 
 def build_checks(
@@ -410,21 +360,25 @@ def build_checks(
     The sign-in and server-sent-events paths are the inventory's ``probes`` (the service contract) unless given."""
     sign_in_path = sign_in_path or env.probes.sign_in_path
     events_path = events_path or env.probes.events_path
-    ranges = _Ranges(cf)
+    ranges, certs = _Ranges(cf), _Certificates(tls)
     checks: list[CheckFn] = []
     for h in hostnames if hostnames is not None else env.hostnames:
         checks += [
-            record_check(cf, h),
-            proxied_check(cf, h),
-            resolution_check(cf, resolver, ranges, h),
-            certificate_check(tls, h, min_cert_days),
+            record.on(h.name, cf, h),
+            proxied.on(h.name, cf, h),
+            resolution.on(h.name, cf, resolver, ranges, h),
+            tls_chain.on(h.name, certs, h),
+            tls_name.on(h.name, certs, h),
+            tls_expiry.on(h.name, certs, h, min_cert_days),
         ]
         if h.pages_project:
-            checks.append(pages_check(cf, tls, h))
+            checks.append(pages_project.on(h.name, cf, h))
+            if h.pages_function:
+                checks.append(pages_function.on(h.name, cf, tls, h))
         if h.sets_session_cookie:
-            checks.append(cookie_check(tls, h, env.cookie_domain, sign_in_path))
+            checks.append(cookie_session.on(h.name, tls, h, env.cookie_domain, sign_in_path))
         if h.streams_events:
-            checks.append(events_check(tls, h, events_path, min_event_spread_s))
+            checks.append(sse_unbuffered.on(h.name, tls, h, events_path, min_event_spread_s))
     return [*checks, *zone_checks(cf, env.zone)]
 
 

@@ -18,11 +18,15 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from runbooks.checks.base import CheckFn, CheckResult
-from runbooks.inventory.models import SplitTriggers
+from runbooks.checks.base import CheckResult
+from runbooks.checks.builder import CheckFamily, CheckFn
+from runbooks.inventory.models import Environment, SplitTriggers
 
 #: below this coverage of the window, a verdict is not trustworthy: WARN instead of PASS
 MIN_COVERAGE = 0.8
+
+#: the split triggers (split-trigger-review), each id registered once
+SPLIT = CheckFamily("split-triggers")
 
 
 @dataclass(frozen=True)
@@ -42,17 +46,16 @@ def _coverage(samples: Sequence[Sample], window: timedelta) -> float:
     return min(1.0, (samples[-1].at - samples[0].at) / window)
 
 
+@SPLIT.check("split.worker_memory")
 def worker_memory(
     service: str, samples: Sequence[Sample], limit_bytes: float, triggers: SplitTriggers, *, now: datetime | None = None
 ) -> CheckResult:
     """Memory used by a worker service against its allocation, over the review window."""
-    check = "split.worker_memory"
     now = now or datetime.now(UTC)
     window = timedelta(hours=triggers.window_hours)
     pts = _in_window(samples, window, now)
     if not pts or limit_bytes <= 0:
-        return CheckResult.warn(
-            check,
+        return worker_memory.warn(
             service,
             f"no memory samples in the last {triggers.window_hours} h",
             "check that the metrics API returns memory for this service, then re-run",
@@ -66,38 +69,35 @@ def worker_memory(
         f"(peak {peak:.0%}); trigger at {triggers.sustained_share:.0%} of samples"
     )
     if share >= triggers.sustained_share:
-        return CheckResult.fail(
-            check,
+        return worker_memory.fail(
             service,
             evidence,
             "trigger fired: move workers to a dedicated tier first (HOSTING.md, when to split)",
         )
     coverage = _coverage(pts, window)
     if coverage < MIN_COVERAGE:
-        return CheckResult.warn(
-            check,
+        return worker_memory.warn(
             service,
             f"{evidence}; samples cover only {coverage:.0%} of the window",
             "not enough history for a verdict: re-run when the window is covered",
         )
     if over:
-        return CheckResult.warn(
-            check, service, evidence, "above the threshold at times but not consistently: watch the trend"
+        return worker_memory.warn(
+            service, evidence, "above the threshold at times but not consistently: watch the trend"
         )
-    return CheckResult.ok(check, service, evidence)
+    return worker_memory.ok(service, evidence)
 
 
+@SPLIT.check("split.api_latency")
 def api_latency(
     service: str, p95_ms: Sequence[Sample], triggers: SplitTriggers, *, now: datetime | None = None
 ) -> CheckResult:
     """Noisy neighbour: API p95 latency above ``api_latency_p95_ratio`` x baseline, sustained over the window."""
-    check = "split.api_latency"
     now = now or datetime.now(UTC)
     window = timedelta(hours=triggers.window_hours)
     pts = _in_window(p95_ms, window, now)
     if not pts:
-        return CheckResult.warn(
-            check,
+        return api_latency.warn(
             service,
             f"no latency samples in the last {triggers.window_hours} h",
             "check that the metrics API returns HTTP latency for this service, then re-run",
@@ -112,27 +112,26 @@ def api_latency(
         f"worst {worst:.0f} ms"
     )
     if share >= triggers.sustained_share:
-        return CheckResult.fail(
-            check,
+        return api_latency.fail(
             service,
             evidence,
             "trigger fired: sustained noisy-neighbour effect on API latency, split immediately",
         )
     if over:
-        return CheckResult.warn(check, service, evidence, "latency spikes, not sustained: correlate with deploys")
-    return CheckResult.ok(check, service, evidence)
+        return api_latency.warn(service, evidence, "latency spikes, not sustained: correlate with deploys")
+    return api_latency.ok(service, evidence)
 
 
+@SPLIT.check("split.multi_region")
 def multi_region(triggers: SplitTriggers) -> CheckResult:
-    check = "split.multi_region"
+    """A multi-region requirement recorded in the inventory (re-architect)."""
     if triggers.multi_region_required:
-        return CheckResult.fail(
-            check,
+        return multi_region.fail(
             "platform",
             "a multi-region requirement is recorded in the inventory",
             "trigger fired: re-architect (one workspace, one region no longer holds)",
         )
-    return CheckResult.ok(check, "platform", "no multi-region requirement recorded")
+    return multi_region.ok("platform", "no multi-region requirement recorded")
 
 
 def build_checks(
@@ -143,25 +142,15 @@ def build_checks(
     now: datetime | None = None,
 ) -> list[CheckFn]:
     """``memory``: worker service -> (samples in bytes, limit in bytes); ``latency``: web service -> p95 ms."""
-    checks: list[CheckFn] = []
-    for svc, (samples, limit) in memory.items():
-
-        def memory_check(svc: str = svc, samples: Sequence[Sample] = samples, limit: float = limit) -> CheckResult:
-            return worker_memory(svc, samples, limit, triggers, now=now)
-
-        checks.append(memory_check)
-    for svc, samples in latency.items():
-
-        def latency_check(svc: str = svc, samples: Sequence[Sample] = samples) -> CheckResult:
-            return api_latency(svc, samples, triggers, now=now)
-
-        checks.append(latency_check)
-    checks.append(lambda: multi_region(triggers))
-    return checks
+    return [
+        *(worker_memory.on(svc, svc, samples, limit, triggers, now=now) for svc, (samples, limit) in memory.items()),
+        *(api_latency.on(svc, svc, samples, triggers, now=now) for svc, samples in latency.items()),
+        multi_region.on("platform", triggers),
+    ]
 
 
 def series_from_render(
-    env: Any,
+    env: Environment,
     render: Any,
     *,
     now: datetime | None = None,
