@@ -124,3 +124,24 @@ def test_every_family_registers_its_checks_once_and_ids_are_unique_across_famili
     assert all(len(f) for f in families)
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
     assert {"dns.proxied", "tls.expiry", "backup.checksum", "config.rotation_complete", "supabase.vector"} <= set(ids)
+
+
+def test_every_check_a_twin_fault_names_is_registered_in_its_runbooks_family() -> None:
+    from runbooks.sandbox.faults import catalogue
+
+    family = {
+        "check-dns-posture": EDGE,
+        "verify-backup-posture": BACKUP,
+        "audit-config-placement": CONFIG,
+        "verify-platform-posture": PLATFORM,
+        "split-trigger-review": SPLIT,
+    }
+    named = [
+        (c.runbook, spec.split("@", 1)[0])
+        for fault in catalogue().values()
+        for c in fault.caught_by
+        if c.runbook in family
+        for spec in c.checks
+    ]
+    assert named, "no fault is caught by a check family"
+    assert [(r, i) for r, i in named if i not in family[r].ids()] == []

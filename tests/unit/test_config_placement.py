@@ -11,6 +11,7 @@ import pytest
 from runbooks.checks.base import CheckResult, Status, run_checks
 from runbooks.checks.config_placement import build_checks, generation_of_image
 from runbooks.inventory.loader import load
+from runbooks.inventory.models import Environment
 from runbooks.secrets import fingerprint
 
 GEN = "2026.11.3"
@@ -43,7 +44,7 @@ class Dep:
 class FakeRender:
     """A Render workspace laid out as HOSTING.md wants it; tests break one thing at a time."""
 
-    env: Any
+    env: Environment
     group_env: dict[str, str] = field(default_factory=dict)
     linked: list[str] = field(default_factory=list)
     service_envs: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -53,7 +54,7 @@ class FakeRender:
     running: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def healthy(cls, env: Any) -> FakeRender:
+    def healthy(cls, env: Environment) -> FakeRender:
         keys = {k: f"value-of-{k.lower()}-0123456789" for k in env.env_groups[0].keys}
         r = cls(env, group_env=dict(keys), linked=[s.name for s in env.services])
         for s in env.services:
@@ -89,11 +90,11 @@ class FakeRender:
 
 
 @pytest.fixture(scope="module")
-def env() -> Any:
+def env() -> Environment:
     return load("production")
 
 
-def results(env: Any, render: FakeRender) -> list[CheckResult]:
+def results(env: Environment, render: FakeRender) -> list[CheckResult]:
     return run_checks(build_checks(env, render), max_workers=1)
 
 
@@ -101,7 +102,7 @@ def failing(rs: list[CheckResult]) -> list[tuple[str, str]]:
     return [(r.check, r.subject) for r in rs if r.status is Status.FAIL]
 
 
-def test_a_correct_workspace_passes_every_check(env: Any) -> None:
+def test_a_correct_workspace_passes_every_check(env: Environment) -> None:
     rs = results(env, FakeRender.healthy(env))
     assert rs and all(r.status is Status.PASS for r in rs), [r for r in rs if r.status is not Status.PASS]
     assert {r.check for r in rs} == {
@@ -117,7 +118,7 @@ def test_a_correct_workspace_passes_every_check(env: Any) -> None:
     }
 
 
-def test_no_value_in_evidence(env: Any) -> None:
+def test_no_value_in_evidence(env: Environment) -> None:
     r = FakeRender.healthy(env)
     r.service_envs["api"]["SUPABASE_SECRET_KEY"] = r.group_env["SUPABASE_SECRET_KEY"]
     for res in results(env, r):
@@ -125,14 +126,14 @@ def test_no_value_in_evidence(env: Any) -> None:
             assert value not in res.evidence + res.remediation
 
 
-def test_missing_key_in_group_fails(env: Any) -> None:
+def test_missing_key_in_group_fails(env: Environment) -> None:
     r = FakeRender.healthy(env)
     del r.group_env["OAUTH_CLIENT_SECRET"]
     group = env.env_groups[0].name
     assert ("config.key_in_group", f"{group}:OAUTH_CLIENT_SECRET") in failing(results(env, r))
 
 
-def test_code_coupled_value_in_group_fails(env: Any) -> None:
+def test_code_coupled_value_in_group_fails(env: Environment) -> None:
     r = FakeRender.healthy(env)
     r.group_env["SPECTRAL_GENERATION"] = GEN
     rs = results(env, r)
@@ -141,13 +142,13 @@ def test_code_coupled_value_in_group_fails(env: Any) -> None:
     assert "set it on each service" in bad[0].remediation
 
 
-def test_unlinked_service_fails(env: Any) -> None:
+def test_unlinked_service_fails(env: Environment) -> None:
     r = FakeRender.healthy(env)
     r.linked.remove("ops")
     assert ("config.service_linked", f"{env.env_groups[0].name}:ops") in failing(results(env, r))
 
 
-def test_rotating_key_on_a_service_fails(env: Any) -> None:
+def test_rotating_key_on_a_service_fails(env: Environment) -> None:
     r = FakeRender.healthy(env)
     r.service_envs["api"]["SUPABASE_SECRET_KEY"] = r.group_env["SUPABASE_SECRET_KEY"]
     rs = results(env, r)
@@ -156,7 +157,7 @@ def test_rotating_key_on_a_service_fails(env: Any) -> None:
     assert "delete SUPABASE_SECRET_KEY from service api" in bad[0].remediation
 
 
-def test_code_coupled_value_missing_or_wrong_on_a_service_fails(env: Any) -> None:
+def test_code_coupled_value_missing_or_wrong_on_a_service_fails(env: Environment) -> None:
     r = FakeRender.healthy(env)
     del r.service_envs["worker"]["DRAIN_TIMEOUT_SECONDS"]
     r.service_envs["app"]["HANDLER_CONCURRENCY"] = "999"
@@ -165,26 +166,26 @@ def test_code_coupled_value_missing_or_wrong_on_a_service_fails(env: Any) -> Non
     assert ("config.code_coupled_on_service", "app:HANDLER_CONCURRENCY") in got
 
 
-def test_generation_variable_differing_from_the_running_deploy_fails(env: Any) -> None:
+def test_generation_variable_differing_from_the_running_deploy_fails(env: Environment) -> None:
     r = FakeRender.healthy(env)
     r.images["worker"] = "registry.example/spectral:2026.11.2"
     r.running["worker"]["generation"] = "2026.11.2"
     assert failing(results(env, r)) == [("config.generation_matches_deploy", "worker")]
 
 
-def test_process_reporting_another_generation_fails(env: Any) -> None:
+def test_process_reporting_another_generation_fails(env: Environment) -> None:
     r = FakeRender.healthy(env)
     r.running["app"]["generation"] = "2026.10.9"
     assert failing(results(env, r)) == [("config.generation_matches_deploy", "app")]
 
 
-def test_service_without_live_deploy_fails(env: Any) -> None:
+def test_service_without_live_deploy_fails(env: Environment) -> None:
     r = FakeRender.healthy(env)
     r.images["ops"] = None
     assert ("config.generation_matches_deploy", "ops") in failing(results(env, r))
 
 
-def test_services_on_different_generations_warn(env: Any) -> None:
+def test_services_on_different_generations_warn(env: Environment) -> None:
     r = FakeRender.healthy(env)
     for name in ("api",):
         r.service_envs[name]["SPECTRAL_GENERATION"] = "2026.11.4"
@@ -195,7 +196,7 @@ def test_services_on_different_generations_warn(env: Any) -> None:
     assert [x.check for x in warn] == ["config.generation_consistent"] and not failing(rs)
 
 
-def test_unfinished_rotations_warn_with_what_to_do(env: Any) -> None:
+def test_unfinished_rotations_warn_with_what_to_do(env: Environment) -> None:
     from runbooks.procedures.rotate_keys import STEPS
     from runbooks.state.rotation import KeyRotation
 
@@ -223,7 +224,7 @@ def test_unfinished_rotations_warn_with_what_to_do(env: Any) -> None:
     assert not failing(rs)  # a WARN: the scheduled audit shows it without failing
 
 
-def test_service_running_stale_keys_fails(env: Any) -> None:
+def test_service_running_stale_keys_fails(env: Environment) -> None:
     r = FakeRender.healthy(env)
     r.group_env["SUPABASE_SECRET_KEY"] = "a-newer-value-0123456789"
     for name in r.running:
@@ -232,7 +233,7 @@ def test_service_running_stale_keys_fails(env: Any) -> None:
     assert failing(results(env, r)) == [("config.service_runs_current_keys", "ops")]
 
 
-def test_unreachable_health_endpoint_fails(env: Any) -> None:
+def test_unreachable_health_endpoint_fails(env: Environment) -> None:
     r = FakeRender.healthy(env)
     del r.running["worker"]
     assert ("config.service_runs_current_keys", "worker") in failing(results(env, r))
@@ -242,14 +243,14 @@ def _row(rs: list[CheckResult], check: str, subject: str) -> CheckResult:
     return next(x for x in rs if x.check == check and x.subject == subject)
 
 
-def test_without_a_health_report_the_generation_is_not_verifiable_never_a_pass(env: Any) -> None:
+def test_without_a_health_report_the_generation_is_not_verifiable_never_a_pass(env: Environment) -> None:
     r = FakeRender.healthy(env)
     del r.running["worker"]  # e.g. a worker whose health lines are missing from its log
     row = _row(results(env, r), "config.generation_matches_deploy", "worker")
     assert row.status is Status.WARN and "not verifiable" in row.evidence
 
 
-def test_a_service_without_the_contract_is_warn_not_verifiable(env: Any) -> None:
+def test_a_service_without_the_contract_is_warn_not_verifiable(env: Environment) -> None:
     r = FakeRender.healthy(env)
     r.running["api"] = {"status": "ok"}  # answers, but reports neither generation nor keys
     rs = results(env, r)
@@ -259,7 +260,7 @@ def test_a_service_without_the_contract_is_warn_not_verifiable(env: Any) -> None
         assert "not verifiable" in row.evidence and "SERVICE_CONTRACT.md" in row.evidence
 
 
-def test_a_git_built_service_is_checked_from_its_deploys_commit(env: Any) -> None:
+def test_a_git_built_service_is_checked_from_its_deploys_commit(env: Environment) -> None:
     commit = "3" * 40
     r = FakeRender.healthy(env)
     r.commits["ops"] = commit

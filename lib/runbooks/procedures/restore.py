@@ -26,6 +26,7 @@ import zstandard
 from pyrage import x25519
 
 from runbooks.errors import BadParameter
+from runbooks.inventory.models import Environment
 from runbooks.providers.postgres import Postgres, row_counts, schema_signature
 from runbooks.providers.s3 import S3
 from runbooks.state.backups import BACKUP_SUFFIX, MANIFEST_FORMAT, latest_backup, manifest_key, utcnow
@@ -96,7 +97,7 @@ def server_identity(server: Postgres) -> tuple[str, int]:
     return host.lower(), int(rest.split("/", 1)[0] or 5432)
 
 
-def scratch_server(env: Any, scratch_ref: str) -> Postgres:
+def scratch_server(env: Environment, scratch_ref: str) -> Postgres:
     """The server the drill restores onto: ``scratch_ref``'s, checked by :func:`check_scratch_server`.
 
     Outside the sandbox an empty ``scratch_ref`` is refused before ``database_url`` is even resolved."""

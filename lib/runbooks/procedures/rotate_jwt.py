@@ -28,6 +28,7 @@ from typing import Any
 import jwt
 
 from runbooks.errors import BadParameter
+from runbooks.inventory.models import Environment
 from runbooks.providers.supabase_keys import SigningKey, SupabaseKeys
 
 #: algorithms of a new signing key (the Management API's ``CreateSigningKeyBody``, asymmetric ones only:
@@ -295,7 +296,7 @@ def forged_like(token: str) -> str:
     )
 
 
-def codex_checker(env: Any) -> Callable[[str], tuple[bool, str]] | None:
+def codex_checker(env: Environment) -> Callable[[str], tuple[bool, str]] | None:
     """codex's acceptance of a token: its HTTPS endpoint answers 2xx with the token, and 401 without one and
     with a forged one (same kid and claims, signed by another key): proof that it validates signatures
     through the JWKS rather than accepting any bearer token."""
@@ -360,7 +361,7 @@ def check_parameters(
 
 
 def build(
-    env: Any,
+    env: Environment,
     *,
     probe_email: str,
     probe_password_ref: str,

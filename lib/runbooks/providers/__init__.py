@@ -1,1 +1,2 @@
-"""One module per vendor (cloudflare, render, supabase, s3, postgres, dns, tls), built from the inventory."""
+"""Vendor providers (render, cloudflare, supabase, s3: ``base.Provider``, by name in ``registry``) and the
+protocol clients (dns, tls, postgres), each built from the inventory."""

@@ -11,11 +11,14 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import cloudflare
 
-from runbooks.providers.base import ProviderError
+from runbooks.providers.base import Provider, ProviderError
+
+if TYPE_CHECKING:
+    from runbooks.inventory.models import Environment
 
 #: Cloudflare's published ranges (https://www.cloudflare.com/ips/): the fallback when /ips cannot be read
 PUBLISHED_IPV4: tuple[str, ...] = (
@@ -104,8 +107,8 @@ class CreatedToken:
     value: str = field(repr=False)
 
 
-class CloudflareProvider:
-    provider = "cloudflare"
+class CloudflareProvider(Provider):
+    name = "cloudflare"
 
     def __init__(
         self, base_url: str, api_token: str, *, account_id: str, zone: str, timeout: float = 20.0, max_retries: int = 2
@@ -118,7 +121,7 @@ class CloudflareProvider:
         self._lock = threading.Lock()
 
     @classmethod
-    def from_environment(cls, env: Any) -> CloudflareProvider:
+    def from_environment(cls, env: Environment) -> Self:
         from runbooks.secrets import secret
 
         return cls(
@@ -131,20 +134,14 @@ class CloudflareProvider:
     def close(self) -> None:
         self._client.close()
 
-    def __enter__(self) -> CloudflareProvider:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
-
     def _call(self, operation: str, fn: Callable[[], T]) -> T:
         try:
             return fn()
         except cloudflare.APIStatusError as e:
             detail = "; ".join(f"{x.get('code')}: {x.get('message')}" for x in _errors(e.body)) or str(e.message)
-            raise ProviderError(self.provider, operation, detail, status=e.status_code) from None
+            raise ProviderError(self.name, operation, detail, status=e.status_code) from None
         except cloudflare.APIError as e:
-            raise ProviderError(self.provider, operation, type(e).__name__ + ": " + str(e.message)) from None
+            raise ProviderError(self.name, operation, type(e).__name__ + ": " + str(e.message)) from None
 
     # -- zone ------------------------------------------------------------------------------------
     @property
@@ -156,7 +153,7 @@ class CloudflareProvider:
                 )
                 if not zones:
                     raise ProviderError(
-                        self.provider,
+                        self.name,
                         f"look up zone {self.zone_name}",
                         "no such zone in this account (is the token scoped to it?)",
                     )
@@ -275,7 +272,7 @@ class CloudflareProvider:
         """The calling token's id and status; raises ProviderError if the token is not valid."""
         r = self._call("verify API token", lambda: self._client.user.tokens.verify())
         if r is None:
-            raise ProviderError(self.provider, "verify API token", "empty answer")
+            raise ProviderError(self.name, "verify API token", "empty answer")
         return TokenInfo(id=r.id, name="", status=str(r.status))
 
     def list_tokens(self) -> list[TokenInfo]:
@@ -290,7 +287,7 @@ class CloudflareProvider:
                 return None
             raise
         if t is None:
-            raise ProviderError(self.provider, f"get API token {token_id}", "empty answer")
+            raise ProviderError(self.name, f"get API token {token_id}", "empty answer")
         return _token_info(t)
 
     def find_tokens(self, name: str) -> list[TokenInfo]:
@@ -315,7 +312,7 @@ class CloudflareProvider:
             lambda: self._client.user.tokens.create(name=name, policies=body),  # type: ignore[arg-type]  # plain dicts
         )
         if t is None or not t.value or not t.id:
-            raise ProviderError(self.provider, f"create API token {name}", "no token or value returned")
+            raise ProviderError(self.name, f"create API token {name}", "no token or value returned")
         return CreatedToken(_token_info(t), str(t.value))
 
     def delete_token(self, token_id: str) -> None:
@@ -330,7 +327,7 @@ class CloudflareProvider:
         """
         value = self._call(f"roll API token {token_id}", lambda: self._client.user.tokens.value.update(token_id))
         if not value:
-            raise ProviderError(self.provider, f"roll API token {token_id}", "no value returned")
+            raise ProviderError(self.name, f"roll API token {token_id}", "no value returned")
         return str(value)
 
 

@@ -8,7 +8,7 @@ one, the system resolver answers (``dns.resolver``).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import dns.exception
 import dns.flags
@@ -19,6 +19,9 @@ import dns.rdatatype
 import dns.resolver
 
 from runbooks.providers.base import ProviderError
+
+if TYPE_CHECKING:
+    from runbooks.inventory.models import Environment
 
 
 @dataclass(frozen=True)
@@ -57,7 +60,7 @@ def _parse(name: str, rdtype: str, msg: dns.message.Message, transport: str) -> 
 
 
 class DnsResolver:
-    provider = "dns"
+    name = "dns"  #: labels its errors, as a provider's name does
 
     def __init__(self, server: str | None = None, *, timeout: float = 3.0, attempts: int = 2):
         self.server: tuple[str, int] | None = None
@@ -67,7 +70,7 @@ class DnsResolver:
         self.timeout, self.attempts = timeout, attempts
 
     @classmethod
-    def from_environment(cls, env: Any) -> DnsResolver:
+    def from_environment(cls, env: Environment) -> DnsResolver:
         return cls(env.endpoints.dns_resolver)
 
     @property
@@ -83,7 +86,7 @@ class DnsResolver:
                 return self._system(name, rdtype) if self.server is None else self._direct(name, rdtype, tcp)
             except (dns.exception.Timeout, OSError) as e:
                 last = e
-        raise ProviderError(self.provider, operation, f"{type(last).__name__}: {last}")
+        raise ProviderError(self.name, operation, f"{type(last).__name__}: {last}")
 
     def _direct(self, name: str, rdtype: str, tcp: bool) -> Resolution:
         assert self.server is not None
@@ -102,7 +105,7 @@ class DnsResolver:
         except dns.resolver.NXDOMAIN:
             return Resolution(name, rdtype, "NXDOMAIN", (), (), False, "system")
         except dns.resolver.NoNameservers as e:
-            raise ProviderError(self.provider, f"resolve {name} {rdtype}", str(e)) from None
+            raise ProviderError(self.name, f"resolve {name} {rdtype}", str(e)) from None
         return _parse(name, rdtype, answer.response, "system")
 
     def addresses(self, name: str) -> Resolution:

@@ -16,13 +16,16 @@ import subprocess
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
 from runbooks.providers.base import ProviderError
+
+if TYPE_CHECKING:
+    from runbooks.inventory.models import Environment
 
 PG_BIN_ENV = "RUNBOOKS_PG_BIN"
 #: schemas that belong to the server or the platform, never to the application's data
@@ -85,14 +88,14 @@ def tool(name: str, server_major: int | None = None) -> str:
 class Postgres:
     """One server reached through a DSN (libpq URL or key=value conninfo)."""
 
-    provider = "postgres"
+    name = "postgres"  #: labels its errors, as a provider's name does
 
     def __init__(self, dsn: str, *, connect_timeout: int = 10):
         self._params: dict[str, Any] = conninfo_to_dict(dsn)
         self._params.setdefault("connect_timeout", connect_timeout)
 
     @classmethod
-    def from_environment(cls, env: Any, ref: str | None = None) -> Postgres:
+    def from_environment(cls, env: Environment, ref: str | None = None) -> Postgres:
         from runbooks.secrets import secret
 
         return cls(secret(ref or env.credentials.database_url))
@@ -130,7 +133,7 @@ class Postgres:
         try:
             conn = psycopg.connect(self.conninfo(), autocommit=autocommit)
         except psycopg.Error as e:
-            raise ProviderError(self.provider, f"connect to {self.describe()}", str(e).strip()) from e
+            raise ProviderError(self.name, f"connect to {self.describe()}", str(e).strip()) from e
         with conn:
             yield conn
 
@@ -155,7 +158,7 @@ class Postgres:
 
     def drop_database(self, name: str) -> None:
         if name == self.dbname:
-            raise ProviderError(self.provider, f"drop database {name}", "refusing to drop the connected database")
+            raise ProviderError(self.name, f"drop database {name}", "refusing to drop the connected database")
         with self.connect() as c:
             c.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
 

@@ -20,7 +20,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from http import HTTPStatus
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 from render.public_api.api.deploys import create_deploy, list_deploys, retrieve_deploy
@@ -45,8 +45,11 @@ from render.public_api.models.log_direction import LogDirection
 from render.public_api.types import UNSET, Response
 
 from runbooks import redact
-from runbooks.providers.base import ProviderError, retry_transient
+from runbooks.providers.base import Provider, ProviderError, retry_transient
 from runbooks.secrets import protect
+
+if TYPE_CHECKING:
+    from runbooks.inventory.models import Environment
 
 TERMINAL_DEPLOY = {"live", "build_failed", "update_failed", "pre_deploy_failed", "canceled", "deactivated"}
 METRICS = {"memory": get_memory, "memory-limit": get_memory_limit, "cpu": get_cpu, "http-latency": get_http_latency}
@@ -131,17 +134,17 @@ def _service(s: Any, health_path: str) -> RenderService:
     )
 
 
-def public_names(env: Any) -> frozenset[str]:
+def public_names(env: Environment) -> frozenset[str]:
     """Env var names whose values are configuration, not secrets: the inventory's code-coupled values
     (minus any name that is also rotating key material, which the inventory refuses anyway)."""
     rotating = {k.name for k in env.config.rotating_keys}
     return frozenset(n for n in env.config.code_coupled if n not in rotating)
 
 
-class RenderProvider:
+class RenderProvider(Provider):
     """Client of the Render API for one workspace (owner)."""
 
-    provider = "render"
+    name = "render"
 
     def __init__(
         self,
@@ -168,7 +171,7 @@ class RenderProvider:
         self._http = httpx.Client(timeout=5.0)
 
     @classmethod
-    def from_environment(cls, env: Any) -> RenderProvider:
+    def from_environment(cls, env: Environment) -> Self:
         from runbooks.secrets import secret
 
         return cls(
@@ -184,12 +187,6 @@ class RenderProvider:
     def close(self) -> None:
         self._client.get_httpx_client().close()
         self._http.close()
-
-    def __enter__(self) -> RenderProvider:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     def _value(self, where: str, key: str, value: str) -> str:
         """``value`` of env var ``key``; registered for redaction unless ``key`` is a public name."""
@@ -208,15 +205,13 @@ class RenderProvider:
         try:
             resp = retry_transient(once)() if idempotent else once()
         except httpx.HTTPStatusError as e:
-            raise ProviderError(
-                self.provider, operation, "transient error persisted", status=e.response.status_code
-            ) from e
+            raise ProviderError(self.name, operation, "transient error persisted", status=e.response.status_code) from e
         except httpx.HTTPError as e:
-            raise ProviderError(self.provider, operation, f"{type(e).__name__}: {e}") from e
+            raise ProviderError(self.name, operation, f"{type(e).__name__}: {e}") from e
         if resp.status_code >= HTTPStatus.BAD_REQUEST:
             detail = resp.parsed.message if isinstance(resp.parsed, Error) and resp.parsed.message else ""
             raise ProviderError(
-                self.provider,
+                self.name,
                 operation,
                 redact.cut(str(detail or resp.content.decode(errors="replace")), 300),
                 status=int(resp.status_code),
@@ -233,7 +228,7 @@ class RenderProvider:
         for s in self.services():
             if s.name == name:
                 return s
-        raise ProviderError(self.provider, f"find service {name}", "no such service in the workspace", status=404)
+        raise ProviderError(self.name, f"find service {name}", "no such service in the workspace", status=404)
 
     def service_env(self, service_id: str) -> dict[str, str]:
         """The service's own env vars (not its groups'); values registered for redaction."""
@@ -251,7 +246,7 @@ class RenderProvider:
         metas = self._call("list env groups", list_env_groups, name=[name]) or []
         meta = next((m for m in metas if m.name == name), None)
         if meta is None:
-            raise ProviderError(self.provider, f"find env group {name}", "no such env group", status=404)
+            raise ProviderError(self.name, f"find env group {name}", "no such env group", status=404)
         g = self._call(f"retrieve env group {name}", retrieve_env_group, meta.id)
         env = {v.key: self._value(name, v.key, v.value) for v in g.env_vars}
         links = list(g.service_links)
@@ -285,9 +280,7 @@ class RenderProvider:
             if d.status in TERMINAL_DEPLOY:
                 return d
             if time.monotonic() > deadline:
-                raise ProviderError(
-                    self.provider, f"wait for deploy {deploy_id}", f"still {d.status} after {timeout:.0f}s"
-                )
+                raise ProviderError(self.name, f"wait for deploy {deploy_id}", f"still {d.status} after {timeout:.0f}s")
             time.sleep(interval)
 
     # -- health and metrics -----------------------------------------------------------------------
@@ -309,7 +302,7 @@ class RenderProvider:
     ) -> list[tuple[datetime, str]]:
         """The newest ``limit`` log lines of a service containing ``text``: [(timestamp, message)], newest first."""
         if not self.owner_id:
-            raise ProviderError(self.provider, "list logs", "the workspace (owner id) is not known")
+            raise ProviderError(self.name, "list logs", "the workspace (owner id) is not known")
         kwargs: dict[str, Any] = {"start_time": since} if since else {}
         page = self._call(
             f"logs of {service_id}",

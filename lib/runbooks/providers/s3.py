@@ -17,13 +17,16 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import closing
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, Self
 
 import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from runbooks.providers.base import ProviderError
+from runbooks.providers.base import Provider, ProviderError
+
+if TYPE_CHECKING:
+    from runbooks.inventory.models import Environment
 
 CredentialName = Literal["s3_runtime", "s3_backup_writer", "s3_drill_reader"]
 MIN_PART_SIZE = 5 * 1024 * 1024  # S3's minimum for every part but the last
@@ -77,8 +80,10 @@ class UploadResult:
     parts: int
 
 
-class S3:
-    provider = "s3"
+class S3(Provider):
+    """S3 with one credential of the inventory (``label`` names it in errors and evidence)."""
+
+    name = "s3"
 
     def __init__(
         self,
@@ -105,7 +110,7 @@ class S3:
         )
 
     @classmethod
-    def from_environment(cls, env: Any, credential: CredentialName) -> S3:
+    def from_environment(cls, env: Environment, credential: CredentialName = "s3_runtime") -> Self:
         from runbooks.secrets import secret
 
         cred = getattr(env.credentials, credential)
@@ -123,7 +128,7 @@ class S3:
         except ClientError as e:
             status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
             raise ProviderError(
-                self.provider, f"{operation} as {self.label}", f"{error_code(e)}: {e}", status=status
+                self.name, f"{operation} as {self.label}", f"{error_code(e)}: {e}", status=status
             ) from e
 
     # -- objects --------------------------------------------------------------------------------
@@ -134,7 +139,7 @@ class S3:
                 for o in page.get("Contents", []):
                     yield ObjectRef(bucket, o["Key"], int(o["Size"]), o["LastModified"])
         except ClientError as e:
-            raise ProviderError(self.provider, f"list s3://{bucket}/{prefix} as {self.label}", error_code(e)) from e
+            raise ProviderError(self.name, f"list s3://{bucket}/{prefix} as {self.label}", error_code(e)) from e
 
     def head(self, bucket: str, key: str, version_id: str | None = None) -> dict[str, Any]:
         kw: dict[str, Any] = {"Bucket": bucket, "Key": key}
@@ -188,7 +193,7 @@ class S3:
         except ClientError as e:
             if error_code(e) in absent:
                 return None
-            raise ProviderError(self.provider, f"{operation} as {self.label}", error_code(e)) from e
+            raise ProviderError(self.name, f"{operation} as {self.label}", error_code(e)) from e
 
     def versioning(self, bucket: str) -> str | None:
         out = self._config("get bucket versioning", self.client.get_bucket_versioning, (), Bucket=bucket)

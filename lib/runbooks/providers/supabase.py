@@ -10,12 +10,15 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
 from runbooks import redact
-from runbooks.providers.base import ProviderError, http_client, retry_transient
+from runbooks.providers.base import Provider, ProviderError, http_client, retry_transient
+
+if TYPE_CHECKING:
+    from runbooks.inventory.models import Environment
 
 #: the services a restore makes unavailable and whose health the PITR runbook waits for
 HEALTH_SERVICES = ("db", "auth", "rest", "storage", "realtime", "pooler")
@@ -28,29 +31,23 @@ class PitrWindow:
     latest: datetime | None
 
 
-class SupabaseManagement:
+class SupabaseManagement(Provider):
     """Client of the Supabase Management API for one project."""
 
-    provider = "supabase"
+    name = "supabase"
 
     def __init__(self, base_url: str, access_token: str, project_ref: str, *, timeout: float = 30.0):
         self.project_ref = project_ref
         self._http = http_client(base_url, token=access_token, timeout=timeout)
 
     @classmethod
-    def from_environment(cls, env: Any) -> SupabaseManagement:
+    def from_environment(cls, env: Environment) -> Self:
         from runbooks.secrets import secret
 
         return cls(env.endpoints.supabase_api, secret(env.credentials.supabase_access_token), env.supabase_project_ref)
 
     def close(self) -> None:
         self._http.close()
-
-    def __enter__(self) -> SupabaseManagement:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     @property
     def project_path(self) -> str:
@@ -69,13 +66,13 @@ class SupabaseManagement:
         try:
             resp = retry_transient(call)() if idempotent else call()
         except httpx.HTTPError as e:
-            raise ProviderError(self.provider, operation, str(e)) from e
+            raise ProviderError(self.name, operation, str(e)) from e
         if resp.status_code >= 400:
             try:
                 detail = resp.json().get("message", resp.text)
             except ValueError:
                 detail = resp.text
-            raise ProviderError(self.provider, operation, redact.cut(str(detail), 500), status=resp.status_code)
+            raise ProviderError(self.name, operation, redact.cut(str(detail), 500), status=resp.status_code)
         if not resp.content:
             return None
         try:

@@ -9,7 +9,7 @@ registered for redaction before they are returned (:func:`runbooks.secrets.prote
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Self
 
 import httpx
 
@@ -17,6 +17,9 @@ from runbooks import redact
 from runbooks.providers.base import ProviderError
 from runbooks.providers.supabase import SupabaseManagement
 from runbooks.secrets import protect
+
+if TYPE_CHECKING:
+    from runbooks.inventory.models import Environment
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,7 @@ class SupabaseKeys(SupabaseManagement):
         self._project = httpx.Client(base_url=self.project_url, timeout=10.0)
 
     @classmethod
-    def from_environment(cls, env: Any) -> SupabaseKeys:
+    def from_environment(cls, env: Environment) -> Self:
         from runbooks.secrets import secret
 
         return cls(
@@ -75,9 +78,6 @@ class SupabaseKeys(SupabaseManagement):
     def close(self) -> None:
         super().close()
         self._project.close()
-
-    def __enter__(self) -> SupabaseKeys:
-        return self
 
     # -- API keys ---------------------------------------------------------------------------------
     def api_keys(self, *, reveal: bool = False) -> list[ApiKey]:
@@ -103,7 +103,7 @@ class SupabaseKeys(SupabaseManagement):
         )
         key = _api_key(data)
         if key.value is None:
-            raise ProviderError(self.provider, f"create {kind} API key", "the response did not reveal the new key")
+            raise ProviderError(self.name, f"create {kind} API key", "the response did not reveal the new key")
         return key
 
     def delete_api_key(self, key_id: str, *, reason: str = "rotating_key") -> None:
@@ -119,7 +119,7 @@ class SupabaseKeys(SupabaseManagement):
         try:
             r = self._project.get("/rest/v1/", headers={"apikey": value})
         except httpx.HTTPError as e:
-            raise ProviderError(self.provider, "call the project's REST API", type(e).__name__) from e
+            raise ProviderError(self.name, "call the project's REST API", type(e).__name__) from e
         return r.status_code < 400, r.status_code
 
     # -- JWT signing keys -------------------------------------------------------------------------
@@ -155,7 +155,7 @@ class SupabaseKeys(SupabaseManagement):
             r = self._project.get("/auth/v1/.well-known/jwks.json")
             r.raise_for_status()
         except httpx.HTTPError as e:
-            raise ProviderError(self.provider, "fetch JWKS", type(e).__name__) from e
+            raise ProviderError(self.name, "fetch JWKS", type(e).__name__) from e
         return dict(r.json())
 
     def password_token(self, email: str, password: str, publishable_key: str) -> str:
@@ -168,9 +168,7 @@ class SupabaseKeys(SupabaseManagement):
                 json={"email": email, "password": password},
             )
         except httpx.HTTPError as e:
-            raise ProviderError(self.provider, "sign in (token endpoint)", type(e).__name__) from e
+            raise ProviderError(self.name, "sign in (token endpoint)", type(e).__name__) from e
         if r.status_code >= 400:
-            raise ProviderError(
-                self.provider, "sign in (token endpoint)", redact.cut(r.text, 200), status=r.status_code
-            )
+            raise ProviderError(self.name, "sign in (token endpoint)", redact.cut(r.text, 200), status=r.status_code)
         return protect(str(r.json()["access_token"]), "supabase:access-token")

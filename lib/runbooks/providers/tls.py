@@ -15,13 +15,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import httpx
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from runbooks.providers.base import ProviderError
+
+if TYPE_CHECKING:
+    from runbooks.inventory.models import Environment
 
 
 @dataclass(frozen=True)
@@ -61,13 +64,13 @@ class EventArrival:
 
 
 class TlsClient:
-    provider = "tls"
+    name = "tls"  #: labels its errors, as a provider's name does
 
     def __init__(self, *, ca_bundle: str | None = None, overrides: dict[str, str] | None = None, timeout: float = 10.0):
         self.ca_bundle, self.overrides, self.timeout = ca_bundle, dict(overrides or {}), timeout
 
     @classmethod
-    def from_environment(cls, env: Any) -> TlsClient:
+    def from_environment(cls, env: Environment) -> TlsClient:
         return cls(ca_bundle=env.endpoints.ca_bundle, overrides=env.endpoints.https_overrides)
 
     def context(self, *, verify: bool = True) -> ssl.SSLContext:
@@ -93,7 +96,7 @@ class TlsClient:
         ):
             der = tls.getpeercert(binary_form=True)
             if der is None:
-                raise ProviderError(self.provider, f"TLS handshake with {host}", "no certificate presented")
+                raise ProviderError(self.name, f"TLS handshake with {host}", "no certificate presented")
             return der, tls.version() or "?"
 
     def certificate(self, host: str) -> CertificateInfo:
@@ -109,9 +112,9 @@ class TlsClient:
             try:
                 der, version = self._handshake(host, self.context(verify=False))
             except (OSError, ssl.SSLError) as e2:
-                raise ProviderError(self.provider, f"TLS handshake with {host}", str(e2)) from None
+                raise ProviderError(self.name, f"TLS handshake with {host}", str(e2)) from None
         except (OSError, ssl.SSLError) as e:
-            raise ProviderError(self.provider, f"TLS handshake with {host} at {addr[0]}:{addr[1]}", str(e)) from None
+            raise ProviderError(self.name, f"TLS handshake with {host} at {addr[0]}:{addr[1]}", str(e)) from None
         cert = x509.load_der_x509_certificate(der)
         try:
             san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
@@ -152,7 +155,7 @@ class TlsClient:
             with self._client() as c:
                 return c.request(method, url, headers={**base_headers, **(headers or {})}, extensions=ext, **kwargs)
         except httpx.HTTPError as e:
-            raise ProviderError(self.provider, f"{method} https://{host}{path}", f"{type(e).__name__}: {e}") from None
+            raise ProviderError(self.name, f"{method} https://{host}{path}", f"{type(e).__name__}: {e}") from None
 
     def events(self, host: str, path: str, *, max_events: int = 5, timeout: float = 15.0) -> list[EventArrival]:
         """Read a server-sent events stream; when each event arrived tells whether it was buffered."""
@@ -167,7 +170,7 @@ class TlsClient:
             ):
                 if resp.status_code != 200:
                     raise ProviderError(
-                        self.provider, f"GET https://{host}{path}", f"HTTP {resp.status_code}", status=resp.status_code
+                        self.name, f"GET https://{host}{path}", f"HTTP {resp.status_code}", status=resp.status_code
                     )
                 start, buf = time.monotonic(), ""
                 for chunk in resp.iter_text():
@@ -179,5 +182,5 @@ class TlsClient:
                     if len(arrivals) >= max_events or time.monotonic() - start > timeout:
                         break
         except httpx.HTTPError as e:
-            raise ProviderError(self.provider, f"GET https://{host}{path}", f"{type(e).__name__}: {e}") from None
+            raise ProviderError(self.name, f"GET https://{host}{path}", f"{type(e).__name__}: {e}") from None
         return arrivals
