@@ -122,6 +122,7 @@ def test_every_family_registers_its_checks_once_and_ids_are_unique_across_famili
     families = [EDGE, BACKUP, CONFIG, PLATFORM, SPLIT]
     ids = [i for f in families for i in f.ids()]
     assert all(len(f) for f in families)
+    assert [c.id for f in families for c in f if not c.title] == []
     assert len(ids) == len(set(ids)), sorted(i for i in ids if ids.count(i) > 1)
     assert {"dns.proxied", "tls.expiry", "backup.checksum", "config.rotation_complete", "supabase.vector"} <= set(ids)
 

@@ -105,7 +105,7 @@ def max_age_limit(max_age_hours: float, policy_hours: float) -> float:
     return float(max_age_hours or policy_hours)
 
 
-@BACKUP.check("backup.isolated")
+@BACKUP.check("backup.isolated", title="the backup bucket holds no application data")
 def isolated(run: _Run) -> CheckResult:
     name, app_names = run.name, run.app_names
     if name in app_names:
@@ -121,7 +121,7 @@ def isolated(run: _Run) -> CheckResult:
     )
 
 
-@BACKUP.check("backup.versioning")
+@BACKUP.check("backup.versioning", title="versioning is enabled on the backup bucket")
 def versioning(run: _Run) -> CheckResult:
     name, drill = run.name, run.drill
     status = drill.versioning(name)
@@ -134,7 +134,7 @@ def versioning(run: _Run) -> CheckResult:
     )
 
 
-@BACKUP.check("backup.object_lock")
+@BACKUP.check("backup.object_lock", title="object lock with the policy's default retention")
 def object_lock(run: _Run) -> CheckResult:
     name, policy, drill = run.name, run.policy, run.drill
     cfg = drill.object_lock(name)
@@ -156,7 +156,7 @@ def object_lock(run: _Run) -> CheckResult:
     return object_lock.ok(name, evidence)
 
 
-@BACKUP.check("backup.encryption")
+@BACKUP.check("backup.encryption", title="default encryption as the inventory says")
 def encryption(run: _Run) -> CheckResult:
     name, bucket, drill = run.name, run.bucket, run.drill
     rules = drill.encryption(name)
@@ -177,7 +177,7 @@ def encryption(run: _Run) -> CheckResult:
     return encryption.ok(name, f"default encryption {', '.join(algos)}")
 
 
-@BACKUP.check("backup.public_access")
+@BACKUP.check("backup.public_access", title="all four Block Public Access settings on")
 def public_access(run: _Run) -> CheckResult:
     name, drill = run.name, run.drill
     pab = drill.public_access_block(name) or {}
@@ -191,7 +191,7 @@ def public_access(run: _Run) -> CheckResult:
     return public_access.ok(name, "all four Block Public Access settings on")
 
 
-@BACKUP.check("backup.freshness")
+@BACKUP.check("backup.freshness", title="the latest backup is younger than the maximum age")
 def freshness(run: _Run) -> CheckResult:
     name, policy, shared, clock, max_age = run.name, run.policy, run.shared, run.clock, run.max_age
     obj, sidecar, _ = shared.latest()
@@ -206,7 +206,7 @@ def freshness(run: _Run) -> CheckResult:
     return freshness.ok(obj.key, evidence)
 
 
-@BACKUP.check("backup.checksum")
+@BACKUP.check("backup.checksum", title="the latest backup matches its sidecar's sha256 and size")
 def checksum(run: _Run) -> CheckResult:
     name, shared, drill = run.name, run.shared, run.drill
     obj, sidecar, why = shared.latest()
@@ -234,7 +234,7 @@ def checksum(run: _Run) -> CheckResult:
     return checksum.ok(obj.key, f"sha256 {o['sha256'][:16]}… and size {size} match the sidecar")
 
 
-@BACKUP.check("writer.cannot_delete_locked")
+@BACKUP.check("writer.cannot_delete_locked", title="the backup-writer cannot delete a locked version")
 def writer_cannot_delete(run: _Run) -> CheckResult:
     name, shared, writer, drill = run.name, run.shared, run.writer, run.drill
     key, version = shared.canary("writer")
@@ -262,7 +262,7 @@ def writer_cannot_delete(run: _Run) -> CheckResult:
     )
 
 
-@BACKUP.check("writer.no_app_read")
+@BACKUP.check("writer.no_app_read", title="the backup-writer cannot read application data")
 def writer_no_app_read(run: _Run) -> CheckResult:
     writer, runtime, clock, app_only = run.writer, run.runtime, run.clock, run.app_only
     tries: list[Attempt] = []
@@ -295,7 +295,7 @@ def writer_no_app_read(run: _Run) -> CheckResult:
     )
 
 
-@BACKUP.check("runtime.no_backup_access")
+@BACKUP.check("runtime.no_backup_access", title="the runtime credential cannot touch the backup bucket")
 def runtime_no_access(run: _Run) -> CheckResult:
     name, policy, shared, runtime, clock = run.name, run.policy, run.shared, run.runtime, run.clock
     obj, _, _ = shared.latest()
@@ -326,7 +326,7 @@ def runtime_no_access(run: _Run) -> CheckResult:
     )
 
 
-@BACKUP.check("drill.read_only")
+@BACKUP.check("drill.read_only", title="the drill-reader reads backups and writes nothing")
 def drill_read_only(run: _Run) -> CheckResult:
     name, shared, drill, clock = run.name, run.shared, run.drill, run.clock
     obj, _, _ = shared.latest()

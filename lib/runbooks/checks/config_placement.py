@@ -139,7 +139,7 @@ class _Snapshot:
         return self._get("health", svc.id, lambda: self.render.health(svc))
 
 
-@CONFIG.check("config.key_in_group")
+@CONFIG.check("config.key_in_group", title="every rotating key is in its env group")
 def keys_in_group(snap: _Snapshot, group: EnvGroup) -> list[CheckResult]:
     g = snap.group(group.name)
     out = []
@@ -162,7 +162,7 @@ def keys_in_group(snap: _Snapshot, group: EnvGroup) -> list[CheckResult]:
     return out
 
 
-@CONFIG.check("config.group_has_no_code_coupled")
+@CONFIG.check("config.group_has_no_code_coupled", title="no code-coupled value is in a shared group")
 def no_code_coupled_in_group(snap: _Snapshot, group: EnvGroup, coupled: list[str]) -> list[CheckResult]:
     g = snap.group(group.name)
     found = [k for k in coupled if k in g.env]
@@ -179,7 +179,7 @@ def no_code_coupled_in_group(snap: _Snapshot, group: EnvGroup, coupled: list[str
     ]
 
 
-@CONFIG.check("config.service_linked")
+@CONFIG.check("config.service_linked", title="every service is linked to its env group")
 def services_linked(snap: _Snapshot, group: EnvGroup, env: Environment) -> list[CheckResult]:
     g = snap.group(group.name)
     out = []
@@ -199,7 +199,7 @@ def services_linked(snap: _Snapshot, group: EnvGroup, env: Environment) -> list[
     return out
 
 
-@CONFIG.check("config.service_has_no_rotating_key")
+@CONFIG.check("config.service_has_no_rotating_key", title="no rotating key is set on a service")
 def no_key_on_service(snap: _Snapshot, service: Service, rotating: list[str]) -> list[CheckResult]:
     own = snap.env(service.name)
     found = [k for k in rotating if k in own]
@@ -216,7 +216,7 @@ def no_key_on_service(snap: _Snapshot, service: Service, rotating: list[str]) ->
     ]
 
 
-@CONFIG.check("config.code_coupled_on_service")
+@CONFIG.check("config.code_coupled_on_service", title="each service carries its code-coupled values")
 def code_coupled_on_service(snap: _Snapshot, service: Service, coupled: list[str]) -> list[CheckResult]:
     own = snap.env(service.name)
     out = []
@@ -244,14 +244,14 @@ def code_coupled_on_service(snap: _Snapshot, service: Service, coupled: list[str
     return out
 
 
-@CONFIG.check("config.generation_matches_deploy")
+@CONFIG.check("config.generation_matches_deploy", title="SPECTRAL_GENERATION names what the live deploy runs")
 def generation_matches_deploy(snap: _Snapshot, service: Service) -> CheckResult:
     return generation_check(
         service.name, snap.env(service.name).get(GENERATION), snap.live(service.name), snap.health(service.name)
     )
 
 
-@CONFIG.check("config.service_runs_current_keys")
+@CONFIG.check("config.service_runs_current_keys", title="the process runs the configured key values")
 def runs_current_keys(snap: _Snapshot, service: Service, rotating: list[str]) -> CheckResult:
     subject = service.name
     configured = {**snap.group(service.env_group).env, **snap.env(service.name)}
@@ -289,7 +289,7 @@ def runs_current_keys(snap: _Snapshot, service: Service, rotating: list[str]) ->
     )
 
 
-@CONFIG.check("config.generation_consistent")
+@CONFIG.check("config.generation_consistent", title="every service runs the same generation")
 def generation_consistent(snap: _Snapshot, env: Environment) -> CheckResult:
     gens = {s.name: snap.env(s.name).get(GENERATION) for s in env.services}
     distinct = sorted({str(g) for g in gens.values()})
@@ -304,7 +304,7 @@ def generation_consistent(snap: _Snapshot, env: Environment) -> CheckResult:
     )
 
 
-@CONFIG.check("config.rotation_complete")
+@CONFIG.check("config.rotation_complete", title="no key rotation is left half-done")
 def rotations_complete(env: Environment, rotations: Mapping[str, Any] | None) -> list[CheckResult]:
     from runbooks.state.rotation import AWAITING_MANUAL_REVOKE, manual_instruction
 

@@ -98,7 +98,7 @@ class _Platform:
         return str(self.facts.get("sb.project", self.supabase.project).get("region"))
 
 
-@PLATFORM.check("render.service")
+@PLATFORM.check("render.service", title="each service exists with its type, plan and instances")
 def render_service(p: _Platform, name: str, want: RenderServicePosture) -> CheckResult:
     env, services = p.env, p.services
     svc = services().get(name)
@@ -125,7 +125,7 @@ def render_service(p: _Platform, name: str, want: RenderServicePosture) -> Check
     return render_service.ok(name, evidence)
 
 
-@PLATFORM.check("render.region")
+@PLATFORM.check("render.region", title="each service runs in the database's region")
 def render_region(p: _Platform, name: str) -> list[CheckResult]:
     env, services, db_region = p.env, p.services, p.db_region
     svc = services().get(name)
@@ -146,7 +146,7 @@ def render_region(p: _Platform, name: str) -> list[CheckResult]:
     return [render_region.ok(name, evidence)]
 
 
-@PLATFORM.check("render.env_group_links")
+@PLATFORM.check("render.env_group_links", title="each env group is linked to exactly its services")
 def env_group_links(p: _Platform, group: EnvGroup) -> CheckResult:
     env, render, facts = p.env, p.render, p.facts
     g = facts.get(f"render.group.{group.name}", lambda: render.env_group(group.name))
@@ -166,7 +166,7 @@ def env_group_links(p: _Platform, group: EnvGroup) -> CheckResult:
     return env_group_links.ok(group.name, evidence)
 
 
-@PLATFORM.check("render.cron_job")
+@PLATFORM.check("render.cron_job", title="each cron job has its schedule, command and plan")
 def cron_job(p: _Platform, job: CronJob) -> CheckResult:
     env, services = p.env, p.services
     svc = services().get(job.name)
@@ -187,7 +187,7 @@ def cron_job(p: _Platform, job: CronJob) -> CheckResult:
     return cron_job.ok(job.name, evidence)
 
 
-@PLATFORM.check("supabase.pitr")
+@PLATFORM.check("supabase.pitr", title="PITR enabled with at least the promised window")
 def supabase_pitr(p: _Platform) -> CheckResult:
     env, supabase, facts, ref = p.env, p.supabase, p.facts, p.ref
     backups = facts.get("sb.backups", supabase.list_backups)
@@ -204,7 +204,7 @@ def supabase_pitr(p: _Platform) -> CheckResult:
     return supabase_pitr.ok(ref, evidence)
 
 
-@PLATFORM.check("supabase.ssl")
+@PLATFORM.check("supabase.ssl", title="SSL enforcement as the inventory says")
 def supabase_ssl(p: _Platform) -> CheckResult:
     supabase, facts, want, ref = p.supabase, p.facts, p.want, p.ref
     got = bool((facts.get("sb.ssl", supabase.ssl_enforcement).get("currentConfig") or {}).get("database"))
@@ -219,7 +219,7 @@ def supabase_ssl(p: _Platform) -> CheckResult:
     return supabase_ssl.ok(ref, evidence)
 
 
-@PLATFORM.check("supabase.network")
+@PLATFORM.check("supabase.network", title="network restrictions allow exactly the inventory's CIDRs")
 def supabase_network(p: _Platform) -> CheckResult:
     supabase, facts, want, ref = p.supabase, p.facts, p.want, p.ref
     nr = facts.get("sb.network", supabase.network_restrictions)
@@ -236,7 +236,7 @@ def supabase_network(p: _Platform) -> CheckResult:
     return supabase_network.ok(ref, evidence)
 
 
-@PLATFORM.check("supabase.access_token_lifetime")
+@PLATFORM.check("supabase.access_token_lifetime", title="access tokens live no longer than policy and rotation allow")
 def access_token_lifetime(p: _Platform) -> CheckResult:
     env, supabase, facts, want, ref = p.env, p.supabase, p.facts, p.want, p.ref
     exp = facts.get("sb.auth", supabase.auth_config).get("jwt_exp")
@@ -255,7 +255,7 @@ def access_token_lifetime(p: _Platform) -> CheckResult:
     return access_token_lifetime.ok(ref, evidence)
 
 
-@PLATFORM.check("supabase.signing_key")
+@PLATFORM.check("supabase.signing_key", title="the signing key in use is asymmetric")
 def signing_key(p: _Platform) -> CheckResult:
     supabase, facts, want, ref = p.supabase, p.facts, p.want, p.ref
     keys = facts.get("sb.signing", supabase.signing_keys)
@@ -271,7 +271,7 @@ def signing_key(p: _Platform) -> CheckResult:
     return signing_key.ok(ref, evidence)
 
 
-@PLATFORM.check("supabase.vector")
+@PLATFORM.check("supabase.vector", title="pgvector installed at the expected version")
 def vector(p: _Platform) -> CheckResult:
     want, ref = p.want, p.ref
     got = p.extension_version("vector")

@@ -46,7 +46,7 @@ def _coverage(samples: Sequence[Sample], window: timedelta) -> float:
     return min(1.0, (samples[-1].at - samples[0].at) / window)
 
 
-@SPLIT.check("split.worker_memory")
+@SPLIT.check("split.worker_memory", title="workers' memory not consistently above the threshold")
 def worker_memory(
     service: str, samples: Sequence[Sample], limit_bytes: float, triggers: SplitTriggers, *, now: datetime | None = None
 ) -> CheckResult:
@@ -88,7 +88,7 @@ def worker_memory(
     return worker_memory.ok(service, evidence)
 
 
-@SPLIT.check("split.api_latency")
+@SPLIT.check("split.api_latency", title="no sustained noisy-neighbour effect on API latency")
 def api_latency(
     service: str, p95_ms: Sequence[Sample], triggers: SplitTriggers, *, now: datetime | None = None
 ) -> CheckResult:
@@ -122,7 +122,7 @@ def api_latency(
     return api_latency.ok(service, evidence)
 
 
-@SPLIT.check("split.multi_region")
+@SPLIT.check("split.multi_region", title="no multi-region requirement recorded")
 def multi_region(triggers: SplitTriggers) -> CheckResult:
     """A multi-region requirement recorded in the inventory (re-architect)."""
     if triggers.multi_region_required:
