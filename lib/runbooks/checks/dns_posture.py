@@ -22,7 +22,7 @@ from runbooks.checks.builder import CheckFamily, CheckFn, Memo
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, Hostname, Posture
 from runbooks.providers.base import ProviderError
-from runbooks.providers.cloudflare import CloudflareProvider, IpRanges
+from runbooks.providers.cloudflare import CloudflareProvider, IpRanges, PagesProject
 from runbooks.providers.dns import DnsResolver
 from runbooks.providers.tls import CertificateInfo, TlsClient
 
@@ -56,14 +56,18 @@ def _posture_word(proxied: bool) -> str:
     return "proxied" if proxied else "DNS-only"
 
 
-class _Certificates:
-    """Each hostname's certificate, read once per run and shared by the three ``tls.*`` checks."""
+class _Reads:
+    """What several checks of one hostname read, once per run: its certificate (the three ``tls.*``
+    checks) and its Pages project (``pages.project`` and ``pages.function``)."""
 
-    def __init__(self, tls: TlsClient):
-        self.tls, self._memo = tls, Memo()
+    def __init__(self, cf: CloudflareProvider, tls: TlsClient):
+        self.cf, self.tls, self._memo = cf, tls, Memo()
 
-    def get(self, name: str) -> CertificateInfo:
-        return self._memo.get(name, lambda: self.tls.certificate(name))
+    def certificate(self, name: str) -> CertificateInfo:
+        return self._memo.get(("certificate", name), lambda: self.tls.certificate(name))
+
+    def pages_project(self, name: str) -> PagesProject:
+        return self._memo.get(("pages", name), lambda: self.cf.pages_project(name))
 
 
 # -- per hostname ------------------------------------------------------------------------------------
@@ -154,8 +158,8 @@ def resolution(cf: CloudflareProvider, resolver: DnsResolver, ranges: _Ranges, h
 
 
 @EDGE.check("tls.chain", title="the certificate chains to a trusted root")
-def tls_chain(certs: _Certificates, h: Hostname) -> CheckResult:
-    c = certs.get(h.name)
+def tls_chain(reads: _Reads, h: Hostname) -> CheckResult:
+    c = reads.certificate(h.name)
     if c.chain_valid:
         return tls_chain.ok(h.name, f"chains to a trusted root (issuer {c.issuer!r}, {c.tls_version})")
     return tls_chain.fail(
@@ -167,8 +171,8 @@ def tls_chain(certs: _Certificates, h: Hostname) -> CheckResult:
 
 
 @EDGE.check("tls.name", title="the certificate covers the hostname")
-def tls_name(certs: _Certificates, h: Hostname) -> CheckResult:
-    c = certs.get(h.name)
+def tls_name(reads: _Reads, h: Hostname) -> CheckResult:
+    c = reads.certificate(h.name)
     names = ", ".join(c.names) or "(no subjectAltName)"
     if c.covers_host:
         return tls_name.ok(h.name, f"covered by {names}")
@@ -180,8 +184,8 @@ def tls_name(certs: _Certificates, h: Hostname) -> CheckResult:
 
 
 @EDGE.check("tls.expiry", title="the certificate has more than the minimum days left")
-def tls_expiry(certs: _Certificates, h: Hostname, min_cert_days: int) -> CheckResult:
-    c = certs.get(h.name)
+def tls_expiry(reads: _Reads, h: Hostname, min_cert_days: int) -> CheckResult:
+    c = reads.certificate(h.name)
     days = c.days_left
     expiry = f"expires {c.not_after:%Y-%m-%d %H:%M} UTC ({days:.1f} days left; minimum {min_cert_days})"
     if days > min_cert_days:
@@ -190,10 +194,10 @@ def tls_expiry(certs: _Certificates, h: Hostname, min_cert_days: int) -> CheckRe
 
 
 @EDGE.check("pages.project", title="the hostname is a custom domain of its Pages project")
-def pages_project(cf: CloudflareProvider, h: Hostname) -> CheckResult:
+def pages_project(reads: _Reads, h: Hostname) -> CheckResult:
     assert h.pages_project
-    p = cf.pages_project(h.pages_project)
-    rec = cf.find_record(h.name)
+    p = reads.pages_project(h.pages_project)
+    rec = reads.cf.find_record(h.name)
     problems = []
     if rec is None or rec.content.rstrip(".") != p.subdomain:
         problems.append(f"record points at {rec.content if rec else 'nothing'}, not the project's {p.subdomain}")
@@ -210,11 +214,11 @@ def pages_project(cf: CloudflareProvider, h: Hostname) -> CheckResult:
 
 
 @EDGE.check("pages.function", title="the Pages Function gates unauthenticated requests")
-def pages_function(cf: CloudflareProvider, tls: TlsClient, h: Hostname) -> CheckResult:
+def pages_function(reads: _Reads, h: Hostname) -> CheckResult:
     assert h.pages_project
-    p = cf.pages_project(h.pages_project)
+    p = reads.pages_project(h.pages_project)
     try:
-        r = tls.request(h.name, "GET", "/")
+        r = reads.tls.request(h.name, "GET", "/")
     except ProviderError as e:
         return pages_function.fail(
             h.name, f"could not fetch / : {e}", "fix TLS for this hostname first (see the tls.* rows), then re-run"
@@ -360,21 +364,21 @@ def build_checks(
     The sign-in and server-sent-events paths are the inventory's ``probes`` (the service contract) unless given."""
     sign_in_path = sign_in_path or env.probes.sign_in_path
     events_path = events_path or env.probes.events_path
-    ranges, certs = _Ranges(cf), _Certificates(tls)
+    ranges, reads = _Ranges(cf), _Reads(cf, tls)
     checks: list[CheckFn] = []
     for h in hostnames if hostnames is not None else env.hostnames:
         checks += [
             record.on(h.name, cf, h),
             proxied.on(h.name, cf, h),
             resolution.on(h.name, cf, resolver, ranges, h),
-            tls_chain.on(h.name, certs, h),
-            tls_name.on(h.name, certs, h),
-            tls_expiry.on(h.name, certs, h, min_cert_days),
+            tls_chain.on(h.name, reads, h),
+            tls_name.on(h.name, reads, h),
+            tls_expiry.on(h.name, reads, h, min_cert_days),
         ]
         if h.pages_project:
-            checks.append(pages_project.on(h.name, cf, h))
+            checks.append(pages_project.on(h.name, reads, h))
             if h.pages_function:
-                checks.append(pages_function.on(h.name, cf, tls, h))
+                checks.append(pages_function.on(h.name, reads, h))
         if h.sets_session_cookie:
             checks.append(cookie_session.on(h.name, tls, h, env.cookie_domain, sign_in_path))
         if h.streams_events:
