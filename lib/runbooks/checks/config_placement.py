@@ -17,13 +17,12 @@ Evidence names variables and fingerprints, never values.
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from runbooks import service_contract
 from runbooks.checks.base import CheckResult
-from runbooks.checks.builder import CheckFamily, CheckFn
+from runbooks.checks.builder import CheckFamily, CheckFn, Memo
 from runbooks.inventory.models import EnvGroup, Environment, Service
 from runbooks.secrets import fingerprint
 
@@ -106,15 +105,10 @@ class _Snapshot:
     """What the checks read from Render, fetched once per run (checks run concurrently)."""
 
     def __init__(self, render: RenderLike):
-        self.render = render
-        self._lock = threading.Lock()
-        self._cache: dict[tuple[str, str], Any] = {}
+        self.render, self._memo = render, Memo()
 
     def _get(self, kind: str, key: str, fetch: Callable[[], Any]) -> Any:
-        with self._lock:
-            if (kind, key) not in self._cache:
-                self._cache[(kind, key)] = fetch()
-            return self._cache[(kind, key)]
+        return self._memo.get((kind, key), fetch)
 
     def group(self, name: str) -> Any:
         return self._get("group", name, lambda: self.render.env_group(name))
