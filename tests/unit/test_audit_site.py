@@ -120,6 +120,31 @@ def test_tampering_shows_in_the_banner_and_the_run_page_data(archive: Archive, t
     assert result.exit_code == 1 and "archive NOT intact: 1 finding(s)" in result.output  # built, and says so
 
 
+def add_run(archive: Archive) -> str:
+    extra = next(iter(sample_runs(1, seed=99)))
+    latest = max(r.started_at for r in sample_runs(30, seed=SEED))
+    extra = extra.model_copy(update={"started_at": latest + timedelta(hours=1), "environment": "production"})
+    extra = extra.model_copy(update={"ended_at": extra.started_at + timedelta(seconds=5)})
+    archive.commit(extra, {"notebook.ipynb": sample_notebook(extra)})
+    return extra.run_id
+
+
+def test_tampering_with_an_old_run_then_adding_a_run_is_caught(archive: Archive, tmp_path: Path) -> None:
+    site = tmp_path / "site"
+    assert build_site(site, archive.root, workers=1).verify_ok
+    old = archive.ledger.entries()[3]
+    manifest = archive.root / old.path / "run.json"
+    manifest.write_bytes(manifest.read_bytes().replace(b'"actor":"', b'"actor":"x'))
+    new = add_run(archive)
+    report = build_site(site, archive.root, workers=1)
+    assert not report.verify_ok and report.rehashed == 2  # the tampered run and the new one
+    verdict = (site / "data" / "verify.js").read_text()
+    assert old.run_id in verdict and "manifest_edited" in verdict and new not in verdict
+    assert f"runs/{new}.html" in report.written
+    again = build_site(site, archive.root, workers=1)  # still caught on the next build (no clean checkpoint)
+    assert not again.verify_ok and old.run_id in (site / "data" / "verify.js").read_text()
+
+
 def test_full_verify_rehashes_everything(archive: Archive, tmp_path: Path) -> None:
     site = tmp_path / "site"
     build_site(site, archive.root, workers=1)

@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import json
 import multiprocessing
 import os
 import time
@@ -37,13 +36,15 @@ from typing import Any
 
 from runbooks.archive.ledger import LedgerEntry
 from runbooks.archive.verify import VerifyReport
-from runbooks.audit import pages
+from runbooks.audit import pages, state
 from runbooks.audit.catalog import RunSummary, by_series, summarise
 from runbooks.audit.compliance import Compliance, load_compliance
 from runbooks.audit.notebook import NotebookRenderer, NotebookRenderError
 from runbooks.audit.reader import ArchiveReader
+from runbooks.audit.state import STATE_NAME, RunRecord
+from runbooks.audit.verifier import CHECKPOINT_NAME, Checkpoint, verify_since
 
-STATE_NAME = ".audit-site.json"
+__all__ = ["STATE_NAME", "BuildReport", "SiteError", "build_site"]
 CHUNK = 200
 
 
@@ -63,17 +64,7 @@ class BuildReport:
     seconds: float
 
 
-# -- state --------------------------------------------------------------------------------------------
-def _load_state(out: Path, version: str) -> dict[str, Any]:
-    try:
-        state = json.loads((out / STATE_NAME).read_bytes())
-    except (OSError, ValueError):
-        return {"version": version, "pages": {}, "runs": {}, "verified": {}}
-    if not isinstance(state, dict) or state.get("version") != version:
-        return {"version": version, "pages": dict(state.get("pages", {})) if isinstance(state, dict) else {}}
-    return state
-
-
+# -- files ------------------------------------------------------------------------------------------
 def _write_if_changed(out: Path, rel: str, data: bytes, written: list[str]) -> bool:
     path = out / rel
     with contextlib.suppress(OSError):
@@ -104,20 +95,12 @@ def _digest(*parts: object) -> str:
 
 
 # -- verification (own process) -----------------------------------------------------------------------
-def _verify_job(location: str, known: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
-    """Verify the archive; runs whose (entry hash, file signature) is in ``known`` are not re-hashed.
-    Returns the report and the signatures of the runs now known to be intact."""
-    reader = ArchiveReader(location)
-    signatures: dict[str, str] = {}
-
-    def unchanged(entry: LedgerEntry) -> bool:
-        sig = f"{entry.hash}|{reader.file_signature(entry)}"
-        signatures[entry.run_id] = sig
-        return known.get(entry.run_id) == sig
-
-    report = reader.verify(unchanged=unchanged)
-    bad = {f.run_id for f in report.findings}
-    return report.model_dump(mode="json"), {k: v for k, v in signatures.items() if k not in bad}
+def _verify_job(location: str, out: str, full: bool) -> tuple[dict[str, Any], bytes, bool]:
+    """The verdict (see :mod:`runbooks.audit.verifier`), the next checkpoint as bytes, and whether the
+    previous build had found any run intact (else this verification was a full one)."""
+    previous = Checkpoint.load(Path(out) / CHECKPOINT_NAME)
+    report, checkpoint = verify_since(location, previous, full=full)
+    return report.model_dump(mode="json"), checkpoint.dumps(), bool(previous.runs)
 
 
 # -- run pages (worker processes) ---------------------------------------------------------------------
@@ -163,14 +146,15 @@ def _render_runs(location: str, out: str, common: pages.Common, jobs: list[RunJo
     return len(jobs)
 
 
-def _summarise(location: str, entries: list[LedgerEntry]) -> dict[str, RunSummary]:
-    """Summaries of runs read from their manifests (unreadable ones are left out: verify reports them)."""
+def _summarise(location: str, entries: list[LedgerEntry]) -> dict[str, RunRecord]:
+    """Records of runs read from their manifests (unreadable ones are left out: verify reports them)."""
     reader = ArchiveReader(location)
-    out: dict[str, RunSummary] = {}
+    out: dict[str, RunRecord] = {}
     for entry in entries:
         manifest = reader.read_manifest(entry)
         if manifest is not None:
-            out[entry.run_id] = summarise(entry, manifest)
+            summary = summarise(entry, manifest)
+            out[entry.run_id] = RunRecord.of(summary, pages.run_row(summary))
     return out
 
 
@@ -213,51 +197,45 @@ def build_site(
     _check_out(out)
     out.mkdir(parents=True, exist_ok=True)
 
-    version = pages.site_version()
-    state = _load_state(out, version)
-    old_pages: dict[str, str] = state.get("pages", {})
-    cached: dict[str, Any] = state.get("runs", {})
-    entries = reader.entries()
-
     ctx = multiprocessing.get_context("fork")
     n_workers = workers or max(1, min(4, os.cpu_count() or 1))
     with (
         ProcessPoolExecutor(max_workers=1, mp_context=ctx) as verifier,
         ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool,
     ):
-        verified = verifier.submit(_verify_job, reader.location, {} if full_verify else state.get("verified", {}))
+        # forked first, while this process is small; it reads its own checkpoint
+        verified = verifier.submit(_verify_job, reader.location, str(out), full_verify)
+        version = pages.site_version()
+        old = state.load(out, version)
+        fields = reader.entry_fields()
 
-        summaries: dict[str, RunSummary] = {}
-        raw: dict[str, Any] = {}  #: summaries as stored in the state
-        entry_of = {e.run_id: e for e in entries}
+        records: dict[str, RunRecord] = {}
         to_read: list[LedgerEntry] = []
-        for entry in entries:
-            hit = cached.get(entry.run_id)
-            if hit is not None and hit.get("entry_hash") == entry.hash:
-                summaries[entry.run_id] = RunSummary(**hit)  # our own state, written below
-                raw[entry.run_id] = hit
+        for f in fields:
+            hit = old.runs.get(f["run_id"])
+            if hit is not None and hit.entry_hash == f["hash"]:
+                records[hit.run_id] = hit
             else:
-                to_read.append(entry)
+                to_read.append(LedgerEntry.model_construct(**f))
         if len(to_read) > 2 * CHUNK:  # a full build: read manifests in the workers too
             for part in pool.map(_summarise, [reader.location] * n_workers, _split(to_read, n_workers)):
-                summaries.update(part)
+                records.update(part)
         else:
-            summaries.update(_summarise(reader.location, to_read))
-        summaries = {e.run_id: summaries[e.run_id] for e in entries if e.run_id in summaries}  # ledger order
-        runs = list(summaries.values())
+            records.update(_summarise(reader.location, to_read))
+        records = {f["run_id"]: records[f["run_id"]] for f in fields if f["run_id"] in records}  # ledger order
+        runs = list(records.values())
         series = by_series(runs)
         procedures = sorted({r.procedure for r in runs})
         procedures_key = "|".join(procedures)
 
         # run pages: only those whose inputs changed
-        new_pages: dict[str, str] = {}
         jobs: list[RunJob] = []
         existing = _listing(out / "runs")
+        entry_of = {f["run_id"]: f for f in fields}
         for group in series.values():
             for i, r in enumerate(group):
                 prev = group[i - 1] if i else None
                 nxt = group[i + 1] if i + 1 < len(group) else None
-                rel = f"runs/{r.run_id}.html"
                 digest = _digest(
                     version,
                     r.entry_hash,
@@ -266,21 +244,45 @@ def build_site(
                     procedures_key,
                     compliance is not None,
                 )
-                new_pages[rel] = digest
-                if old_pages.get(rel) != digest or f"{r.run_id}.html" not in existing:
-                    jobs.append(RunJob(rel, entry_of[r.run_id], prev, nxt))
+                if r.page != digest or f"{r.run_id}.html" not in existing:
+                    entry = LedgerEntry.model_construct(**entry_of[r.run_id])
+                    summary = (prev.summary if prev else None, nxt.summary if nxt else None)
+                    jobs.append(RunJob(f"runs/{r.run_id}.html", entry, *summary))
+                    r.set_page(digest)
 
-        placeholder = pages.Verdict(True, "", len(entries), reader.head_hash(), [], True, 0)
+        placeholder = pages.Verdict(True, "", len(fields), reader.head_hash(), [], True, 0)
         run_common = pages.Common(procedures, placeholder, Path(reader.location).name, compliance is not None)
         rendering: list[Future[int]] = [
             pool.submit(_render_runs, reader.location, str(out), run_common, chunk)
             for chunk in _chunks(jobs, max(20, min(CHUNK, len(jobs) // (n_workers * 4) + 1)))
         ]
 
-        report_data, good_signatures = verified.result()
+        env = pages.environment(cache=True)
+        files: dict[str, bytes] = dict(pages.static_assets())
+        ordered = sorted(runs, key=lambda r: (r.started_at, r.run_id), reverse=True)
+        runs_js = pages.runs_script([r.js_row for r in ordered]).encode()
+        files["data/runs.js"] = runs_js
+        new_pages: dict[str, str] = {}
+        proc_files: dict[str, bytes] = {}
+        for procedure in procedures:
+            per_env = {e: group for (p, e), group in series.items() if p == procedure}
+            rel = f"procedures/{pages.slug(procedure)}.html"
+            digest = _digest(
+                version,
+                procedures_key,
+                compliance is not None,
+                *(f"{e}:{r.entry_hash}" for e, group in sorted(per_env.items()) for r in group),
+            )
+            new_pages[rel] = digest
+            if old.pages.get(rel) == digest and (out / rel).exists():
+                continue  # its runs are the same: the page is (the verdict comes from data/verify.js)
+            summaries = {e: [r.summary for r in group] for e, group in per_env.items()}
+            proc_files[rel] = pages.procedure_page(env, run_common, procedure, summaries).encode()
+
+        report_data, checkpoint, had_checkpoint = verified.result()
         report = VerifyReport.model_validate(report_data)
-        for f in rendering:
-            f.result()
+        for done in rendering:
+            done.result()
 
     written = [j.rel for j in jobs]
     verdict = pages.Verdict(
@@ -289,52 +291,29 @@ def build_site(
         entries=report.ledger_entries,
         head=reader.head_hash(),
         findings=[f.model_dump(mode="json") for f in report.findings],
-        full=full_verify or not state.get("verified"),
+        full=full_verify or not had_checkpoint,
         rehashed=report.runs_checked,
     )
     common = pages.Common(procedures, verdict, Path(reader.location).name, compliance is not None)
-    env = pages.environment()
-    files: dict[str, bytes] = dict(pages.static_assets())
-    runs_js = pages.runs_data(runs).encode()
-    files["data/runs.js"] = runs_js
     files["data/verify.js"] = verdict.script().encode()
-    files["index.html"] = pages.index_page(env, common, runs, hashlib.sha256(runs_js).hexdigest()[:12]).encode()
-    proc_pages: dict[str, str] = {}
-    for procedure in procedures:
-        per_env = {e: group for (p, e), group in series.items() if p == procedure}
-        rel = f"procedures/{pages.slug(procedure)}.html"
-        digest = _digest(
-            version,
-            procedures_key,
-            compliance is not None,
-            *(f"{e}:{r.entry_hash}" for e, group in sorted(per_env.items()) for r in group),
-        )
-        proc_pages[rel] = digest
-        if old_pages.get(rel) == digest and (out / rel).exists():
-            continue  # its runs are the same: the page is (the verdict comes from data/verify.js)
-        files[rel] = pages.procedure_page(env, common, procedure, per_env).encode()
+    files["index.html"] = pages.index_page(env, common, list(runs), hashlib.sha256(runs_js).hexdigest()[:12]).encode()
     if compliance is not None:
-        files["compliance.html"] = pages.compliance_page(env, common, compliance, set(summaries)).encode()
-    unchanged = len(new_pages) - len(jobs) + sum(1 for rel in proc_pages if rel not in files)
-    for rel, data in files.items():
+        files["compliance.html"] = pages.compliance_page(env, common, compliance, set(records)).encode()
+    unchanged = len(runs) - len(jobs) + len(new_pages) - len(proc_files)
+    for rel, data in [*files.items(), *proc_files.items()]:
         if not _write_if_changed(out, rel, data, written):
             unchanged += 1
-        new_pages[rel] = ""
-    new_pages.update(proc_pages)  # with their digests (a page rendered this time included)
+    new_pages.update(dict.fromkeys(files, ""))
 
     removed = []
-    for rel in sorted(set(old_pages) - set(new_pages)):
+    old_files = set(old.pages) | {f"runs/{rid}.html" for rid in old.runs}
+    for rel in sorted(old_files - set(new_pages) - {f"runs/{rid}.html" for rid in records}):
         with contextlib.suppress(FileNotFoundError):
             (out / rel).unlink()
             removed.append(rel)
 
-    new_state = {
-        "version": version,
-        "pages": new_pages,
-        "runs": {k: raw[k] if k in raw else v.as_dict() for k, v in summaries.items()},
-        "verified": good_signatures,
-    }
-    _write(out / STATE_NAME, json.dumps(new_state, separators=(",", ":")).encode())
+    _write(out / CHECKPOINT_NAME, checkpoint)
+    state.save(out, state.SiteState(version, new_pages, records), _write)
     return BuildReport(
         runs=len(runs),
         written=written,

@@ -11,7 +11,7 @@ import functools
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol, TypeVar
 
 from runbooks.archive.index import IndexedRun
 from runbooks.archive.ledger import LedgerEntry
@@ -55,8 +55,16 @@ class RunSummary:
         return str(self.row["status"])
 
     @property
+    def actor(self) -> str:
+        return str(self.row["actor"])
+
+    @property
+    def trigger(self) -> str:
+        return str(self.row["trigger"])
+
+    @property
     def started_at(self) -> datetime:
-        return _parse(str(self.row["started_at"]))
+        return parse_time(str(self.row["started_at"]))
 
     @property
     def started_iso(self) -> str:
@@ -64,7 +72,7 @@ class RunSummary:
 
 
 @functools.lru_cache(maxsize=65536)
-def _parse(iso: str) -> datetime:
+def parse_time(iso: str) -> datetime:
     return datetime.fromisoformat(iso)
 
 
@@ -96,9 +104,31 @@ def summarise(entry: LedgerEntry, m: RunManifest) -> RunSummary:
     )
 
 
-def by_series(runs: list[RunSummary]) -> dict[tuple[str, str], list[RunSummary]]:
+class Listed(Protocol):
+    """What ordering and the index page need of a run (a summary, or the build state's record of one)."""
+
+    @property
+    def run_id(self) -> str: ...
+    @property
+    def procedure(self) -> str: ...
+    @property
+    def environment(self) -> str: ...
+    @property
+    def status(self) -> str: ...
+    @property
+    def actor(self) -> str: ...
+    @property
+    def trigger(self) -> str: ...
+    @property
+    def started_at(self) -> datetime: ...
+
+
+R = TypeVar("R", bound=Listed)
+
+
+def by_series(runs: list[R]) -> dict[tuple[str, str], list[R]]:
     """Runs grouped by (procedure, environment), each group oldest first."""
-    groups: dict[tuple[str, str], list[RunSummary]] = defaultdict(list)
+    groups: dict[tuple[str, str], list[R]] = defaultdict(list)
     for r in runs:
         groups[(r.procedure, r.environment)].append(r)
     for group in groups.values():

@@ -6,9 +6,13 @@ mark has a ``<title>`` (a tooltip: the run and its value) and, where it names a 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
 from html import escape
+
+#: a procedure page draws the same runs' links and labels on every check's strip: escaped once
+_escape = functools.lru_cache(maxsize=8192)(escape)
 
 STATUS_FILL = {"PASS": "#2e9e4f", "WARN": "#e0a800", "FAIL": "#c62828", "MISSED": "#1c1c1c", "": "#d5d8dc"}
 CELL, GAP, LABEL_W = 9, 2, 0
@@ -35,8 +39,8 @@ def status_strip(marks: Sequence[Mark], *, caption: str) -> str:
         fill = STATUS_FILL.get(m.status, "#7f8c8d")
         x = i * (CELL + GAP)
         parts.append(
-            f'<a href="{escape(m.href)}"><rect x="{x}" y="1" width="{CELL}" height="{CELL}" fill="{fill}" '
-            f'data-status="{escape(m.status or "absent")}"><title>{escape(m.label)}</title></rect></a>'
+            f'<a href="{_escape(m.href)}"><rect x="{x}" y="1" width="{CELL}" height="{CELL}" fill="{fill}" '
+            f'data-status="{_escape(m.status or "absent")}"><title>{_escape(m.label)}</title></rect></a>'
         )
     parts.append("</svg>")
     return "".join(parts)

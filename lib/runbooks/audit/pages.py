@@ -21,7 +21,7 @@ from pygments.formatters import HtmlFormatter  # type: ignore[import-untyped]
 
 from runbooks.archive.ledger import LedgerEntry
 from runbooks.archive.manifest import RunManifest, RunStatus
-from runbooks.audit.catalog import EXPORT_FIELDS, RunSummary
+from runbooks.audit.catalog import EXPORT_FIELDS, Listed, RunSummary
 from runbooks.audit.charts import Mark, Point, status_strip, trend
 from runbooks.audit.compliance import Compliance
 from runbooks.audit.diff import FindingsDiff, diff_findings
@@ -62,9 +62,12 @@ def duration(seconds: float) -> str:
     return f"{hours}h{minutes:02d}m"
 
 
-def environment() -> jinja2.Environment:
+def environment(cache: bool = False) -> jinja2.Environment:
+    """The templates' environment. ``cache``: keep compiled templates between builds in Jinja's per-user
+    cache directory (private to the user, checked by Jinja; never in OUT, where others may write)."""
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES),
+        bytecode_cache=jinja2.FileSystemBytecodeCache() if cache else None,
         autoescape=True,
         undefined=jinja2.StrictUndefined,
         trim_blocks=False,
@@ -148,21 +151,28 @@ class Common:
 def runs_data(runs: list[RunSummary]) -> str:
     """``data/runs.js``: every run, newest first, as rows of EXPORT_FIELDS + extra display columns."""
     ordered = sorted(runs, key=lambda r: (r.started_at, r.run_id), reverse=True)
-    rows = [
-        [r.row[f] for f in EXPORT_FIELDS]
-        + [r.error_message, r.counts.get("PASS", 0), r.counts.get("WARN", 0)]
-        + [r.counts.get("FAIL", 0)]
-        for r in ordered
-    ]
-    data = {"fields": list(EXPORT_FIELDS), "extra": ["error_message", "pass", "warn", "fail"], "rows": rows}
-    return "window.AUDIT_RUNS = " + _js_json(data) + ";\n"
+    return runs_script([run_row(r) for r in ordered])
 
 
-def index_page(env: jinja2.Environment, common: Common, runs: list[RunSummary], data_version: str) -> str:
+def run_row(r: RunSummary) -> str:
+    """One run's row of ``data/runs.js`` (the build keeps it, so a rebuild joins rows instead of encoding them)."""
+    row = [r.row[f] for f in EXPORT_FIELDS]
+    row += [r.error_message, r.counts.get("PASS", 0), r.counts.get("WARN", 0), r.counts.get("FAIL", 0)]
+    return _js_json(row)
+
+
+def runs_script(rows: list[str]) -> str:
+    """``data/runs.js`` from rows of :func:`run_row`, in the order given (newest first)."""
+    head = _js_json({"fields": list(EXPORT_FIELDS), "extra": ["error_message", "pass", "warn", "fail"]})
+    return "window.AUDIT_RUNS = " + head[:-1] + ',"rows":[' + ",".join(rows) + "]};\n"
+
+
+def index_page(env: jinja2.Environment, common: Common, runs: list[Listed], data_version: str) -> str:
     def values(field: str) -> list[str]:
-        return sorted({str(r.row[field]) for r in runs})
+        return sorted({str(getattr(r, field)) for r in runs})
 
-    statuses = [s.value for s in RunStatus if any(r.status == s.value for r in runs)]
+    present = {r.status for r in runs}
+    statuses = [s.value for s in RunStatus if s.value in present]
     selects = [
         ("procedure", "procedure", values("procedure")),
         ("environment", "environment", values("environment")),

@@ -1,7 +1,8 @@
 """The audit site's one view of the archive: ledger entries, manifests, notebooks and the verify verdict.
 
 Everything the site shows comes through :class:`ArchiveReader`, and only from archived files (the
-redacted notebook and ``run.json``), so the site can never show more than the archive holds. Today it
+redacted notebook and ``run.json``), so the site can never show more than the archive holds. (The verify
+verdict is computed by :mod:`runbooks.audit.verifier`, which reads the archive but shows nothing of it.) Today it
 reads a local archive root through :class:`runbooks.archive.store.Archive`; a store-backed reader
 (local or ``s3://``) replaces this class without touching the site.
 """
@@ -9,8 +10,7 @@ reads a local archive root through :class:`runbooks.archive.store.Archive`; a st
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -19,7 +19,6 @@ from runbooks.archive.layout import MANIFEST_NAME
 from runbooks.archive.ledger import LedgerEntry
 from runbooks.archive.manifest import RunManifest
 from runbooks.archive.store import Archive
-from runbooks.archive.verify import VerifyReport, verify
 
 NOTEBOOK_NAME = "notebook.ipynb"
 _ENTRY_FIELDS = set(LedgerEntry.model_fields)
@@ -54,6 +53,10 @@ class ArchiveReader:
     def entries(self) -> list[LedgerEntry]:
         """Ledger entries in ledger order. Lines that are not entries are skipped (:meth:`verify` reports
         them); this is the fast path (plain JSON, no validation) since the site reads every entry."""
+        return [LedgerEntry.model_construct(**fields) for fields in self.entry_fields()]
+
+    def entry_fields(self) -> list[dict[str, Any]]:
+        """:meth:`entries` as plain dicts of the entry's fields (cheaper: a rebuild builds few entries)."""
         try:
             data = self._archive.ledger.path.read_bytes()
         except FileNotFoundError:
@@ -68,15 +71,13 @@ class ArchiveReader:
                     parsed.append(json.loads(raw))
                 except ValueError:
                     continue
-        out: list[LedgerEntry] = []
-        for fields in parsed:
-            if (
-                isinstance(fields, dict)
-                and fields.keys() == _ENTRY_FIELDS
-                and all(isinstance(fields[k], int if k == "seq" else str) for k in _ENTRY_FIELDS)
-            ):
-                out.append(LedgerEntry.model_construct(**fields))
-        return out
+        return [
+            fields
+            for fields in parsed
+            if isinstance(fields, dict)
+            and fields.keys() == _ENTRY_FIELDS
+            and all(isinstance(fields[k], int if k == "seq" else str) for k in _ENTRY_FIELDS)
+        ]
 
     def head_hash(self) -> str | None:
         head = self._archive.ledger.read_head()
@@ -108,22 +109,3 @@ class ArchiveReader:
             return (self._archive.root / entry.path / NOTEBOOK_NAME).read_bytes()
         except OSError:
             return None
-
-    def file_signature(self, entry: LedgerEntry) -> str:
-        """A cheap change signature of a run directory's files (name, size, mtime, ctime): equal signatures
-        mean no file was written since (ctime cannot be set back by a user); used to reuse a verdict."""
-        run_dir = self._archive.root / entry.path
-        parts: list[str] = []
-        try:
-            with os.scandir(run_dir) as it:
-                for e in sorted(it, key=lambda d: d.name):
-                    st = e.stat(follow_symlinks=False)
-                    parts.append(f"{e.name}:{st.st_size}:{st.st_mtime_ns}:{st.st_ctime_ns}:{st.st_ino}")
-        except OSError:
-            return "missing"
-        return "|".join(parts)
-
-    def verify(self, unchanged: Callable[[LedgerEntry], bool] | None = None) -> VerifyReport:
-        """The archive's verification (every hash, the chain, the head, the index); runs for which
-        ``unchanged(entry)`` is True are not re-hashed (see :func:`runbooks.archive.verify.verify`)."""
-        return verify(self._archive, unchanged=unchanged)
