@@ -8,14 +8,15 @@ files under ``OUT``:
     procedures/<name>.html     per procedure and environment: strips, trends, findings diff, latest runs
     compliance.html            with --compliance FILE
     data/runs.js, data/verify.js, assets/   data and the site's own CSS/JS
-    .audit-site.json           build state: what each page was built from (for incremental rebuilds)
+    .audit-site.json, .audit-runs.jsonl, .audit-verify.json   build state (state.py, verifier.py)
 
 **Incremental.** Each run page's inputs (its ledger entry hash, its neighbours, the site version) are
-digested; a page whose digest is unchanged is not rendered nor written. Every other file is written only
-when its bytes change. Run summaries are kept in the state, keyed by ledger entry hash, so a rebuild reads
-only new runs. The verify verdict is recomputed at every build; a run whose files are unchanged on disk
-since the last build verified them (same names, sizes, mtimes, ctimes and inodes) is not re-hashed, unless
-``full_verify``.
+digested; a page whose digest is unchanged is not rendered nor written; likewise a procedure page (the
+entry hashes of its runs). Every other file is written only when its bytes change. Runs are kept in the
+state keyed by ledger entry hash, so a rebuild reads only new runs' manifests and parses the kept
+summaries of only the runs it draws again. The verify verdict is recomputed at every build, from the
+checkpoint of the last intact verdict when there is one (:mod:`runbooks.audit.verifier`: the new ledger
+lines and the changed runs are checked, the rest is vouched for by digests), else in full.
 
 **Parallel.** Verification runs in its own process while run pages render in ``workers`` processes.
 """
@@ -117,7 +118,7 @@ _WORKER: dict[str, Any] = {}
 
 def _render_runs(location: str, out: str, common: pages.Common, jobs: list[RunJob]) -> int:
     if "env" not in _WORKER:
-        env = pages.environment()
+        env = pages.environment(cache=True)
         _WORKER.update(env=env, renderer=NotebookRenderer(env))
     env, renderer = _WORKER["env"], _WORKER["renderer"]
     reader = ArchiveReader(location)
