@@ -15,7 +15,8 @@ INTENT_NAME = "commit.intent"
 INDEX_NAME = "index.sqlite"
 
 _SAFE_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_YEAR, _TWO = re.compile(r"^[0-9]{4}$"), re.compile(r"^[0-9]{2}$")
+#: the names of the year and of the month/day folders of a run's path (YYYY/MM/DD/run-id)
+YEAR_DIR, TWO_DIGIT_DIR = re.compile(r"^[0-9]{4}$"), re.compile(r"^[0-9]{2}$")
 
 
 def as_utc(ts: datetime) -> datetime:
@@ -46,9 +47,9 @@ def iter_run_dirs(root: Path) -> Iterator[tuple[str, Path]]:
     """Every ``YYYY/MM/DD/<name>`` directory under ``root`` as (relative POSIX path, path), sorted."""
     if not root.is_dir():
         return
-    for year in sorted(p for p in root.iterdir() if p.is_dir() and _YEAR.match(p.name)):
-        for month in sorted(p for p in year.iterdir() if p.is_dir() and _TWO.match(p.name)):
-            for day in sorted(p for p in month.iterdir() if p.is_dir() and _TWO.match(p.name)):
+    for year in sorted(p for p in root.iterdir() if p.is_dir() and YEAR_DIR.match(p.name)):
+        for month in sorted(p for p in year.iterdir() if p.is_dir() and TWO_DIGIT_DIR.match(p.name)):
+            for day in sorted(p for p in month.iterdir() if p.is_dir() and TWO_DIGIT_DIR.match(p.name)):
                 for run in sorted(p for p in day.iterdir() if p.is_dir()):
                     yield f"{year.name}/{month.name}/{day.name}/{run.name}", run
 

@@ -344,7 +344,7 @@ def _check_head(
     return out
 
 
-def _check_run(entry: LedgerEntry, run_dir: Path) -> tuple[list[Finding], RunManifest | None]:
+def check_run(entry: LedgerEntry, run_dir: Path) -> tuple[list[Finding], RunManifest | None]:
     """Findings about one run, and its manifest when it is intact (the one the ledger committed to)."""
     rid = entry.run_id
 
@@ -465,7 +465,7 @@ def verify(
             continue
         checked += 1
         try:
-            run_findings, manifest = _check_run(e, archive.root / e.path)
+            run_findings, manifest = check_run(e, archive.root / e.path)
         except OSError as exc:
             out.add(e.run_id, FindingKind.UNREADABLE, f"{e.path} could not be read ({type(exc).__name__}: {exc})")
             continue

@@ -41,10 +41,10 @@ from pathlib import Path
 from typing import Any
 
 from runbooks.archive.index import COLUMNS, row_values
-from runbooks.archive.layout import _TWO, _YEAR  # the layout's own name rules (private: same objects)
+from runbooks.archive.layout import TWO_DIGIT_DIR, YEAR_DIR  # the layout's own name rules
 from runbooks.archive.ledger import LedgerEntry, parse_line
 from runbooks.archive.store import Archive
-from runbooks.archive.verify import VerifyReport, _check_run, verify
+from runbooks.archive.verify import VerifyReport, check_run, verify
 
 CHECKPOINT_NAME = ".audit-verify.json"
 _PATH_COLUMN = [c.strip() for c in COLUMNS.split(",")].index("path")
@@ -126,9 +126,9 @@ def run_dirs(root: str) -> set[str]:
         with os.scandir(path) as it:
             return [(e.name, e.path) for e in it if (rule is None or rule.match(e.name)) and e.is_dir()]
 
-    for y, yp in subdirs(root, _YEAR):
-        for m, mp in subdirs(yp, _TWO):
-            for d, dp in subdirs(mp, _TWO):
+    for y, yp in subdirs(root, YEAR_DIR):
+        for m, mp in subdirs(yp, TWO_DIGIT_DIR):
+            for d, dp in subdirs(mp, TWO_DIGIT_DIR):
                 out.update(f"{y}/{m}/{d}/{r}" for r, _ in subdirs(dp, None))
     return out
 
@@ -193,7 +193,7 @@ def _fast(archive: Archive, cp: Checkpoint, data: bytes) -> tuple[VerifyReport, 
             if rid not in new:
                 return None  # an old run changed: the full verification says what, with the usual detail
             checked += 1
-            findings, manifest = _check_run(new[rid], archive.root / path)
+            findings, manifest = check_run(new[rid], archive.root / path)
             if findings or manifest is None or (has_index and not _index_row_matches(archive, new[rid], manifest)):
                 return None
         runs[rid] = [path, sig]
