@@ -4,8 +4,8 @@ A runbook validates its inputs before it changes anything. When a parameter's va
 (an unknown hostname, a malformed time, a value out of range), it raises :class:`BadParameter`, whose
 message names the parameter, says what is wrong and how to fix it. ``runbooks.guard_apply`` raises
 ``ApplyRefused`` (a subclass of :class:`Refused`) when a destructive step is not authorised; a
-procedure's preflight that stops before any change raises its own subclass (``FlipRefused``,
-``RotationRefused``, ...).
+procedure's preflight that stops before any change raises its own subclass of ``runbooks.plan.UnsafePlan``
+(``FlipRefused``, ``RotationRefused``, ...).
 
 The runner recognises a refusal by its *class*, not its name: under the runner, importing this module
 installs an IPython handler for :class:`Refused` in the kernel that tells the runner (through its private

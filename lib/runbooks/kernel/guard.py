@@ -2,7 +2,9 @@
 
 A destructive notebook calls ``runbooks.guard_apply(apply, confirm, environment)`` right before its
 first change. It raises :class:`ApplyRefused` unless ``apply`` is ``True`` and ``confirm`` equals the
-target environment's name, so a dry run (the default) shows the plan and stops there.
+target environment's name, so a dry run (the default) shows the plan and stops there. Otherwise it returns
+an :class:`runbooks.plan.Authorisation` for the environment: a procedure's apply requires it
+(:func:`runbooks.plan.require`), so no destructive change can be made without passing this gate.
 
 The target environment must also be locked by this run, in the archive store (a file lock for a local
 archive, a lease in the bucket for an S3 one; see :mod:`runbooks.archive.stores`):
@@ -27,6 +29,7 @@ import socket
 
 from runbooks.channel import LOCKED_ENV, RUN_ID_ENV
 from runbooks.errors import Refused
+from runbooks.plan import Authorisation, authorise
 
 _held: dict[str, object] = {}  # environment -> EnvironmentLock taken by this process
 
@@ -76,8 +79,8 @@ def _begin_interactive(environment: str) -> None:
         raise ApplyRefused(f"not applying: {e}") from None
 
 
-def guard_apply(apply: object, confirm: object, environment: str) -> None:
-    """Return only if this run may change ``environment``; otherwise raise :class:`ApplyRefused`."""
+def guard_apply(apply: object, confirm: object, environment: str) -> Authorisation:
+    """The authorisation to change ``environment`` if this run may; otherwise raise :class:`ApplyRefused`."""
     if not isinstance(environment, str) or not environment:
         raise ApplyRefused("not applying: no target environment given")
     if apply is not True:
@@ -92,8 +95,9 @@ def guard_apply(apply: object, confirm: object, environment: str) -> None:
             f"Say confirm={environment!r} (runbooks run ... --apply --confirm {environment})."
         )
     if os.environ.get(LOCKED_ENV) == environment:
-        return  # the runner took this environment's lock before the kernel started
-    if os.environ.get(RUN_ID_ENV):
+        pass  # the runner took this environment's lock before the kernel started
+    elif os.environ.get(RUN_ID_ENV):
         _take_lock(environment)
     else:
         _begin_interactive(environment)
+    return authorise(environment)
