@@ -11,6 +11,7 @@ import pytest
 from runbooks.checks.base import Status
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment
+from runbooks.plan import authorise
 from runbooks.procedures import flip
 from runbooks.providers.cloudflare import CloudflareProvider
 from runbooks.providers.dns import DnsResolver
@@ -22,6 +23,7 @@ class Ctx:
     def __init__(self, e: RunningEdge):
         self.edge = e
         self.env: Environment = e.environment()
+        self.auth = authorise(self.env.environment)  # what runbooks.guard_apply returns once it passed
         ep = self.env.endpoints
         self.cf = CloudflareProvider(
             ep.cloudflare_api, e.token, account_id=self.env.cloudflare_account_id, zone=self.env.zone
@@ -47,7 +49,7 @@ def ctx(tmp_path: Path) -> Iterator[Ctx]:
 def test_dry_plan_changes_nothing(ctx: Ctx) -> None:
     p = ctx.plan("app.runspectral.com", "green")
     assert (p.current, p.new, p.proxied) == ("spectral-app-blue.onrender.com", "spectral-app-green.onrender.com", True)
-    assert p.ready and not p.noop
+    assert p.safe and not p.noop
     assert {r.check for r in p.preflight} == {"flip.record_type", "flip.posture", "flip.origin_health"}
     assert [row["change"] for row in p.rows()] == ["changes", "unchanged", "unchanged"]
     assert ctx.content("app.runspectral.com") == "spectral-app-blue.onrender.com"
@@ -66,7 +68,7 @@ def test_flip_and_rollback_round_trip(ctx: Ctx, host: str, proxied: bool) -> Non
     # before the flip the edge serves blue: the post-apply check would fail on it (it proves the change)
     status, evidence = served(ctx, to_green)
     assert status is Status.FAIL and f"answered by {blue} (blue)" in evidence
-    out = flip.apply(ctx.env, to_green, ctx.cf, ctx.dns, ctx.tls)
+    out = flip.apply(to_green, ctx.auth, ctx.env, ctx.cf, ctx.dns, ctx.tls)
     assert out.applied and out.verified, out.verification
     assert [r.check for r in out.verification] == ["flip.record", "flip.dns", "flip.served_by"]
     assert f"answered by {green} (green)" in out.verification[-1].evidence
@@ -79,7 +81,7 @@ def test_flip_and_rollback_round_trip(ctx: Ctx, host: str, proxied: bool) -> Non
     back = ctx.plan(name, "rollback")
     assert (back.current, back.new) == (green, blue)
     assert served(ctx, back)[0] is Status.FAIL  # green answers until the rollback
-    out2 = flip.apply(ctx.env, back, ctx.cf, ctx.dns, ctx.tls)
+    out2 = flip.apply(back, ctx.auth, ctx.env, ctx.cf, ctx.dns, ctx.tls)
     assert out2.verified and ctx.content(name) == blue
     assert f"answered by {blue} (blue)" in out2.verification[-1].evidence
     rec = ctx.cf.find_record(name)
@@ -89,7 +91,7 @@ def test_flip_and_rollback_round_trip(ctx: Ctx, host: str, proxied: bool) -> Non
 def test_flip_to_current_colour_is_a_noop(ctx: Ctx) -> None:
     p = ctx.plan("app", "blue")
     assert p.noop
-    out = flip.apply(ctx.env, p, ctx.cf, ctx.dns, ctx.tls)
+    out = flip.apply(p, ctx.auth, ctx.env, ctx.cf, ctx.dns, ctx.tls)
     assert not out.applied and out.verified
 
 
@@ -123,9 +125,9 @@ def test_unhealthy_target_fails_preflight_and_apply_refuses(ctx: Ctx) -> None:
     assert r.status_code == 200
     p = ctx.plan("app", "green")
     health = next(r for r in p.preflight if r.check == "flip.origin_health")
-    assert health.status is Status.FAIL and "503" in health.evidence and not p.ready
-    with pytest.raises(flip.FlipRefused, match="preflight failed, nothing changed"):
-        flip.apply(ctx.env, p, ctx.cf, ctx.dns, ctx.tls)
+    assert health.status is Status.FAIL and "503" in health.evidence and not p.safe
+    with pytest.raises(flip.FlipRefused, match="preflight failed: nothing was changed"):
+        flip.apply(p, ctx.auth, ctx.env, ctx.cf, ctx.dns, ctx.tls)
     assert ctx.content("app") == "spectral-app-blue.onrender.com"
 
 
@@ -135,7 +137,7 @@ def test_record_changed_since_plan_is_refused(ctx: Ctx) -> None:
     assert rec is not None
     ctx.cf.edit_record(rec, content="spectral-api-green.onrender.com")
     with pytest.raises(flip.FlipRefused, match="changed since the plan"):
-        flip.apply(ctx.env, p, ctx.cf, ctx.dns, ctx.tls)
+        flip.apply(p, ctx.auth, ctx.env, ctx.cf, ctx.dns, ctx.tls)
 
 
 def test_wrong_posture_fails_preflight(tmp_path: Path) -> None:
@@ -144,6 +146,6 @@ def test_wrong_posture_fails_preflight(tmp_path: Path) -> None:
         p = c.plan("api", "green")
         posture = next(r for r in p.preflight if r.check == "flip.posture")
         assert posture.status is Status.FAIL and "required posture is dns_only" in posture.evidence
-        with pytest.raises(flip.FlipRefused):
-            flip.apply(c.env, p, c.cf, c.dns, c.tls)
+        with pytest.raises(flip.FlipRefused, match=r"flip\.posture"):
+            flip.apply(p, c.auth, c.env, c.cf, c.dns, c.tls)
         assert c.content("api") == "spectral-api-blue.onrender.com"

@@ -2,8 +2,9 @@
 
 ``plan(env, cf, tls, hostname, colour)`` reads the record and runs the preflight (the record is a
 CNAME; its proxied flag is the required posture and stays unchanged; the target origin answers its
-health path), and returns a :class:`Plan`: current content -> new content. ``apply(env, plan, cf, resolver,
-tls)`` (called by the runbook after ``runbooks.guard_apply``) edits only the record's content, stamps the
+health path), and returns a :class:`Plan` (a :class:`runbooks.plan.Plan`): current content -> new content.
+``apply(plan, authorisation, env, cf, resolver, tls)`` (``authorisation`` is what ``runbooks.guard_apply``
+returned; see :mod:`runbooks.plan`) edits only the record's content, stamps the
 previous target into the record's comment, then checks that the change took: through the authoritative DNS
 (DNS-only: the CNAME names the new target; proxied: answers inside Cloudflare's ranges), and through the
 edge, since for a proxied hostname DNS alone proves nothing: a request to the hostname's health path must be
@@ -26,8 +27,10 @@ from typing import Any
 
 from runbooks import redact
 from runbooks.checks.base import CheckResult, Status
-from runbooks.errors import BadParameter, Refused
+from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment, Hostname, Posture
+from runbooks.plan import Authorisation, UnsafePlan, require
+from runbooks.plan import Plan as BasePlan
 from runbooks.providers.base import ProviderError
 from runbooks.providers.cloudflare import CloudflareProvider, DnsRecord
 from runbooks.providers.dns import DnsResolver
@@ -38,14 +41,17 @@ ROLLBACK = "rollback"
 PREVIOUS_MARK = "flip-blue-green: previous="
 
 
-class FlipRefused(Refused, ValueError):
+class FlipRefused(UnsafePlan, ValueError):
     """The flip cannot go ahead (failed preflight, record changed since the plan); nothing was changed.
 
     A :class:`runbooks.errors.Refused`: the runner records it as ``refused`` (exit 2)."""
 
 
 @dataclass(frozen=True)
-class Plan:
+class Plan(BasePlan):
+    refusal = FlipRefused
+    fix = "bring the target origin up, or fix the posture (check-dns-posture), then re-run"
+
     environment: str
     hostname: str
     colour: str  #: as asked: blue, green or rollback
@@ -60,9 +66,9 @@ class Plan:
     def noop(self) -> bool:
         return self.current == self.new
 
-    @property
-    def ready(self) -> bool:
-        return all(r.status is not Status.FAIL for r in self.preflight)
+    def problems(self) -> list[str]:
+        """The failed preflight checks."""
+        return [f"{r.check} [{r.subject}]: {r.evidence}" for r in self.preflight if r.status is Status.FAIL]
 
     def rows(self) -> list[dict[str, Any]]:
         """The plan as a table: one row per field, current -> new."""
@@ -327,19 +333,18 @@ def verify(
 
 
 def apply(
-    env: Environment,
     p: Plan,
+    authorisation: Authorisation,
+    env: Environment,
     cf: CloudflareProvider,
     resolver: DnsResolver,
     tls: TlsClient,
     *,
     wait_s: float = 15.0,
 ) -> Outcome:
-    """Edit the record as planned (call only after ``runbooks.guard_apply``), then verify through the
-    authoritative DNS and through the edge (the new colour's origin answers the hostname)."""
-    if not p.ready:
-        failed = "; ".join(f"{r.check} [{r.subject}]: {r.evidence}" for r in p.preflight if r.status is Status.FAIL)
-        raise FlipRefused(f"preflight failed, nothing changed: {failed}")
+    """Edit the record as planned (``authorisation``: what ``runbooks.guard_apply`` returned), then verify
+    through the authoritative DNS and through the edge (the new colour's origin answers the hostname)."""
+    require(p, authorisation)
     record = cf.get_record(p.record_id)
     if record.content != p.current or record.proxied != p.proxied:
         raise FlipRefused(
