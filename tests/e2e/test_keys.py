@@ -17,7 +17,7 @@ from twin_probes import assert_archive_clean, group_env, render, supabase, twin_
 
 from runbooks.archive.manifest import RunStatus
 from runbooks.procedures import rotate_jwt
-from runbooks.procedures.rotate_keys import INTERRUPT_ENV, RotationStore
+from runbooks.procedures.rotation import INTERRUPT_ENV, RotationStore
 from runbooks.runner.run import RunOutcome, run_procedure
 from runbooks.sandbox.emulators.supabase.users import PROBE_EMAIL
 from runbooks.sandbox.emulators.supabase.values import SIGNING_KEYS

@@ -13,7 +13,7 @@ import pytest
 from test_keys import APPLY, assert_archive_clean, group_env, manifest, render, steps, twin_secrets
 
 from runbooks.archive.manifest import RunStatus
-from runbooks.procedures.rotate_keys import INTERRUPT_ENV
+from runbooks.procedures.rotation import INTERRUPT_ENV
 from runbooks.providers.cloudflare import CloudflareProvider, TokenInfo
 from runbooks.runner.run import run_procedure
 from runbooks.sandbox.fixture import Sandbox

@@ -197,7 +197,7 @@ def test_services_on_different_generations_warn(env: Environment) -> None:
 
 
 def test_unfinished_rotations_warn_with_what_to_do(env: Environment) -> None:
-    from runbooks.procedures.rotate_keys import STEPS
+    from runbooks.procedures.rotation import STEPS
     from runbooks.state.rotation import KeyRotation
 
     upto = list(STEPS[: STEPS.index("verify_services") + 1])

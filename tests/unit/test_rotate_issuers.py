@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from runbooks.procedures.rotate_keys import (
+from runbooks.procedures.rotation import (
     CloudflareTokenIssuer,
     KeyRotation,
     OAuthSecretIssuer,
@@ -199,3 +199,41 @@ def test_supabase_issue_creates_a_named_key() -> None:
     sb = FakeSupabase()
     issued = SupabaseKeyIssuer(sb, "secret").issue(KeyRotation("SUPABASE_SECRET_KEY", "supabase", new_name="rotated_2"))
     assert issued.name == "rotated_2" and issued.value.startswith("sb_secret_")
+
+
+def test_issuers_are_registered_by_provider_kind() -> None:
+    from runbooks.procedures.rotation import ISSUERS
+
+    assert dict(ISSUERS) == {
+        "supabase": SupabaseKeyIssuer,
+        "cloudflare": CloudflareTokenIssuer,
+        "oauth": OAuthSecretIssuer,
+    }
+
+
+def test_build_issuers_looks_the_kind_up_and_shares_clients() -> None:
+    from runbooks.inventory.models import RotatingKey
+    from runbooks.procedures.rotation import build_issuers
+
+    keys = [
+        RotatingKey(name="A", provider="supabase", kind="secret"),
+        RotatingKey(name="B", provider="supabase", kind="publishable"),
+        RotatingKey(name="C", provider="oauth", kind="client_secret", source="env:NEXT"),
+    ]
+    client = object()
+    out = build_issuers(object(), keys, supabase=client, resolve=lambda ref: "next")  # type: ignore[arg-type]  # no inventory needed: clients given
+    a, b, c = out["A"], out["B"], out["C"]
+    assert isinstance(a, SupabaseKeyIssuer) and isinstance(b, SupabaseKeyIssuer) and isinstance(c, OAuthSecretIssuer)
+    assert a.keys is client and b.keys is client and (a.kind, b.kind) == ("secret", "publishable")
+    assert c.source == "env:NEXT"
+
+
+def test_an_unknown_kind_is_a_clear_error_and_a_kind_registers_once() -> None:
+    from runbooks.inventory.models import RotatingKey
+    from runbooks.procedures.rotation import UnknownIssuer, build_issuers, issuer
+
+    key = RotatingKey.model_construct(name="X", provider="vault", kind="token", source=None)
+    with pytest.raises(UnknownIssuer, match=r"X: no key issuer for provider 'vault' \(registered: cloudflare, oauth"):
+        build_issuers(object(), [key])  # type: ignore[arg-type]  # refused before the inventory is read
+    with pytest.raises(ValueError, match="an issuer of 'oauth' is already registered"):
+        issuer("oauth")(OAuthSecretIssuer)

@@ -11,12 +11,15 @@ import pytest
 from test_render_harness import KeysTwin, keys_twin
 
 from runbooks.errors import BadParameter
-from runbooks.procedures import rotate_keys as rk
+from runbooks.inventory.models import RotatingKey
+from runbooks.plan import authorise
+from runbooks.procedures import rotation as rk
 from runbooks.providers.render import RenderProvider
 from runbooks.providers.supabase_keys import SupabaseKeys
 from runbooks.secrets import fingerprint
 
 GROUP = "spectral-sandbox-keys"
+AUTH = authorise("sandbox")  # what runbooks.guard_apply returns once it passed
 
 
 @pytest.fixture()
@@ -26,9 +29,7 @@ def twin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeysTwin]:
         yield t
 
 
-def rotator(
-    t: KeysTwin, archive: Path, keys: str, manual_revoked: str = ""
-) -> tuple[rk.KeyRotator, list[rk.RotatingKey]]:
+def rotator(t: KeysTwin, archive: Path, keys: str, manual_revoked: str = "") -> tuple[rk.KeyRotator, list[RotatingKey]]:
     env = t.inventory()
     selected = rk.parse_keys(env, keys)
     r = rk.KeyRotator(
@@ -94,7 +95,7 @@ def test_plan_changes_nothing(twin: KeysTwin, tmp_path: Path) -> None:
     before_group = group_env(twin)
     r, keys = rotator(twin, tmp_path / "runs", "SUPABASE_SECRET_KEY,OAUTH_CLIENT_SECRET")
     plan = r.plan(keys)
-    assert plan.ok, plan.preflight
+    assert plan.safe, plan.preflight
     assert [row["state"] for row in plan.rows()] == ["fresh rotation", "fresh rotation"]
     assert [k.id for k in supabase(twin).api_keys()] == before_keys
     assert group_env(twin) == before_group
@@ -106,7 +107,7 @@ def test_full_rotation(twin: KeysTwin, tmp_path: Path) -> None:
     old = group_env(twin)
     r, keys = rotator(twin, tmp_path / "runs", "SUPABASE_SECRET_KEY,OAUTH_CLIENT_SECRET")
     plan = r.plan(keys)
-    rows = r.apply(plan)
+    rows = r.apply(plan, AUTH)
     new = group_env(twin)
     assert new["SUPABASE_SECRET_KEY"] != old["SUPABASE_SECRET_KEY"]
     assert new["OAUTH_CLIENT_SECRET"] == twin.secret("oauth_next_client_secret")
@@ -116,7 +117,7 @@ def test_full_rotation(twin: KeysTwin, tmp_path: Path) -> None:
     assert sb.project_accepts(old["SUPABASE_SECRET_KEY"]) == (False, 401)
     assert sb.project_accepts(new["SUPABASE_SECRET_KEY"]) == (True, 200)
     assert [k.type for k in sb.api_keys()].count("secret") == 1
-    steps = {(x.key, x.step): x for x in rows}
+    steps = {(x.target, x.step): x for x in rows}
     assert steps[("SUPABASE_SECRET_KEY", "verify_old_refused")].status == "done"
     # the OAuth secret's old value can only be revoked by hand: the rotation says so and does not claim completion
     awaiting = steps[("OAUTH_CLIENT_SECRET", "revoke_old")]
@@ -149,17 +150,17 @@ def test_interrupted_rotation_resumes_with_exactly_one_new_key(
     r, keys = rotator(twin, tmp_path / "runs", "SUPABASE_SECRET_KEY")
     monkeypatch.setenv(rk.INTERRUPT_ENV, stop_after)
     with pytest.raises(rk.Interrupted):
-        r.apply(r.plan(keys))
+        r.apply(r.plan(keys), AUTH)
     saved = rk.RotationStore.for_environment("sandbox", tmp_path / "runs").load()["SUPABASE_SECRET_KEY"]
     assert saved.status == "in_progress" and saved.completed == list(rk.STEPS[: rk.STEPS.index(stop_after) + 1])
     monkeypatch.delenv(rk.INTERRUPT_ENV)
 
     r2, keys2 = rotator(twin, tmp_path / "runs", "SUPABASE_SECRET_KEY")  # a new run
     plan = r2.plan(keys2)
-    assert plan.ok, plan.preflight
+    assert plan.safe, plan.preflight
     assert plan.rows()[0]["state"].startswith("resuming")
-    rows = r2.apply(plan)
-    assert ("SUPABASE_SECRET_KEY", "issue", "already done") in [(x.key, x.step, x.status) for x in rows]
+    rows = r2.apply(plan, AUTH)
+    assert ("SUPABASE_SECRET_KEY", "issue", "already done") in [(x.target, x.step, x.status) for x in rows]
     new_ids = {k.id for k in sb.api_keys()} - old_ids
     assert len(new_ids) == 1, "exactly one new key was issued across both runs"
     new_value = group_env(twin)["SUPABASE_SECRET_KEY"]
@@ -172,12 +173,12 @@ def test_interrupted_rotation_resumes_with_exactly_one_new_key(
 
 def test_a_second_rotation_after_a_finished_one_starts_fresh(twin: KeysTwin, tmp_path: Path) -> None:
     r, keys = rotator(twin, tmp_path / "runs", "SUPABASE_PUBLISHABLE_KEY")
-    r.apply(r.plan(keys))
+    r.apply(r.plan(keys), AUTH)
     first = group_env(twin)["SUPABASE_PUBLISHABLE_KEY"]
     r, keys = rotator(twin, tmp_path / "runs", "SUPABASE_PUBLISHABLE_KEY")
     plan = r.plan(keys)
     assert plan.rows()[0]["state"] == "fresh rotation"
-    r.apply(plan)
+    r.apply(plan, AUTH)
     assert group_env(twin)["SUPABASE_PUBLISHABLE_KEY"] != first
     assert [k.type for k in supabase(twin).api_keys()].count("publishable") == 1
 
@@ -190,19 +191,19 @@ def test_oauth_rotation_waits_for_the_manual_revoke_then_completes(twin: KeysTwi
         r.plan(keys)
     assert not store.path.exists()
     r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET")
-    r.apply(r.plan(keys))
+    r.apply(r.plan(keys), AUTH)
     assert store.load()["OAUTH_CLIENT_SECRET"].status == rk.AWAITING_MANUAL_REVOKE
     # a re-run without the confirmation still waits, and says so again
     r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET")
     plan = r.plan(keys)
-    assert plan.ok and plan.rows()[0]["state"].startswith("awaiting_manual_revoke")
-    rows = r.apply(plan)
+    assert plan.safe and plan.rows()[0]["state"].startswith("awaiting_manual_revoke")
+    rows = r.apply(plan, AUTH)
     assert [(x.step, x.status) for x in rows if x.step == "revoke_old"] == [("revoke_old", "awaiting manual revoke")]
     assert store.load()["OAUTH_CLIENT_SECRET"].status == rk.AWAITING_MANUAL_REVOKE
     # on-call revoked it and confirms: the rotation completes, naming the confirmation
     r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET")
     plan = r.plan(keys)
-    rows = r.apply(plan)
+    rows = r.apply(plan, AUTH)
     statuses = {x.step: x.status for x in rows}
     assert statuses["revoke_old"] == statuses["verify_old_refused"] == "confirmed by on-call"
     assert plan.awaiting_manual_revoke == [] and plan.pending_rows() == []
@@ -212,12 +213,12 @@ def test_oauth_rotation_waits_for_the_manual_revoke_then_completes(twin: KeysTwi
 
 def test_oauth_rotation_is_refused_when_the_source_holds_the_current_value(twin: KeysTwin, tmp_path: Path) -> None:
     r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET")
-    r.apply(r.plan(keys))
+    r.apply(r.plan(keys), AUTH)
     r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET", "OAUTH_CLIENT_SECRET")
-    r.apply(r.plan(keys))  # confirm the manual revoke: that rotation is done
+    r.apply(r.plan(keys), AUTH)  # confirm the manual revoke: that rotation is done
     r, keys = rotator(twin, tmp_path / "runs", "OAUTH_CLIENT_SECRET")
     plan = r.plan(keys)
-    assert not plan.ok
+    assert not plan.safe
     assert any("holds the value already in the group" in x.detail for x in plan.preflight)
 
 
@@ -227,10 +228,10 @@ def test_key_on_a_service_refuses_the_rotation(tmp_path: Path, monkeypatch: pyte
         before = [k.id for k in supabase(t).api_keys()]
         r, keys = rotator(t, tmp_path / "runs", "SUPABASE_SECRET_KEY")
         plan = r.plan(keys)
-        assert not plan.ok
+        assert not plan.safe
         assert any("also set on service(s) api" in x.detail for x in plan.preflight)
-        with pytest.raises(rk.RotationRefused):
-            r.apply(plan)
+        with pytest.raises(rk.RotationRefused, match=r"preflight failed: nothing was changed.*also set on service"):
+            r.apply(plan, AUTH)
         assert [k.id for k in supabase(t).api_keys()] == before
         assert not r.store.path.exists()
 
@@ -241,7 +242,7 @@ def test_stale_service_stops_the_rotation_before_revoking(tmp_path: Path, monkey
         old_value = group_env(t)["SUPABASE_SECRET_KEY"]
         r, keys = rotator(t, tmp_path / "runs", "SUPABASE_SECRET_KEY")
         with pytest.raises(rk.RotationFailed, match=r"ops:SUPABASE_SECRET_KEY reports .*NOT revoked"):
-            r.apply(r.plan(keys))
+            r.apply(r.plan(keys), AUTH)
         assert supabase(t).project_accepts(old_value) == (True, 200)  # the old key still works
         saved = r.store.load()["SUPABASE_SECRET_KEY"]
         assert saved.completed == ["preflight", "issue", "write_group", "deploy"]
@@ -265,7 +266,7 @@ def test_cloudflare_placeholder_token_fails_preflight(twin: KeysTwin, tmp_path: 
         log=lambda _: None,
     )
     plan = r.plan(selected)
-    assert not plan.ok and any("Cloudflare does not accept" in x.detail for x in plan.preflight)
+    assert not plan.safe and any("Cloudflare does not accept" in x.detail for x in plan.preflight)
 
 
 def test_failed_deploy_stops_before_revoking_and_resumes(twin: KeysTwin, tmp_path: Path) -> None:
@@ -284,10 +285,10 @@ def test_failed_deploy_stops_before_revoking_and_resumes(twin: KeysTwin, tmp_pat
     render = FailingDeploys(env.endpoints.render_api, twin.secret("render_api_key"), env.render_owner_id)
     r = rk.KeyRotator(env, render, rk.build_issuers(env, selected), store, log=lambda _: None)
     with pytest.raises(rk.RotationFailed, match="deploys did not go live on worker"):
-        r.apply(r.plan(selected))
+        r.apply(r.plan(selected), AUTH)
     assert store.load()["SUPABASE_SECRET_KEY"].completed == ["preflight", "issue", "write_group"]
     assert supabase(twin).project_accepts(old_value) == (True, 200)
     r2, keys = rotator(twin, tmp_path / "runs", "SUPABASE_SECRET_KEY")
-    r2.apply(r2.plan(keys))
+    r2.apply(r2.plan(keys), AUTH)
     assert supabase(twin).project_accepts(old_value) == (False, 401)
     assert store.load()["SUPABASE_SECRET_KEY"].status == "done"

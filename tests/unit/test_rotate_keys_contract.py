@@ -9,7 +9,7 @@ from typing import Any
 
 from runbooks.archive.objects import LocalObjects
 from runbooks.inventory.loader import load
-from runbooks.procedures.rotate_keys import KeyRotator, RotationStore
+from runbooks.procedures.rotation import KeyRotator, RotationStore
 from runbooks.providers.render import RenderService
 from runbooks.secrets import fingerprint
 

@@ -74,7 +74,7 @@ def test_an_exception_merely_named_like_a_refusal_is_a_failure(tmp_path: Path) -
 def test_every_refusal_of_the_procedures_is_a_refused() -> None:
     from runbooks.kernel.guard import ApplyRefused
     from runbooks.procedures.flip import FlipRefused
-    from runbooks.procedures.rotate_keys import RotationRefused
+    from runbooks.procedures.rotation import RotationRefused
 
     for cls in (ApplyRefused, FlipRefused, RotationRefused):
         assert issubclass(cls, Refused), cls

@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import asdict, dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 from runbooks.archive.objects import LocalObjects, Objects
+from runbooks.plan import utcnow
 from runbooks.state.twin import twin_id
 
 #: status of a rotation whose old credential must be revoked by hand, then confirmed with ``manual_revoked``
@@ -30,8 +30,9 @@ class StateConflict(RotationFailed):
     """The rotation state changed under this run (another run resumed the same rotation)."""
 
 
-def utcnow() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def stamp() -> str:
+    """Now, as the state file writes it: ISO 8601 UTC to the second, with a ``Z``."""
+    return utcnow().isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 @dataclass
@@ -47,8 +48,8 @@ class KeyRotation:
     new_fingerprint: str | None = None
     issuing: bool = False  #: the issue call was made; on resume, look for the new credential first
     deploys: dict[str, str] = field(default_factory=dict)
-    started_at: str = field(default_factory=utcnow)
-    updated_at: str = field(default_factory=utcnow)
+    started_at: str = field(default_factory=stamp)
+    updated_at: str = field(default_factory=stamp)
     runs: list[str] = field(default_factory=list)
     last_error: str | None = None
 
