@@ -12,10 +12,12 @@ import jwt
 import pytest
 from test_render_harness import PROJECT_REF, supabase_twin
 
+from runbooks.plan import authorise
 from runbooks.procedures import rotate_jwt as rj
 from runbooks.providers.supabase_keys import SupabaseKeys
 
 EMAIL = "runbook-probe@runspectral.com"
+AUTH = authorise("sandbox")  # what runbooks.guard_apply returns once it passed
 
 
 @pytest.fixture()
@@ -35,7 +37,7 @@ def providers(project: tuple[Path, str]) -> tuple[SupabaseKeys, rj.TokenValidato
 
 def rotator(project: tuple[Path, str], **kw: object) -> rj.JwtRotator:
     sb, validator, tokens = providers(project)
-    opts: dict[str, object] = {"lifetime": 5, "log": lambda _: None, **kw}
+    opts: dict[str, object] = {"environment": "sandbox", "lifetime": 5, "log": lambda _: None, **kw}
     return rj.JwtRotator(sb, validator, tokens, **opts)  # type: ignore[arg-type]
 
 
@@ -51,7 +53,7 @@ def test_full_rotation_waits_the_token_lifetime_before_revoking(project: tuple[P
     assert plan.phase == "fresh"
     assert [s["step"] for s in plan.steps()][:3] == ["standby", "jwks_publishes", "rotate"]
     started = time.time()
-    rows = r.apply(plan)
+    rows = r.apply(plan, AUTH)
     after = statuses(r.keys)
     assert after[old_id] == "revoked"
     [new_id] = [k for k, s in after.items() if s == "in_use"]
@@ -80,7 +82,7 @@ def test_resume_after_rotation_only_waits_and_revokes(project: tuple[Path, str])
     plan = r.plan()
     assert plan.phase == "rotated" and plan.revoke_at is not None
     assert [s["step"] for s in plan.steps()] == ["wait", "revoke", "verify_revoked"]
-    rows = r.apply(plan)
+    rows = r.apply(plan, AUTH)
     assert [x.step for x in rows] == ["wait", "revoke", "verify_revoked"]
     assert statuses(r.keys)[old_id] == "revoked"
 
@@ -90,7 +92,7 @@ def test_resume_with_a_standby_reuses_it(project: tuple[Path, str]) -> None:
     standby = r.keys.create_signing_key("ES256", "standby")
     plan = r.plan()
     assert plan.phase == "standby_ready"
-    rows = r.apply(plan)
+    rows = r.apply(plan, AUTH)
     assert ("standby", "already done") in [(x.step, x.status) for x in rows]
     assert statuses(r.keys)[standby.id] == "in_use"
     assert len(statuses(r.keys)) == 2  # no extra key created
@@ -99,20 +101,20 @@ def test_resume_with_a_standby_reuses_it(project: tuple[Path, str]) -> None:
 def test_long_lifetime_stops_after_rotation_and_says_when_to_rerun(project: tuple[Path, str]) -> None:
     r = rotator(project, lifetime=3600, max_wait=10)
     [old_id] = statuses(r.keys)
-    rows = r.apply(r.plan())
+    rows = r.apply(r.plan(), AUTH)
     assert rows[-1].step == "wait" and rows[-1].status == "waiting" and "re-run after" in rows[-1].detail
     assert statuses(r.keys)[old_id] == "previously_used"  # not revoked: tokens may still be valid
     again = rotator(project, lifetime=3600, max_wait=10)
     plan = again.plan()
     assert plan.phase == "rotated"
-    assert again.apply(plan)[-1].status == "waiting"
+    assert again.apply(plan, AUTH)[-1].status == "waiting"
 
 
 def test_codex_refusal_fails_before_revoking(project: tuple[Path, str]) -> None:
     r = rotator(project, codex=lambda tok: (False, "codex: HTTP 401 with the new token"))
     [old_id] = statuses(r.keys)
     with pytest.raises(rj.JwtRotationFailed, match="investigate before revoking"):
-        r.apply(r.plan())
+        r.apply(r.plan(), AUTH)
     assert statuses(r.keys)[old_id] == "previously_used"
 
 
@@ -121,7 +123,7 @@ def test_jwks_that_never_publishes_the_standby_refuses_to_rotate(project: tuple[
     r._jwks_kids = lambda: []  # type: ignore[method-assign]  # a CDN serving a stale JWKS
     [old_id] = statuses(r.keys)
     with pytest.raises(rj.JwtRotationFailed, match="nothing was rotated"):
-        r.apply(r.plan())
+        r.apply(r.plan(), AUTH)
     assert statuses(r.keys)[old_id] == "in_use"
 
 
@@ -147,8 +149,12 @@ def test_validator_refuses_forged_and_expired_tokens(project: tuple[Path, str]) 
 def test_more_than_one_key_in_use_is_refused(project: tuple[Path, str]) -> None:
     r = rotator(project)
     r.keys.signing_keys = lambda: []  # type: ignore[method-assign]
-    with pytest.raises(rj.JwtRotationFailed, match="exactly one signing key in use"):
-        r.plan()
+    plan = r.plan()
+    assert not plan.safe and plan.in_use is None
+    with pytest.raises(rj.JwtRefused, match=r"preflight failed: nothing was changed .*exactly one signing key in use"):
+        plan.raise_if_unsafe()
+    with pytest.raises(rj.JwtRefused):
+        r.apply(plan, AUTH)
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,10 @@
 6. ``revoke`` the previous key, then ``verify_revoked``: JWKS no longer publishes it and a token it signed
    no longer validates.
 
+:meth:`JwtRotator.plan` returns a :class:`JwtPlan` (a :class:`runbooks.plan.Plan`: a project without exactly one
+key in use is refused by ``raise_if_unsafe``, nothing changed); :meth:`JwtRotator.apply` requires the
+authorisation ``runbooks.guard_apply`` returned (:func:`runbooks.plan.require`).
+
 Resumable from the provider's own state: a standby key means "rotate next", a ``previously_used`` key
 means "wait, then revoke". A run that would wait longer than ``max_wait`` stops after the rotation and
 says when to re-run.
@@ -21,7 +25,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
@@ -29,6 +33,7 @@ import jwt
 
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment
+from runbooks.plan import Authorisation, Plan, Step, UnsafePlan, require
 from runbooks.providers.supabase_keys import SigningKey, SupabaseKeys
 
 #: algorithms of a new signing key (the Management API's ``CreateSigningKeyBody``, asymmetric ones only:
@@ -40,14 +45,8 @@ class JwtRotationFailed(RuntimeError):
     """A verification failed; the message says what and which state the keys are in."""
 
 
-@dataclass
-class Row:
-    step: str
-    status: str  #: done | already done | waiting | skipped | failed
-    detail: str
-
-    def as_dict(self) -> dict[str, str]:
-        return asdict(self)
+class JwtRefused(UnsafePlan):
+    """The project's signing keys are not in a state to rotate from; nothing was changed (exit 2)."""
 
 
 def _ts(value: str) -> float:
@@ -100,7 +99,13 @@ class TokenValidator:
 
 
 @dataclass
-class JwtPlan:
+class JwtPlan(Plan):
+    """Step statuses: done | already done | waiting | skipped | failed."""
+
+    refusal = JwtRefused
+    fix = "repair the project's signing keys in the Supabase dashboard, then re-run"
+
+    environment: str
     in_use: SigningKey | None
     standby: SigningKey | None
     previous: list[SigningKey]
@@ -108,6 +113,12 @@ class JwtPlan:
     phase: str  #: fresh | standby_ready | rotated
     revoke_at: float | None = None  #: epoch seconds, for a rotated phase
     notes: list[str] = field(default_factory=list)
+    in_use_count: int = 1  #: signing keys in use (exactly one, or the plan is unsafe)
+
+    def problems(self) -> list[str]:
+        if self.in_use_count != 1:
+            return [f"expected exactly one signing key in use, found {self.in_use_count}"]
+        return []
 
     def rows(self) -> list[dict[str, str]]:
         out = [
@@ -147,6 +158,7 @@ class JwtRotator:
         validator: TokenValidator,
         token_source: Callable[[], str],
         *,
+        environment: str,
         lifetime: int,
         codex: Callable[[str], tuple[bool, str]] | None = None,
         algorithm: str = "ES256",
@@ -157,6 +169,7 @@ class JwtRotator:
         clock: Callable[[], float] = time.time,
     ):
         self.keys, self.validator, self.token_source = keys, validator, token_source
+        self.environment = environment
         self.lifetime, self.codex, self.algorithm = lifetime, codex, algorithm
         self.max_wait, self.jwks_timeout, self.log, self.sleep, self.clock = max_wait, jwks_timeout, log, sleep, clock
 
@@ -165,10 +178,16 @@ class JwtRotator:
         in_use = [k for k in all_keys if k.status == "in_use"]
         standby = [k for k in all_keys if k.status == "standby"]
         previous = [k for k in all_keys if k.status == "previously_used"]
-        if len(in_use) != 1:
-            raise JwtRotationFailed(f"expected exactly one signing key in use, found {len(in_use)}")
         phase = "rotated" if previous else ("standby_ready" if standby else "fresh")
-        plan = JwtPlan(in_use[0], standby[0] if standby else None, previous, self.lifetime, phase)
+        plan = JwtPlan(
+            self.environment,
+            in_use[0] if len(in_use) == 1 else None,
+            standby[0] if standby else None,
+            previous,
+            self.lifetime,
+            phase,
+            in_use_count=len(in_use),
+        )
         if previous:
             plan.revoke_at = max(_ts(k.updated_at) for k in previous) + self.lifetime
             plan.notes.append("a previous rotation is not finished: this run waits and revokes the previous key")
@@ -179,11 +198,15 @@ class JwtRotator:
     def _jwks_kids(self) -> list[str]:
         return [str(k.get("kid")) for k in self.keys.jwks().get("keys", [])]
 
-    def apply(self, plan: JwtPlan, *, on_row: Callable[[Row], None] | None = None) -> list[Row]:
-        rows: list[Row] = []
+    def apply(
+        self, plan: JwtPlan, authorisation: Authorisation, *, on_row: Callable[[Step], None] | None = None
+    ) -> list[Step]:
+        """Run the plan's steps (``authorisation``: what ``runbooks.guard_apply`` returned)."""
+        require(plan, authorisation)
+        rows: list[Step] = []
 
         def emit(step: str, status: str, detail: str) -> None:
-            row = Row(step, status, detail)
+            row = Step(step, status, detail)
             rows.append(row)
             self.log(f"{step}: {status}: {detail}")
             if on_row:
@@ -394,6 +417,7 @@ def build(
         keys,
         TokenValidator(env.endpoints.supabase_project, publishable),
         token_source,
+        environment=env.environment,
         lifetime=lifetime or env.access_token_lifetime_seconds,
         codex=codex_checker(env),
         algorithm=algorithm,
