@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from runbooks.errors import BadParameter, Refused
+from runbooks.plan import authorise
 from runbooks.procedures import pitr
 from runbooks.providers.supabase import PitrWindow, SupabaseManagement
 
@@ -219,7 +220,9 @@ def _plan(environment: str = "sandbox", target_unix: int | None = 1795000000) ->
 
 def test_apply_rechecks_the_window_then_creates_a_restore_point_and_waits_until_healthy() -> None:
     fake = FakeProject(["RESTORING", "RESTORING", "ACTIVE_HEALTHY"])
-    tl = pitr.apply_plan(client(fake), _plan(), target_unix=1795000000, deadline_s=10, poll_s=0.01)
+    tl = pitr.apply_plan(
+        client(fake), _plan(), authorise("sandbox"), target_unix=1795000000, deadline_s=10, poll_s=0.01
+    )
     assert fake.calls[0].endswith("/database/backups")  # the window, read again right before the change
     assert fake.calls[1].endswith("/restore-point") and fake.calls[2].endswith("/restore-pitr")
     events = [e["event"] for e in tl.events]
@@ -234,6 +237,7 @@ def test_apply_fails_fast_on_restore_failed() -> None:
         pitr.apply_plan(
             client(FakeProject(["RESTORING", "RESTORE_FAILED"])),
             _plan(),
+            authorise("sandbox"),
             target_unix=1795000000,
             deadline_s=10,
             poll_s=0.01,
@@ -245,6 +249,7 @@ def test_apply_gives_up_at_the_deadline_when_services_stay_unhealthy() -> None:
         pitr.apply_plan(
             client(FakeProject(["ACTIVE_HEALTHY"], health="UNHEALTHY")),
             _plan(),
+            authorise("sandbox"),
             target_unix=1795000000,
             deadline_s=0.2,
             poll_s=0.05,
@@ -278,7 +283,14 @@ def test_apply_refuses_when_the_window_changed_since_the_plan_and_changes_nothin
 ) -> None:
     fake = FakeProject(["ACTIVE_HEALTHY"], backups=backups)
     with pytest.raises(BadParameter, match=needle) as e:
-        pitr.apply_plan(client(fake), _plan("production"), target_unix=1795000000, deadline_s=10, poll_s=0.01)
+        pitr.apply_plan(
+            client(fake),
+            _plan("production"),
+            authorise("production"),
+            target_unix=1795000000,
+            deadline_s=10,
+            poll_s=0.01,
+        )
     assert e.value.name == param
     assert fake.calls == [f"GET /v1/projects/{REF}/database/backups"]  # no restore point, no restore
 

@@ -21,9 +21,10 @@ from runbooks.checks.base import CheckResult
 from runbooks.checks.builder import CheckFamily, CheckFn
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import BackupPolicy, Bucket, Environment
+from runbooks.plan import utcnow
 from runbooks.providers.base import ProviderError
 from runbooks.providers.s3 import S3, Attempt, ObjectRef
-from runbooks.state.backups import latest_backup, manifest_key, utcnow
+from runbooks.state.backups import latest_backup, manifest_key
 
 CANARY_PREFIX = "canary/"
 CANARY_BODY = b"verify-backup-posture canary: not a backup\n"

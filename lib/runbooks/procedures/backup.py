@@ -29,9 +29,10 @@ import zstandard
 from pyrage import x25519
 
 from runbooks.errors import BadParameter
+from runbooks.plan import utcnow
 from runbooks.providers.postgres import Postgres, row_counts, schema_signature
 from runbooks.providers.s3 import DEFAULT_PART_SIZE, MIN_PART_SIZE, S3
-from runbooks.state.backups import MANIFEST_FORMAT, backup_key, manifest_key, utcnow
+from runbooks.state.backups import MANIFEST_FORMAT, backup_key, manifest_key
 
 READ_SIZE = 1 << 17
 MIB = 1 << 20

@@ -27,9 +27,10 @@ from pyrage import x25519
 
 from runbooks.errors import BadParameter
 from runbooks.inventory.models import Environment
+from runbooks.plan import utcnow
 from runbooks.providers.postgres import Postgres, row_counts, schema_signature
 from runbooks.providers.s3 import S3
-from runbooks.state.backups import BACKUP_SUFFIX, MANIFEST_FORMAT, latest_backup, manifest_key, utcnow
+from runbooks.state.backups import BACKUP_SUFFIX, MANIFEST_FORMAT, latest_backup, manifest_key
 
 CHUNK = 1 << 20
 

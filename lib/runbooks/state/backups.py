@@ -16,10 +16,6 @@ BACKUP_SUFFIX = ".dump.zst.age"
 MANIFEST_SUFFIX = ".manifest.json"
 
 
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
 def backup_key(prefix: str, database: str, when: datetime) -> str:
     when = when.astimezone(UTC)
     return f"{prefix}{when:%Y/%m/%d}/{database}-{when:%Y%m%dT%H%M%SZ}{BACKUP_SUFFIX}"

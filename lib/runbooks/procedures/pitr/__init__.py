@@ -7,9 +7,10 @@ One module per concern; every name notebooks and tests use is importable from he
   (:class:`~runbooks.errors.BadParameter` naming the parameter and the fix, nothing changed) a missing
   target outside the sandbox, a target that is malformed, without a zone, in the future, outside the PITR
   window the Management API reports, or when PITR is disabled.
-- :mod:`.plan`: :func:`make_plan` shows the exact API call, what becomes unavailable and how long the
-  last restore of this environment took.
-- :mod:`.apply`: :func:`apply_plan` re-reads the PITR window and re-checks the target right before the
+- :mod:`.plan`: :func:`make_plan` (a :class:`PitrPlan`, a :class:`runbooks.plan.Plan`) shows the exact API
+  call, what becomes unavailable and how long the last restore of this environment took.
+- :mod:`.apply`: :func:`apply_plan` (it requires the authorisation ``runbooks.guard_apply`` returned, see
+  :mod:`runbooks.plan`) re-reads the PITR window and re-checks the target right before the
   change (the window moves, PITR can be switched off between plan and apply), creates a restore point,
   calls restore-pitr, and polls project status and services health until everything is
   ``ACTIVE_HEALTHY``; every step is a :class:`Timeline` event.
@@ -25,6 +26,7 @@ apply, bracketed by two markers so the rewind is proved. Anywhere else the opera
 
 from __future__ import annotations
 
+from runbooks.plan import utcnow
 from runbooks.procedures.pitr.apply import FAILED_STATES, HEALTHY, PitrFailed, Timeline, apply_plan, wait_healthy
 from runbooks.procedures.pitr.plan import PROCEDURE, PitrPlan, last_restore_seconds, make_plan, restore_point_name
 from runbooks.procedures.pitr.target import (
@@ -33,7 +35,6 @@ from runbooks.procedures.pitr.target import (
     check_target,
     parse_target,
     target_now,
-    utcnow,
     validate_request,
 )
 from runbooks.procedures.pitr.verify import (

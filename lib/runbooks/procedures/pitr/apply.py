@@ -11,8 +11,9 @@ from typing import Any
 
 from tenacity import RetryError, Retrying, retry_if_exception_type, retry_if_result, stop_after_delay, wait_fixed
 
+from runbooks.plan import Authorisation, require, utcnow
 from runbooks.procedures.pitr.plan import PitrPlan
-from runbooks.procedures.pitr.target import check_target, iso_utc, utcnow
+from runbooks.procedures.pitr.target import check_target, iso_utc
 from runbooks.providers.base import ProviderError
 from runbooks.providers.supabase import HEALTH_SERVICES, SupabaseManagement
 
@@ -91,6 +92,7 @@ def wait_healthy(
 def apply_plan(
     sb: SupabaseManagement,
     plan: PitrPlan,
+    authorisation: Authorisation,
     *,
     target_unix: int,
     deadline_s: float = 900,
@@ -99,9 +101,11 @@ def apply_plan(
 ) -> Timeline:
     """Re-check the window, restore point, restore-pitr to ``target_unix``, wait until healthy.
 
-    The caller holds guard + lock. The PITR window (and whether PITR is enabled at all) is read again right
-    before the first change: a plan made minutes ago may no longer hold (BadParameter, nothing changed).
+    ``authorisation`` is what ``runbooks.guard_apply`` returned (:func:`runbooks.plan.require`). The PITR window
+    (and whether PITR is enabled at all) is read again right before the first change: a plan made minutes ago
+    may no longer hold (BadParameter, nothing changed).
     """
+    require(plan, authorisation)
     tl = timeline or Timeline()
     target = datetime.fromtimestamp(target_unix, UTC)
     window = sb.pitr_window()

@@ -10,7 +10,8 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from runbooks.procedures.pitr.target import check_target, utcnow, validate_request
+from runbooks.plan import Plan, utcnow
+from runbooks.procedures.pitr.target import check_target, validate_request
 from runbooks.providers.supabase import HEALTH_SERVICES, SupabaseManagement
 
 PROCEDURE = "restore-pitr"
@@ -36,7 +37,11 @@ def last_restore_seconds(environment: str, archive_root: Path | None = None) -> 
 
 
 @dataclass
-class PitrPlan:
+class PitrPlan(Plan):
+    """The request, already validated against the window by :func:`make_plan` (a bad one is refused there with
+    ``BadParameter``): nothing more to judge before the gate; :func:`~.apply.apply_plan` checks the window
+    again right before the change."""
+
     environment: str
     project_ref: str
     reason: str
@@ -47,6 +52,9 @@ class PitrPlan:
     unavailable: list[str]
     last_restore_seconds: float | None
     restore_point: str
+
+    def problems(self) -> list[str]:
+        return []
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)

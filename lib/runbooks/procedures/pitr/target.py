@@ -12,15 +12,12 @@ import math
 from datetime import UTC, datetime
 
 from runbooks.errors import BadParameter
+from runbooks.plan import utcnow
 from runbooks.providers.supabase import PitrWindow
 
 #: the only environment where an empty target_time (= the moment of the apply) is accepted
 SANDBOX = "sandbox"
 EXAMPLE_TARGET = "2026-11-27T03:15:00Z"
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
 
 
 def iso_utc(t: datetime) -> str:

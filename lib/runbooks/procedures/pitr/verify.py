@@ -16,9 +16,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from runbooks.plan import utcnow
 from runbooks.procedures.pitr.apply import PitrFailed, Timeline
 from runbooks.procedures.pitr.plan import PitrPlan
-from runbooks.procedures.pitr.target import SANDBOX, target_required, utcnow
+from runbooks.procedures.pitr.target import SANDBOX, target_required
 from runbooks.providers.postgres import Postgres
 
 MARKERS_TABLE = "restore_markers"
