@@ -4,7 +4,8 @@ Notebooks do ``import runbooks`` and use:
 
 - ``runbooks.secret(ref)``: resolve a secret reference, registering the value for redaction;
 - ``runbooks.record(name, value)``: record a structured result into the run record;
-- ``runbooks.guard_apply(apply, confirm, environment)``: the single gate of destructive steps;
+- ``runbooks.guard_apply(apply, confirm, environment)``: the single gate of destructive steps; it returns the
+  authorisation a procedure's apply requires (:mod:`runbooks.plan`);
 - ``runbooks.end_apply()``: the end of an apply (the last cell of a destructive runbook): in Jupyter, commits
   the interactive apply's record and releases the lock; under the runner it does nothing;
 - ``runbooks.load_inventory(environment)``: the validated inventory of an environment, refused
