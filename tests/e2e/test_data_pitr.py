@@ -13,6 +13,7 @@ import pytest
 from runner_fixtures import run_runbook as _run
 
 from runbooks.archive.manifest import RunStatus
+from runbooks.plan import authorise
 from runbooks.procedures import pitr
 from runbooks.providers.postgres import Postgres
 from runbooks.providers.supabase import SupabaseManagement
@@ -59,7 +60,7 @@ def _target_after_last_commit(pg: Postgres) -> int:
 
 def _restore(sb: SupabaseManagement, target: int, name: str) -> pitr.Timeline:
     plan = pitr.PitrPlan("sandbox", sb.project_ref, "test", "", target, "", {}, [], None, name)
-    return pitr.apply_plan(sb, plan, target_unix=target, deadline_s=120, poll_s=0.2)
+    return pitr.apply_plan(sb, plan, authorise("sandbox"), target_unix=target, deadline_s=120, poll_s=0.2)
 
 
 def test_restore_to_several_targets_gives_the_data_as_at_each(twin: Sandbox) -> None:
