@@ -8,8 +8,8 @@ from datetime import UTC
 
 import pytest
 
-from runbooks import guard
 from runbooks.errors import Refused
+from runbooks.kernel import guard
 from runbooks.plan import (
     Authorisation,
     NotAuthorised,

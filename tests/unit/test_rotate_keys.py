@@ -1,5 +1,6 @@
-"""rotate_keys procedure against the standalone keys twin: full rotation, resume after interruption with
-exactly one new key, refusal on a key pinned on a service, stale services stop the rotation before revoke."""
+"""The rotate-keys procedure (procedures.rotation) against the standalone keys twin: full rotation, resume after
+interruption with exactly one new key, refusal on a key pinned on a service, stale services stop the rotation
+before revoke."""
 
 from __future__ import annotations
 

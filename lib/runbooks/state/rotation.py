@@ -1,4 +1,4 @@
-"""The resumable state of key rotations (written by ``procedures.rotate_keys``, read by
+"""The resumable state of key rotations (written by ``procedures.rotation``, read by
 ``checks.config_placement``).
 
 The state of a rotation (per key: completed steps, the old and new credential's id and fingerprint, never a
