@@ -4,7 +4,9 @@ rotate-keys (full, dry run, interrupted and resumed, faults) and rotate-jwt-sign
 from __future__ import annotations
 
 import json
+import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +21,7 @@ from runbooks.archive.manifest import RunStatus
 from runbooks.procedures import rotate_jwt
 from runbooks.procedures.rotation import INTERRUPT_ENV, RotationStore
 from runbooks.runner.run import RunOutcome, run_procedure
+from runbooks.sandbox.components.render import OAUTH_NEXT
 from runbooks.sandbox.emulators.supabase.users import PROBE_EMAIL
 from runbooks.sandbox.emulators.supabase.values import SIGNING_KEYS
 from runbooks.sandbox.fixture import Sandbox
@@ -109,7 +112,19 @@ def test_full_rotation_and_no_key_value_in_the_archive(sandbox: Sandbox, archive
     assert run_procedure("audit-config-placement", archive_root=archive).status is RunStatus.SUCCEEDED
 
 
-def test_oauth_rotation_awaits_the_manual_revoke_and_the_audit_warns(sandbox: Sandbox, archive: Path) -> None:
+@pytest.fixture
+def restage_oauth_secret(sandbox: Sandbox) -> Iterator[None]:
+    """After an OAuth rotation the group holds the staged next client secret: stage a new one, as on-call would in
+    the identity provider before the next rotation, so that later tests on this worker's twin (a dry run that
+    plans OAUTH_CLIENT_SECRET) see a rotatable key whatever order they run in."""
+    yield
+    write = sandbox.root / "secrets" / OAUTH_NEXT
+    write.write_text("oauth-next-" + secrets.token_urlsafe(24))
+
+
+def test_oauth_rotation_awaits_the_manual_revoke_and_the_audit_warns(
+    sandbox: Sandbox, archive: Path, restage_oauth_secret: None
+) -> None:
     seen = twin_secrets(sandbox)
     keys = {"keys": "OAUTH_CLIENT_SECRET", **APPLY}
     out = run_procedure("rotate-keys", params=keys, archive_root=archive)

@@ -37,7 +37,8 @@ def test_up_status_down_through_the_cli(tmp_path: Path) -> None:
         expected = set(component_classes())
         for name in expected:
             assert name in up.stdout  # each component's address is printed
-        assert elapsed < 15, f"sandbox up took {elapsed:.1f}s"
+        # a hang, not a speed target: 15 s on a quiet 2-core machine, more under a loaded test run
+        assert elapsed < 60, f"sandbox up took {elapsed:.1f}s"
 
         st = _cli("status", "--root", str(root), "--json")
         assert st.returncode == 0, st.stderr
