@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import stat
@@ -9,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -202,3 +204,63 @@ def test_object_lock_requests_need_their_own_iam_action(
     method: str, query: dict[str, list[str]], headers: dict[str, str], expected: list[str]
 ) -> None:
     assert lock_actions(method, query, headers) == expected
+
+
+# -- a component whose free port is taken before it binds it is started again ---------------------------
+class _Racer(Component):
+    """Its process exits with the port-in-use message ``lose`` times, then it starts and stays up."""
+
+    name = "racer"
+    lose = 1
+    message = "Address already in use"
+
+    def __init__(self) -> None:
+        self.starts = 0
+
+    def start(self, ctx: SandboxContext) -> ComponentState:
+        self.starts += 1
+        if self.starts <= self.lose:
+            argv = [sys.executable, "-c", f"print({self.message!r}, flush=True); raise SystemExit(1)"]
+        else:
+            argv = [sys.executable, "-c", "import time; time.sleep(60)"]
+        return ComponentState(self.name, f"127.0.0.1:{self.starts}", [ctx.spawn(self.name, argv)])
+
+    def health(self, ctx: SandboxContext, state: ComponentState) -> tuple[bool, str]:
+        return self.starts > self.lose, "not yet"
+
+
+def _bring_up(tmp_path: Path, racer: type[_Racer]) -> tuple[Any, _Racer]:
+    from runbooks.sandbox.lifecycle import _Bringup
+
+    ctx = SandboxContext(root=tmp_path)
+    bring = _Bringup(ctx, {"racer": racer}, ["racer"], {"components": {}}, 20.0, lambda *_: None)
+    bring.run()
+    instance = bring.instances["racer"]
+    assert isinstance(instance, _Racer)
+    for state in ctx.components.values():
+        for pid in state.pids:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(pid, 9)
+    return bring, instance
+
+
+def test_a_component_that_lost_its_port_is_started_again(tmp_path: Path) -> None:
+    bring, racer = _bring_up(tmp_path, _Racer)
+    assert bring.errors == {} and racer.starts == 2
+    assert bring.ready["racer"].is_set()
+
+
+def test_a_component_that_keeps_losing_its_port_fails_naming_it(tmp_path: Path) -> None:
+    class Loser(_Racer):
+        lose = 99
+
+    bring, racer = _bring_up(tmp_path, Loser)
+    assert racer.starts == 3 and "port taken by another process 3 times" in bring.errors["racer"]
+
+
+def test_a_component_that_exits_for_another_reason_is_not_started_again(tmp_path: Path) -> None:
+    class Crasher(_Racer):
+        message = "config error: no such file"
+
+    bring, racer = _bring_up(tmp_path, Crasher)
+    assert racer.starts == 1 and "exited before it became healthy" in bring.errors["racer"]

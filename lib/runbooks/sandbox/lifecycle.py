@@ -148,6 +148,31 @@ def _error(root: Path, name: str, what: str) -> str:
     return msg + (f"\n  last lines of the log:\n{tail}" if tail else "")
 
 
+#: how often a component is started when its process exits because the free port it was given was taken by
+#: another process in between (``free_port`` only finds a port free; parallel twins can race for it)
+PORT_RACE_ATTEMPTS = 3
+_PORT_TAKEN = ("address already in use", "is in use by another program")
+
+
+def _log_size(root: Path, name: str) -> int:
+    try:
+        return (root / "logs" / f"{name}.log").stat().st_size
+    except OSError:
+        return 0
+
+
+def _lost_port_race(root: Path, name: str, since: int) -> bool:
+    """Did the component's process exit because its port was in use (its log says so after offset ``since``,
+    where this start's output begins: the log is appended to)?"""
+    try:
+        with (root / "logs" / f"{name}.log").open("rb") as f:
+            f.seek(since)
+            text = f.read(64 * 1024).decode(errors="replace").lower()
+    except OSError:
+        return False
+    return any(marker in text for marker in _PORT_TAKEN)
+
+
 def _prepare_root(root: Path) -> None:
     """Start from an empty root. Only a directory the twin created (or an empty one) is ever wiped."""
     if root.exists() and any(not _is_lock(c) for c in root.iterdir()):
@@ -247,6 +272,33 @@ class _Bringup:
             self.data["components"][state.name] = _component_json(state, refs)
             self._save()
 
+    def _wait_healthy(self, name: str, comp: Component, state: ComponentState, t0: float, since: int) -> str:
+        """``healthy``, ``aborted``, ``port taken`` (its process exited because its port was in use), or
+        ``failed`` (the error is recorded in :attr:`errors` and the bring-up aborted)."""
+        refs = _refs(self.data["components"][name])
+        deadline = t0 + self.timeout
+        detail = "no health report yet"
+        while True:
+            if self.abort.is_set():
+                return "aborted"
+            try:
+                ok, detail = comp.health(self.ctx, state)
+            except Exception as e:
+                ok, detail = False, f"{type(e).__name__}: {e}"
+            if ok:
+                return "healthy"
+            if refs and not any(processes.alive(r) for r in refs):
+                if _lost_port_race(self.ctx.root, name, since):
+                    return "port taken"
+                self.errors[name] = _error(self.ctx.root, name, f"exited before it became healthy ({detail})")
+                self.abort.set()
+                return "failed"
+            if time.monotonic() > deadline:
+                self.errors[name] = _error(self.ctx.root, name, f"was not healthy after {self.timeout:.0f}s ({detail})")
+                self.abort.set()
+                return "failed"
+            time.sleep(0.1)
+
     def run_one(self, name: str) -> None:
         try:
             self._run_one(name)
@@ -263,29 +315,22 @@ class _Bringup:
         if self.abort.is_set():
             return
         t0 = time.monotonic()
-        state = comp.start(self.ctx)
-        self._register(state)
-        refs = _refs(self.data["components"][name])
-        deadline = t0 + self.timeout
-        detail = "no health report yet"
-        while True:
-            if self.abort.is_set():
-                return
-            try:
-                ok, detail = comp.health(self.ctx, state)
-            except Exception as e:
-                ok, detail = False, f"{type(e).__name__}: {e}"
-            if ok:
+        for attempt in range(1, PORT_RACE_ATTEMPTS + 1):
+            since = _log_size(self.ctx.root, name)
+            state = comp.start(self.ctx)
+            self._register(state)
+            verdict = self._wait_healthy(name, comp, state, t0, since)
+            if verdict == "healthy":
                 break
-            if refs and not any(processes.alive(r) for r in refs):
-                self.errors[name] = _error(self.ctx.root, name, f"exited before it became healthy ({detail})")
+            if verdict == "port taken":
+                if attempt < PORT_RACE_ATTEMPTS:
+                    # the free port it was given was taken by another process before it bound it: start it again
+                    self.report(name, "its port was taken meanwhile; starting it again on another port")
+                    continue
+                what = f"found its port taken by another process {PORT_RACE_ATTEMPTS} times"
+                self.errors[name] = _error(self.ctx.root, name, what)
                 self.abort.set()
-                return
-            if time.monotonic() > deadline:
-                self.errors[name] = _error(self.ctx.root, name, f"was not healthy after {self.timeout:.0f}s ({detail})")
-                self.abort.set()
-                return
-            time.sleep(0.1)
+            return  # aborted, or the error is recorded
         self.report(name, f"healthy after {time.monotonic() - t0:.1f}s")
         comp.provision(self.ctx, state)
         self._register(state)
