@@ -6,10 +6,10 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
-# pytest-xdist workers: most of the suite waits on kernels, twins and subprocesses, so three workers keep two
-# cores busy (measured: 2 workers leave a third of the CPU idle; see docs/RUNNING.md, "Test suite"). Each worker
-# brings up its own session twin on free ports. PYTEST_WORKERS=0 runs in one process.
-PYTEST_WORKERS ?= 3
+# pytest-xdist workers: most of the suite waits on kernels and twins, so two workers on two cores halve the time
+# (each worker brings up its own session twin on free ports). PYTEST_WORKERS=0 runs in one process. Three
+# workers were faster in some runs but overload two cores (twins time out): docs/RUNNING.md, "Test suite".
+PYTEST_WORKERS ?= 2
 
 .PHONY: setup browser demo test lint lab lock bench clean-sandbox
 

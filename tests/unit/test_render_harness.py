@@ -102,7 +102,7 @@ def keys_twin(root: Path, faults: frozenset[str] = frozenset()) -> Iterator[Keys
         comp = RenderComponent()
         state = comp.start(ctx)
         try:
-            _wait(lambda: comp.health(ctx, state)[0], 30, "render twin")
+            _wait(lambda: comp.health(ctx, state)[0], 90, "render twin")
             comp.provision(ctx, state)
             yield KeysTwin(root, ctx, url, state)
         finally:
