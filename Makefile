@@ -9,7 +9,10 @@ PYTEST_ARGS ?=
 # pytest-xdist workers: most of the suite waits on kernels and twins, so two workers on two cores halve the time
 # (each worker brings up its own session twin on free ports). PYTEST_WORKERS=0 runs in one process. Three
 # workers were faster in some runs but overload two cores (twins time out): docs/RUNNING.md, "Test suite".
+# Work stealing, not xdist's default `load`: `load` hands out long runs of consecutive tests, and a worker
+# was left with 3.5 minutes of end-to-end tests after the other had finished (measured).
 PYTEST_WORKERS ?= 2
+PYTEST_DIST ?= worksteal
 
 .PHONY: setup browser demo test lint lab lock bench clean-sandbox
 
@@ -53,7 +56,7 @@ test: setup browser
 	$(BIN)/ruff format --check lib tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
-	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
 
 lint: setup
 	$(BIN)/ruff check lib tests bench
