@@ -75,6 +75,7 @@ def assert_refused(out: RunOutcome, param: str, *needles: str) -> None:
         ({"keys": " , "}, "keys", ("names no key",)),
         ({"keys": "SUPABASE_SECRET_KEY", "manual_revoked": "SUPABASE_SECRET_KEY"}, "manual_revoked", ("leave it",)),
         ({"keys": "OAUTH_CLIENT_SECRET", "manual_revoked": "OAUTH_CLIENT_SECRET"}, "manual_revoked", ("awaiting",)),
+        ({"keys": "SUPABASE_SECRET_KEY", "verify_timeout_seconds": "0"}, "verify_timeout_seconds", ("from 1 to 3600",)),
     ],
 )
 def test_bad_keys_are_refused_before_any_change(

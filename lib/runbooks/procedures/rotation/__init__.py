@@ -30,7 +30,8 @@ Values only ever live in memory, at the provider and in the env group.
 One module per concern; every name the notebook and tests use is importable from here
 (``from runbooks.procedures import rotation``):
 
-- :mod:`.params`: the ``keys`` and ``manual_revoked`` parameters (:func:`parse_keys`, :func:`parse_manual_revoked`);
+- :mod:`.params`: the ``keys`` and ``manual_revoked`` parameters (:func:`parse_keys`, :func:`parse_manual_revoked`)
+  and the two waits (:func:`parse_wait`);
 - :mod:`runbooks.state.rotation` (shared with ``checks.config_placement``, below both): the persisted state
   (:class:`KeyRotation`, :class:`RotationStore`), :func:`manual_instruction`, :class:`RotationFailed`;
 - :mod:`.issuers`: one issuer per provider kind, registered by kind (:data:`ISSUERS`, :func:`build_issuers`);
@@ -59,6 +60,7 @@ from runbooks.procedures.rotation.issuers import (
 from runbooks.procedures.rotation.params import (
     parse_keys,
     parse_manual_revoked,
+    parse_wait,
 )
 from runbooks.procedures.rotation.rotator import (
     INTERRUPT_ENV,
@@ -105,5 +107,6 @@ __all__ = [
     "manual_instruction",
     "parse_keys",
     "parse_manual_revoked",
+    "parse_wait",
     "stamp",
 ]

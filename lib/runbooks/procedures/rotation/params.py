@@ -1,5 +1,6 @@
-"""The rotation's parameters: ``keys`` (which rotating keys) and ``manual_revoked`` (keys whose old value
-on-call revoked by hand), each refused with :class:`~runbooks.errors.BadParameter` when unusable."""
+"""The rotation's parameters: ``keys`` (which rotating keys), ``manual_revoked`` (keys whose old value
+on-call revoked by hand) and the two waits (``deploy_timeout_seconds``, ``verify_timeout_seconds``), each
+refused with :class:`~runbooks.errors.BadParameter` when unusable."""
 
 from __future__ import annotations
 
@@ -50,3 +51,20 @@ def parse_manual_revoked(env: Environment, keys: list[RotatingKey], value: str |
             ),
         )
     return set(names)
+
+
+#: the longest wait a rotation accepts for one step (an hour): more is a typo, not a slow service
+MAX_WAIT_SECONDS = 3600
+
+
+def parse_wait(name: str, seconds: float) -> float:
+    """A wait in seconds (``deploy_timeout_seconds``, ``verify_timeout_seconds``): from 1 to an hour."""
+    if not 1 <= seconds <= MAX_WAIT_SECONDS:
+        raise BadParameter(
+            name,
+            seconds,
+            f"must be from 1 to {MAX_WAIT_SECONDS} seconds",
+            "give how long the step may take on this environment, e.g. 180 for a deploy, 20 for the verification",
+            allowed=(seconds,),  # an int parameter's number of seconds is no secret: the message repeats it
+        )
+    return float(seconds)

@@ -218,7 +218,8 @@ class RenderComponent(Component):
             "the ops service ignores deploys (keeps running its old process and env)",
             (
                 # the rotation stops before revoking; then the audit sees ops running the old keys
-                Catcher("rotate-keys", checks=("verify_services",), params=APPLY),
+                # (its own short verification wait: the stale service never reports, so the run waits it out)
+                Catcher("rotate-keys", checks=("verify_services",), params={**APPLY, "verify_timeout_seconds": "5"}),
                 Catcher(AUDIT, checks=("config.service_runs_current_keys@ops",)),
             ),
             own_twin=True,  # any fault failing rotate-keys' preflight would hide it
