@@ -25,12 +25,24 @@ AUTH = authorise("sandbox")  # what runbooks.guard_apply returns once it passed
 
 @pytest.fixture()
 def twin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[KeysTwin]:
+    """A fresh twin for a test that rotates (changes keys, the group, the services)."""
     with keys_twin(tmp_path / "sandbox") as t:
         monkeypatch.setenv("RUNBOOKS_SANDBOX", str(t.root))
         yield t
 
 
-def rotator(t: KeysTwin, archive: Path, keys: str, manual_revoked: str = "") -> tuple[rk.KeyRotator, list[RotatingKey]]:
+@pytest.fixture(scope="module")
+def reader_twin(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KeysTwin]:
+    """One twin shared by the tests that only read it (parameters, plans, preflights); each asserts or relies on
+    nothing having changed."""
+    with keys_twin(tmp_path_factory.mktemp("sandbox")) as t, pytest.MonkeyPatch.context() as mp:
+        mp.setenv("RUNBOOKS_SANDBOX", str(t.root))
+        yield t
+
+
+def rotator(
+    t: KeysTwin, archive: Path, keys: str, manual_revoked: str = "", verify_timeout: float = 6
+) -> tuple[rk.KeyRotator, list[RotatingKey]]:
     env = t.inventory()
     selected = rk.parse_keys(env, keys)
     r = rk.KeyRotator(
@@ -38,7 +50,7 @@ def rotator(t: KeysTwin, archive: Path, keys: str, manual_revoked: str = "") -> 
         RenderProvider.from_environment(env),
         rk.build_issuers(env, selected),
         rk.RotationStore.for_environment("sandbox", archive),
-        verify_timeout=6,
+        verify_timeout=verify_timeout,
         manual_revoked=rk.parse_manual_revoked(env, selected, manual_revoked),
         log=lambda _: None,
     )
@@ -64,8 +76,8 @@ def assert_no_values(path: Path, values: list[str]) -> None:
         assert v not in text
 
 
-def test_parse_keys(twin: KeysTwin) -> None:
-    env = twin.inventory()
+def test_parse_keys(reader_twin: KeysTwin) -> None:
+    env = reader_twin.inventory()
     assert [k.name for k in rk.parse_keys(env, " SUPABASE_SECRET_KEY, OAUTH_CLIENT_SECRET,SUPABASE_SECRET_KEY")] == [
         "SUPABASE_SECRET_KEY",
         "OAUTH_CLIENT_SECRET",
@@ -79,8 +91,8 @@ def test_parse_keys(twin: KeysTwin) -> None:
         rk.parse_keys(env, " , ")
 
 
-def test_parse_manual_revoked(twin: KeysTwin) -> None:
-    env = twin.inventory()
+def test_parse_manual_revoked(reader_twin: KeysTwin) -> None:
+    env = reader_twin.inventory()
     both = rk.parse_keys(env, "SUPABASE_SECRET_KEY,OAUTH_CLIENT_SECRET")
     assert rk.parse_manual_revoked(env, both, " OAUTH_CLIENT_SECRET ") == {"OAUTH_CLIENT_SECRET"}
     assert rk.parse_manual_revoked(env, both, "") == set()
@@ -91,15 +103,15 @@ def test_parse_manual_revoked(twin: KeysTwin) -> None:
         rk.parse_manual_revoked(env, rk.parse_keys(env, "SUPABASE_SECRET_KEY"), "OAUTH_CLIENT_SECRET")
 
 
-def test_plan_changes_nothing(twin: KeysTwin, tmp_path: Path) -> None:
-    before_keys = [k.id for k in supabase(twin).api_keys()]
-    before_group = group_env(twin)
-    r, keys = rotator(twin, tmp_path / "runs", "SUPABASE_SECRET_KEY,OAUTH_CLIENT_SECRET")
+def test_plan_changes_nothing(reader_twin: KeysTwin, tmp_path: Path) -> None:
+    before_keys = [k.id for k in supabase(reader_twin).api_keys()]
+    before_group = group_env(reader_twin)
+    r, keys = rotator(reader_twin, tmp_path / "runs", "SUPABASE_SECRET_KEY,OAUTH_CLIENT_SECRET")
     plan = r.plan(keys)
     assert plan.safe, plan.preflight
     assert [row["state"] for row in plan.rows()] == ["fresh rotation", "fresh rotation"]
-    assert [k.id for k in supabase(twin).api_keys()] == before_keys
-    assert group_env(twin) == before_group
+    assert [k.id for k in supabase(reader_twin).api_keys()] == before_keys
+    assert group_env(reader_twin) == before_group
     assert not (tmp_path / "runs" / "state").exists()
 
 
@@ -241,7 +253,8 @@ def test_stale_service_stops_the_rotation_before_revoking(tmp_path: Path, monkey
     with keys_twin(tmp_path / "sandbox", frozenset({"stale-service"})) as t:
         monkeypatch.setenv("RUNBOOKS_SANDBOX", str(t.root))
         old_value = group_env(t)["SUPABASE_SECRET_KEY"]
-        r, keys = rotator(t, tmp_path / "runs", "SUPABASE_SECRET_KEY")
+        # the stale service never reports the new key: the rotation waits out its whole verification (3 s)
+        r, keys = rotator(t, tmp_path / "runs", "SUPABASE_SECRET_KEY", verify_timeout=3)
         with pytest.raises(rk.RotationFailed, match=r"ops:SUPABASE_SECRET_KEY reports .*NOT revoked"):
             r.apply(r.plan(keys), AUTH)
         assert supabase(t).project_accepts(old_value) == (True, 200)  # the old key still works
@@ -250,14 +263,14 @@ def test_stale_service_stops_the_rotation_before_revoking(tmp_path: Path, monkey
         assert saved.last_error and "ops" in saved.last_error
 
 
-def test_cloudflare_placeholder_token_fails_preflight(twin: KeysTwin, tmp_path: Path) -> None:
+def test_cloudflare_placeholder_token_fails_preflight(reader_twin: KeysTwin, tmp_path: Path) -> None:
     """Without an edge twin the group holds a placeholder Cloudflare does not know: preflight refuses it."""
     from runbooks.providers.base import ProviderError
 
     def verify(value: str) -> object:
         raise ProviderError("cloudflare", "verify token", "Invalid API Token", status=401)
 
-    env = twin.inventory()
+    env = reader_twin.inventory()
     selected = rk.parse_keys(env, "CLOUDFLARE_API_TOKEN")
     r = rk.KeyRotator(
         env,
@@ -293,3 +306,14 @@ def test_failed_deploy_stops_before_revoking_and_resumes(twin: KeysTwin, tmp_pat
     r2.apply(r2.plan(keys), AUTH)
     assert supabase(twin).project_accepts(old_value) == (False, 401)
     assert store.load()["SUPABASE_SECRET_KEY"].status == "done"
+
+
+@pytest.mark.parametrize("seconds", [0, -5, 3601])
+def test_a_wait_outside_one_second_to_an_hour_is_refused_naming_the_parameter(seconds: int) -> None:
+    with pytest.raises(BadParameter, match=rf"^verify_timeout_seconds={seconds}: must be from 1 to 3600 seconds; give"):
+        rk.parse_wait("verify_timeout_seconds", seconds)
+
+
+@pytest.mark.parametrize("seconds", [1, 20, 3600])
+def test_a_wait_from_one_second_to_an_hour_is_taken(seconds: int) -> None:
+    assert rk.parse_wait("deploy_timeout_seconds", seconds) == float(seconds)
