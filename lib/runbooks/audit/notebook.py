@@ -22,9 +22,6 @@ from collections.abc import Mapping
 from typing import Any
 
 import jinja2
-from nbconvert.filters.ansi import ansi2html
-from nbconvert.filters.highlight import Highlight2HTML
-from nbconvert.filters.markdown_mistune import markdown2html_mistune
 
 #: nbconvert's HTML display priority, without what would run code (javascript, widgets)
 MIME_PRIORITY = (
@@ -55,6 +52,12 @@ class NotebookRenderer:
     """Renders archived notebooks; one instance per build (it holds the memo caches)."""
 
     def __init__(self, env: jinja2.Environment) -> None:
+        # nbconvert is imported here, not with the module: importing any of it loads all of it (about 3 s of
+        # CPU), which every `runbooks` command paid, `--help` included, since the CLI builds the audit group
+        from nbconvert.filters.ansi import ansi2html
+        from nbconvert.filters.highlight import Highlight2HTML
+        from nbconvert.filters.markdown_mistune import markdown2html_mistune
+
         highlighter = Highlight2HTML(pygments_lexer="ipython3")
 
         @functools.lru_cache(maxsize=16384)
