@@ -7,6 +7,7 @@ from runbooks.checks.base import (
     counts,
     fail_on_fail,
     run_checks,
+    to_fix,
     to_frame,
 )
 from runbooks.checks.builder import Check, CheckFamily, CheckFn, DuplicateCheck, Memo
@@ -23,5 +24,6 @@ __all__ = [
     "counts",
     "fail_on_fail",
     "run_checks",
+    "to_fix",
     "to_frame",
 ]

@@ -2,7 +2,7 @@
 
 Every runbook that verifies a posture builds a list of bound checks (:mod:`runbooks.checks.builder`:
 each check id written once, on a module-level function), runs them with :func:`run_checks`
-(concurrently: they are network-bound), shows :func:`to_frame` and ends with :func:`fail_on_fail`, so
+(concurrently: they are network-bound), shows them (and :func:`to_fix`) and ends with :func:`fail_on_fail`, so
 that a scheduled run fails, and alerts, on any FAIL.
 """
 
@@ -70,7 +70,18 @@ def counts(results: Iterable[CheckResult]) -> dict[str, int]:
     return out
 
 
+def to_fix(results: Iterable[CheckResult]) -> list[dict[str, str]]:
+    """What on-call has to fix: the results that did not PASS, as rows (check, subject, status, remediation)
+    for ``runbooks.show``."""
+    return [
+        {"check": r.check, "subject": r.subject, "status": r.status.value, "remediation": r.remediation}
+        for r in results
+        if r.status is not Status.PASS
+    ]
+
+
 def to_frame(results: Iterable[CheckResult]) -> pd.DataFrame:
+    """The results as a pandas DataFrame (for analysis in Jupyter; runbooks show results without pandas)."""
     import pandas as pd
 
     return pd.DataFrame(

@@ -8,8 +8,9 @@ list of row dicts, check results as dicts, pydantic models, dataclasses), scrubs
 - interactively (Jupyter, no runner), displays it, so Run All shows what would be recorded.
 
 ``show(obj)`` displays a table: a DataFrame, a list of :class:`~runbooks.checks.base.CheckResult`
-(status coloured, with a PASS/WARN/FAIL count), a dict, or a list of dicts. Everything shown is
-scrubbed of registered secrets and credential-looking strings first.
+(status coloured, with a PASS/WARN/FAIL count), a dict, or a list of dicts, laid out by
+:mod:`runbooks.kernel.tables` (without pandas: importing it would cost every run's kernel more than its own
+start-up). Everything shown is scrubbed of registered secrets and credential-looking strings first.
 """
 
 from __future__ import annotations
@@ -23,20 +24,8 @@ from collections.abc import Mapping
 from typing import Any
 
 from runbooks import channel, redact
-
-_STATUS_STYLE = {
-    "PASS": "background-color:#d9f2d9;color:#14521f;font-weight:bold",
-    "WARN": "background-color:#fff1c2;color:#6b4e00;font-weight:bold",
-    "FAIL": "background-color:#f8d0d0;color:#8a1111;font-weight:bold",
-}
-
-
-def _is_frame(value: Any) -> bool:
-    return type(value).__name__ == "DataFrame" and hasattr(value, "to_json")
-
-
-def _is_check_result(value: Any) -> bool:
-    return type(value).__name__ == "CheckResult" and hasattr(value, "as_dict")
+from runbooks.kernel import tables
+from runbooks.kernel.tables import is_check_result, is_frame
 
 
 def to_data(value: Any) -> Any:
@@ -49,9 +38,9 @@ def to_data(value: Any) -> Any:
         return to_data(value.value)
     if isinstance(value, _dt.datetime | _dt.date | _dt.time):
         return value.isoformat()
-    if _is_frame(value):
+    if is_frame(value):
         return json.loads(value.to_json(orient="records", date_format="iso", default_handler=str))
-    if _is_check_result(value):
+    if is_check_result(value):
         return to_data(value.as_dict())
     if hasattr(value, "model_dump"):
         return to_data(value.model_dump(mode="json"))
@@ -98,53 +87,16 @@ def _in_ipython() -> bool:
     return get_ipython() is not None
 
 
-def _frame_of(obj: Any) -> tuple[Any, bool]:
-    """(DataFrame, is_check_results) for the things show() accepts."""
-    import pandas as pd
-
-    if _is_frame(obj):
-        return obj, "status" in obj.columns and "check" in obj.columns
-    if isinstance(obj, list | tuple) and obj and all(_is_check_result(r) for r in obj):
-        from runbooks.checks.base import to_frame
-
-        return to_frame(obj), True
-    if isinstance(obj, Mapping):
-        return pd.DataFrame({"key": [str(k) for k in obj], "value": [to_data(v) for v in obj.values()]}), False
-    if isinstance(obj, list | tuple):
-        rows = [to_data(r) for r in obj]
-        if rows and all(isinstance(r, dict) for r in rows):
-            return pd.DataFrame(rows), False
-        return pd.DataFrame({"value": rows}), False
-    return pd.DataFrame({"value": [to_data(obj)]}), False
-
-
-def _scrub_frame(df: Any) -> Any:
-    out = df.copy()
-    out.columns = [redact.scrub(str(c)) for c in out.columns]
-    return out.map(lambda v: redact.scrub(v) if isinstance(v, str) else v)
-
-
 def show(obj: Any, title: str | None = None) -> None:
-    """Display ``obj`` as a table (scrubbed); check results get coloured statuses and a count."""
-    df, checks = _frame_of(obj)
-    df = _scrub_frame(df)
-    summary = ""
-    if checks and "status" in df.columns:
-        counts = {s: int((df["status"].astype(str) == s).sum()) for s in ("PASS", "WARN", "FAIL")}
-        summary = " · ".join(f"{n} {s}" for s, n in counts.items())
+    """Display ``obj`` as a table (scrubbed; :mod:`runbooks.kernel.tables` says what it accepts); check results
+    get coloured statuses and a count. Outside Jupyter the text table is printed."""
+    table = tables.table_of(obj, to_data).map(redact.scrub)
+    summary = " · ".join(f"{n} {s}" for s, n in table.counts().items()) if table.checks else ""
     heading = " — ".join(x for x in (title, summary) if x)
-    text = (heading + "\n" if heading else "") + df.to_string(index=False, max_colwidth=120)
+    text = tables.as_text(table, heading)
     if not _in_ipython():
         print(redact.scrub(text))
         return
-    styler = df.style.hide(axis="index")
-    if checks and "status" in df.columns:
-        styler = styler.map(lambda v: _STATUS_STYLE.get(str(v), ""), subset=["status"])
-    html = styler.to_html()
-    if heading:
-        import html as _html
-
-        html = f"<p><strong>{_html.escape(heading)}</strong></p>" + html
     from IPython.display import display
 
-    display({"text/html": redact.scrub(html), "text/plain": redact.scrub(text)}, raw=True)
+    display({"text/html": redact.scrub(tables.as_html(table, heading)), "text/plain": redact.scrub(text)}, raw=True)
