@@ -42,17 +42,25 @@ class Ctx:
 
 @pytest.fixture
 def ctx(tmp_path: Path) -> Iterator[Ctx]:
+    """A fresh edge twin for a test that flips (changes records)."""
     with running_edge(tmp_path) as e:
         yield Ctx(e)
 
 
-def test_dry_plan_changes_nothing(ctx: Ctx) -> None:
-    p = ctx.plan("app.runspectral.com", "green")
+@pytest.fixture(scope="module")
+def reader(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Ctx]:
+    """One edge twin shared by the tests that change nothing (plans, refusals, a no-op); each proves it."""
+    with running_edge(tmp_path_factory.mktemp("edge")) as e:
+        yield Ctx(e)
+
+
+def test_dry_plan_changes_nothing(reader: Ctx) -> None:
+    p = reader.plan("app.runspectral.com", "green")
     assert (p.current, p.new, p.proxied) == ("spectral-app-blue.onrender.com", "spectral-app-green.onrender.com", True)
     assert p.safe and not p.noop
     assert {r.check for r in p.preflight} == {"flip.record_type", "flip.posture", "flip.origin_health"}
     assert [row["change"] for row in p.rows()] == ["changes", "unchanged", "unchanged"]
-    assert ctx.content("app.runspectral.com") == "spectral-app-blue.onrender.com"
+    assert reader.content("app.runspectral.com") == "spectral-app-blue.onrender.com"
 
 
 def served(ctx: Ctx, p: flip.Plan) -> tuple[Status, str]:
@@ -88,11 +96,13 @@ def test_flip_and_rollback_round_trip(ctx: Ctx, host: str, proxied: bool) -> Non
     assert rec is not None and rec.proxied is proxied and rec.type == "CNAME"
 
 
-def test_flip_to_current_colour_is_a_noop(ctx: Ctx) -> None:
-    p = ctx.plan("app", "blue")
+def test_flip_to_current_colour_is_a_noop(reader: Ctx) -> None:
+    p = reader.plan("app", "blue")
     assert p.noop
-    out = flip.apply(p, ctx.auth, ctx.env, ctx.cf, ctx.dns, ctx.tls)
+    before = [(r.name, r.content, r.proxied) for r in reader.cf.list_records()]
+    out = flip.apply(p, reader.auth, reader.env, reader.cf, reader.dns, reader.tls)
     assert not out.applied and out.verified
+    assert [(r.name, r.content, r.proxied) for r in reader.cf.list_records()] == before
 
 
 @pytest.mark.parametrize(
@@ -106,14 +116,14 @@ def test_flip_to_current_colour_is_a_noop(ctx: Ctx) -> None:
     ],
 )
 def test_refused_inputs_name_the_parameter_and_change_nothing(
-    ctx: Ctx, hostname: str, colour: str, param: str, message: str
+    reader: Ctx, hostname: str, colour: str, param: str, message: str
 ) -> None:
-    before = [(r.name, r.content, r.proxied) for r in ctx.cf.list_records()]
+    before = [(r.name, r.content, r.proxied) for r in reader.cf.list_records()]
     with pytest.raises(BadParameter) as err:
-        ctx.plan(hostname, colour)
+        reader.plan(hostname, colour)
     assert err.value.name == param and str(err.value).startswith(message)
     assert "set " in err.value.fix or "colour=blue" in err.value.fix
-    assert [(r.name, r.content, r.proxied) for r in ctx.cf.list_records()] == before
+    assert [(r.name, r.content, r.proxied) for r in reader.cf.list_records()] == before
 
 
 def test_unhealthy_target_fails_preflight_and_apply_refuses(ctx: Ctx) -> None:
