@@ -49,12 +49,13 @@ demo: setup
 
 # pytest's exit status goes straight to make: 1 (failures), 5 (no test collected) or any other non-zero
 # status fails `make test` and so CI (.ci/run).
-# mypy reads its configuration (files, per-module overrides) from pyproject.toml's [tool.mypy]; lint-imports
-# checks the import layers of pyproject.toml's [tool.importlinter] (docs/ARCHITECTURE.md, "Layers").
+# mypy reads its configuration (files, per-module overrides) from pyproject.toml's [tool.mypy]; `make test` runs
+# it as the test tests/unit/test_types.py, beside the other tests (a minute of one core without its cache, as on
+# a fresh clone); a type error fails that test with mypy's report. lint-imports checks the import layers of
+# pyproject.toml's [tool.importlinter] (docs/ARCHITECTURE.md, "Layers").
 test: setup browser
 	$(BIN)/ruff check lib tests bench
 	$(BIN)/ruff format --check lib tests bench
-	$(BIN)/mypy
 	$(BIN)/lint-imports
 	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist $(PYTEST_DIST) $(PYTEST_ARGS)
 
