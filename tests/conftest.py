@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import signal
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, ExitStack
 from pathlib import Path
@@ -45,6 +46,19 @@ def _process_redactor(monkeypatch: pytest.MonkeyPatch) -> None:
     copy = redact.Redactor()
     copy.update(redact.default_redactor())
     monkeypatch.setattr(redact, "_default", copy)
+
+
+@pytest.fixture(autouse=True)
+def _signal_dispositions() -> Iterator[None]:
+    """Each test leaves SIGINT and SIGTERM as it found them. The CLI's ``run`` ignores both once its record is
+    committed (its process is about to exit with the run's code); a test that ran it in-process left its worker
+    ignoring them, and a process the worker spawned later inherited SIG_IGN: ``Pool.terminate`` could not stop
+    it (a 300 s hang of test_archive_store's concurrent writers)."""
+    saved = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    yield
+    for sig, handler in saved.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
 
 
 @pytest.fixture(scope="session")

@@ -17,9 +17,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
+def mypy(*args: str) -> subprocess.CompletedProcess[str]:
+    """``python -m mypy ARGS`` in the project (its configuration: pyproject.toml)."""
+    return subprocess.run([sys.executable, "-m", "mypy", *args], cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
 @pytest.mark.first
 @pytest.mark.slow
 def test_mypy_finds_no_type_error() -> None:
-    out = subprocess.run([sys.executable, "-m", "mypy"], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    out = mypy()
     assert out.returncode == 0, f"mypy (exit {out.returncode}):\n{out.stdout}{out.stderr}"
     assert "Success: no issues found" in out.stdout, out.stdout
+
+
+def test_a_type_error_fails_with_mypys_report(tmp_path: Path) -> None:
+    probe = tmp_path / "probe.py"
+    probe.write_text('count: int = "three"\n')
+    out = mypy("--cache-dir", str(tmp_path / "cache"), str(probe))
+    assert out.returncode == 1 and "probe.py:1: error: Incompatible types in assignment" in out.stdout, out.stdout
