@@ -11,8 +11,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-CHECK_COLUMNS = ("check", "subject", "status", "evidence", "remediation")
-STATUSES = ("PASS", "WARN", "FAIL")
+from runbooks.checks.base import STATUSES
 
 #: Trends drawn on a procedure page: (label, unit, how to find the number in a run's results)
 METRICS: tuple[tuple[str, str, tuple[tuple[str, ...], ...]], ...] = (

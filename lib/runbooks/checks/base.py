@@ -26,6 +26,11 @@ class Status(StrEnum):
     FAIL = "FAIL"
 
 
+STATUSES = tuple(s.value for s in Status)
+#: the fields of a check result, in the order tables show them (``runbooks.show``, ``runs show``, the audit site)
+CHECK_COLUMNS = ("check", "subject", "status", "evidence", "remediation")
+
+
 @dataclass(frozen=True)
 class CheckResult:
     check: str  #: stable dotted id, e.g. "dns.proxied"
@@ -84,9 +89,7 @@ def to_frame(results: Iterable[CheckResult]) -> pd.DataFrame:
     """The results as a pandas DataFrame (for analysis in Jupyter; runbooks show results without pandas)."""
     import pandas as pd
 
-    return pd.DataFrame(
-        [r.as_dict() for r in results], columns=["check", "subject", "status", "evidence", "remediation"]
-    )
+    return pd.DataFrame([r.as_dict() for r in results], columns=list(CHECK_COLUMNS))
 
 
 class ChecksFailed(RuntimeError):

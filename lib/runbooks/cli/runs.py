@@ -18,7 +18,8 @@ from rich.text import Text
 from runbooks.archive.manifest import RunManifest, RunStatus
 from runbooks.archive.store import ArchiveError
 from runbooks.archive.stores import ArchiveStore, LocalStore, open_store
-from runbooks.audit.results import CHECK_COLUMNS, check_rows
+from runbooks.audit.results import check_rows
+from runbooks.checks.base import CHECK_COLUMNS
 from runbooks.cli.options import ArchiveOpt, JsonOpt
 
 app = typer.Typer(no_args_is_help=True, help="Inspect and verify the audit archive of runs.")

@@ -18,9 +18,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-#: the columns of a list of check results (the order :func:`runbooks.checks.base.to_frame` uses)
-CHECK_COLUMNS = ("check", "subject", "status", "evidence", "remediation")
-STATUSES = ("PASS", "WARN", "FAIL")
+from runbooks.checks.base import CHECK_COLUMNS, STATUSES
+
 STATUS_STYLE = {
     "PASS": "background-color:#d9f2d9;color:#14521f;font-weight:bold",
     "WARN": "background-color:#fff1c2;color:#6b4e00;font-weight:bold",

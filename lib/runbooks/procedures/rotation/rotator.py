@@ -409,8 +409,9 @@ class KeyRotator:
             raise RotationFailed(
                 "services do not run the new credential: "
                 + "; ".join(f"{s} {p}" for s, p in problems.items())
-                + ". The old credential was NOT revoked. Fix the service(s) (a service that ignores deploys needs "
-                "a restart) and re-run to resume"
+                + f" after {self.verify_timeout:g} s. The old credential was NOT revoked. Fix the service(s) (a "
+                "service that ignores deploys needs a restart; one slower to start, a larger verify_timeout_seconds) "
+                "and re-run to resume"
             )
         self._complete(plan, "verify_services", [k.name for k in todo])
 
